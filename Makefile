@@ -1,0 +1,35 @@
+# zflib: two commands do everything on a fresh machine: `make figures` and `make test`.
+# Each builds the virtual environment first when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+export ZF_DATA_MIRROR ?= $(abspath ../shared/datasets)
+
+.PHONY: setup test lint data figures explore bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check zflib tests benchmarks
+
+test: setup lint
+	$(PY) -m pytest -q
+
+data: setup
+	$(PY) -m zflib.data install tiny-imagenet caltech101
+
+figures: setup
+	$(PY) -m zflib.figures --profile $(PROFILE)
+
+bench: setup
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build

@@ -1,0 +1,218 @@
+"""ZFNet (Fig. 3), Krizhevsky's AlexNet as one dense network, and the ablations of Table 3.
+
+Two geometries, both with the paper's layer types and widths (96, 256, 384, 384, 256 maps;
+fc 4096-4096 with dropout 0.5):
+
+=========  ==================================  ====================================
+layer      ZFNet-224 (Fig. 3)                  ZFNet-64 (Tiny ImageNet, 56 crops)
+=========  ==================================  ====================================
+input      3 x 224 x 224                       3 x 56 x 56
+conv1      96 7x7/2 pad 1 -> 110               96 7x7/2 pad 3 -> 28
+pool1      3x3/2 -> 55, LRN                    3x3/2 -> 14, LRN
+conv2      256 5x5/2 -> 26                     256 5x5/2 pad 2 -> 7
+pool2      3x3/2 -> 13, LRN                    (dropped), LRN
+conv3-5    384, 384, 256 3x3 pad 1 -> 13       384, 384, 256 3x3 pad 1 -> 7
+pool5      3x3/2 -> 6 (fc6 input 9216)         3x3/2 -> 3 (fc6 input 2304)
+=========  ==================================  ====================================
+
+Pools use ``ceil_mode=True`` so that the paper's sizes (55, 13, 6) come out. AlexNet differs
+only in its first two layers (11x11/4 conv1, 5x5/1 conv2), as Sec. 4.1 describes; its 64-pixel
+form uses conv1 11x11/4 pad 5 (-> 14), pool (-> 7), conv2 5x5/1 pad 2 (-> 7), so both networks
+meet at the same 7x7 conv3 input, just as both meet at 13x13 in the paper.
+
+Layers are reached by the paper's names (``conv1``..``conv5``, ``fc6``..``fc8``) through
+:func:`layer_module`; the conv names point at the ReLU after each convolution (the feature maps
+the paper visualises), ``fc6``/``fc7`` at the ReLU after each linear layer, ``fc8`` at the logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+ABLATIONS: dict[str, str] = {
+    "none": "as per Fig. 3",
+    "no34": "removed layers 3, 4",
+    "no7": "removed layer 7",
+    "no67": "removed layers 6, 7",
+    "no3467": "removed layers 3, 4, 6, 7",
+    "fc2048": "layers 6, 7: 2048 units",
+    "fc8192": "layers 6, 7: 8192 units",
+    "wide345": "layers 3, 4, 5: 512, 1024, 512 maps",
+    "wide345_fc8192": "layers 3, 4, 5: 512, 1024, 512 maps and layers 6, 7: 8192 units",
+}
+
+# (out, kernel, stride, pad) of conv1 and conv2; pool after conv2 or not.
+_STEM = {
+    ("zfnet", 224): ((96, 7, 2, 1), (256, 5, 2, 0), True),
+    ("zfnet", 64): ((96, 7, 2, 3), (256, 5, 2, 2), False),
+    ("alexnet", 224): ((96, 11, 4, 2), (256, 5, 1, 2), True),
+    ("alexnet", 64): ((96, 11, 4, 5), (256, 5, 1, 2), False),
+}
+INPUT_SIZE = {224: 224, 64: 56}
+
+
+def _lrn() -> nn.LocalResponseNorm:
+    """Contrast normalisation across maps (Krizhevsky et al.'s constants)."""
+    return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+
+
+def _pool() -> nn.MaxPool2d:
+    return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
+
+
+class ConvNet(nn.Module):
+    """ZFNet or AlexNet (``features`` then ``classifier``) with optional Table 3 ablations.
+
+    Args:
+        arch: ``"zfnet"`` or ``"alexnet"``.
+        num_classes: width of the output layer (1000 for ImageNet, 200 for Tiny ImageNet).
+        size: 224 (the paper's geometry) or 64 (Tiny ImageNet; 56-pixel input).
+        ablation: a key of :data:`ABLATIONS`.
+        dropout: dropout rate before fc6 and fc7 (paper: 0.5).
+
+    Paper: Fig. 3 (ZFNet), Sec. 4.1 (AlexNet), Table 3 (ablations).
+
+    Note: AlexNet here is one dense network; Krizhevsky's two-GPU split (sparse connections in
+    layers 3-5) is not reproduced, as the paper's own comparison also used a single network.
+    """
+
+    def __init__(self, arch: str = "zfnet", *, num_classes: int = 1000, size: int = 224,
+                 ablation: str = "none", dropout: float = 0.5) -> None:
+        super().__init__()
+        if (arch, size) not in _STEM:
+            raise ValueError(f"unknown model {arch!r} at size {size}; valid: "
+                             f"{sorted(set(a for a, _ in _STEM))} at sizes 224 or 64")
+        if ablation not in ABLATIONS:
+            raise ValueError(f"unknown ablation {ablation!r}; valid: {', '.join(ABLATIONS)}")
+        if num_classes < 1:
+            raise ValueError(f"num_classes {num_classes} out of range 1..")
+        self.arch, self.size, self.ablation, self.num_classes = arch, size, ablation, num_classes
+        self.input_size = INPUT_SIZE[size]
+        (c1, k1, s1, p1), (c2, k2, s2, p2), pool2 = _STEM[(arch, size)]
+        widths = (512, 1024, 512) if ablation.startswith("wide345") else (384, 384, 256)
+        fc = {"fc2048": 2048, "fc8192": 8192, "wide345_fc8192": 8192}.get(ablation, 4096)
+
+        names: dict[str, int] = {}
+        layers: list[nn.Module] = [nn.Conv2d(3, c1, k1, s1, p1), nn.ReLU(inplace=True)]
+        names["conv1"] = 1
+        layers += [_pool(), _lrn(), nn.Conv2d(c1, c2, k2, s2, p2), nn.ReLU(inplace=True)]
+        names["conv2"] = len(layers) - 1
+        if pool2:
+            layers.append(_pool())
+        layers.append(_lrn())
+        cin = c2
+        keep34 = ablation not in ("no34", "no3467")
+        for i, width in enumerate(widths[:2] if keep34 else []):
+            layers += [nn.Conv2d(cin, width, 3, 1, 1), nn.ReLU(inplace=True)]
+            names[f"conv{3 + i}"] = len(layers) - 1
+            cin = width
+        layers += [nn.Conv2d(cin, widths[2], 3, 1, 1), nn.ReLU(inplace=True)]
+        names["conv5"] = len(layers) - 1
+        layers.append(_pool())
+        self.features = nn.Sequential(*layers)
+        self.feature_names = names
+
+        with torch.no_grad():
+            n = self.features(torch.zeros(1, 3, self.input_size, self.input_size)).numel()
+        self.fc6_in = n
+        cls: list[nn.Module] = []
+        cnames: dict[str, int] = {}
+        hidden = {"none": (fc, fc), "no7": (fc,), "no67": (), "no3467": ()}
+        for i, width in enumerate(hidden.get(ablation, (fc, fc))):
+            cls += [nn.Dropout(dropout), nn.Linear(n, width), nn.ReLU(inplace=True)]
+            cnames[f"fc{6 + i}"] = len(cls) - 1
+            n = width
+        cls.append(nn.Linear(n, num_classes))
+        cnames["fc8"] = len(cls) - 1
+        self.classifier = nn.Sequential(*cls)
+        self.classifier_names = cnames
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            raise ValueError(f"input of {tuple(x.shape[-2:])} pixels; this {self.arch}-"
+                             f"{self.size} takes {self.input_size}x{self.input_size}")
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+    @property
+    def layer_names(self) -> list[str]:
+        """The layers present, in order (``conv1``.., ``fc6``.., ``fc8``)."""
+        return list(self.feature_names) + list(self.classifier_names)
+
+    def conv_layers(self) -> list[nn.Conv2d]:
+        return [m for m in self.features if isinstance(m, nn.Conv2d)]
+
+    def describe(self) -> dict[str, object]:
+        """What identifies the architecture (stored in checkpoints and checked on load)."""
+        return {"arch": self.arch, "size": self.size, "ablation": self.ablation,
+                "num_classes": self.num_classes}
+
+
+def layer_module(model: ConvNet, name: str) -> nn.Module:
+    """The module whose output is layer ``name`` (``conv1``..``conv5``, ``fc6``..``fc8``)."""
+    if name in model.feature_names:
+        return model.features[model.feature_names[name]]
+    if name in model.classifier_names:
+        return model.classifier[model.classifier_names[name]]
+    raise ValueError(f"layer {name!r} not in this model; valid: {', '.join(model.layer_names)}")
+
+
+def layer_name(model: ConvNet, layer: int | str) -> str:
+    """Accept ``3`` or ``"conv3"`` (``6`` means ``fc6``); return the name, checked."""
+    if isinstance(layer, int):
+        if not 1 <= layer <= 8:
+            raise ValueError(f"layer {layer} out of range 1..8")
+        layer = f"conv{layer}" if layer <= 5 else f"fc{layer}"
+    layer_module(model, layer)
+    return layer
+
+
+def init_weights(model: nn.Module, scheme: str) -> None:
+    """Initialise in place. ``normal``: the paper's N(0, 1e-2) weights (std 0.01), biases 0
+    (Sec. 3). ``kaiming``: He-normal (fan-in, ReLU gain), biases 0."""
+    if scheme not in ("normal", "kaiming"):
+        raise ValueError(f"unknown init {scheme!r}; valid: normal, kaiming")
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if scheme == "normal":
+                nn.init.normal_(m.weight, 0.0, 1e-2)
+            else:
+                fan_in = m.weight[0].numel()
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_in))
+            nn.init.zeros_(m.bias)
+
+
+def build_model(arch: str = "zfnet", *, num_classes: int = 1000, size: int = 224,
+                ablation: str = "none", dropout: float = 0.5,
+                init: str | None = None) -> ConvNet:
+    """Build a :class:`ConvNet`; ``init`` (``normal`` | ``kaiming``) re-initialises it."""
+    model = ConvNet(arch, num_classes=num_classes, size=size, ablation=ablation, dropout=dropout)
+    if init is not None:
+        init_weights(model, init)
+    return model
+
+
+def model_from_config(cfg) -> ConvNet:
+    """The model a :class:`zflib.config.Config` describes, initialised by its recipe."""
+    return build_model(cfg.arch, num_classes=cfg.num_classes, size=cfg.size,
+                       ablation=cfg.ablation, dropout=cfg.dropout, init=cfg.init)
+
+
+@torch.no_grad()
+def renormalize_filters(model: nn.Module, radius: float = 0.1) -> int:
+    """Rescale every conv filter whose RMS exceeds ``radius`` back to RMS ``radius``.
+
+    Returns the number of filters rescaled. Paper: Sec. 3 ("each filter in the convolutional
+    layers whose RMS value exceeds a fixed radius of 1e-1 is renormalized to this fixed radius").
+    """
+    count = 0
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            w = m.weight
+            rms = w.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+            scale = torch.where(rms > radius, radius / rms, torch.ones_like(rms))
+            count += int((rms > radius).sum())
+            w.mul_(scale.to(w.dtype))
+    return count
