@@ -1,0 +1,61 @@
+"""Scoped access to intermediate activations by the paper's layer names.
+
+Paper: Sec. 2 (feature maps of layers 1-5, fc6, fc7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from zflib.models import ConvNet, layer_module
+
+
+@contextmanager
+def record_activations(model: ConvNet, names: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Within the block, each forward pass stores layer ``names``' outputs in the yielded dict.
+
+    Hooks are removed on exit, also when the block raises.
+    """
+    acts: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in names:
+            def hook(_m: nn.Module, _i: tuple, out: torch.Tensor, name: str = name) -> None:
+                acts[name] = out.detach().clone()  # clone: ReLUs run in place
+            handles.append(layer_module(model, name).register_forward_hook(hook))
+        yield acts
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def extract(model: ConvNet, x: torch.Tensor, names: Sequence[str], *,
+            batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """Activations of ``names`` for inputs ``x`` [N, 3, S, S], batched; each [N, ...] on CPU.
+
+    The forward pass stops at the deepest requested layer.
+    """
+    if not names:
+        raise ValueError("names is empty; give at least one of " + ", ".join(model.layer_names))
+    order = model.layer_names
+    deepest = max(order.index(n) if n in order else -1 for n in names)
+    if deepest < 0:
+        raise ValueError(f"layers {list(names)} not in this model; valid: {', '.join(order)}")
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    stop_in_features = order[deepest] in model.feature_names
+    with record_activations(model, names) as acts:
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            if stop_in_features:
+                last = model.feature_names[order[deepest]]
+                model.features[: last + 1](xb)
+            else:
+                model(xb)
+            for n in names:
+                out[n].append(acts[n].cpu())
+    return {n: torch.cat(v) for n, v in out.items()}

@@ -1,0 +1,148 @@
+"""Committed artifacts: what figures need from runs too long to repeat for every user.
+
+Layout under ``artifacts/`` (overridable by ``$ZF_ARTIFACTS``):
+
+- ``<name>/model.pt``: a whole model as an fp16 state_dict with its mean image and config
+  (the main ZFNet-64, which the explorer and most figures need whole);
+- ``<name>/conv.pt``: conv layers only (fp16), for models whose figures show filters and
+  projections (AlexNet-64, ZFNet-64 without renormalisation);
+- ``<name>/epoch_<E>.pt``: conv layers at epoch E (Fig. 4);
+- ``<name>/results.json``: the run's metrics (per-epoch history, 10-crop errors).
+
+Raw checkpoints stay under ``$ZF_HOME/runs``; :func:`export_run` turns one into the above.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import fields
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from zflib.checkpoint import atomic_save, check_compatible
+from zflib.config import Config, get_config, repo_root
+from zflib.models import ConvNet, build_model
+
+
+class Trained(NamedTuple):
+    """A loaded model (eval mode), its training mean image [3, H, W] and config.
+
+    ``complete`` is False when only the conv layers were stored (classifier untrained)."""
+
+    model: ConvNet
+    mean: torch.Tensor
+    cfg: Config
+    complete: bool
+
+
+def artifacts_dir() -> Path:
+    return Path(os.environ.get("ZF_ARTIFACTS", repo_root() / "artifacts"))
+
+
+def _config_from(saved: dict) -> Config:
+    names = {f.name for f in fields(Config)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()
+              if k in names and k != "profile"}
+    return get_config(saved.get("profile", "full"), **values)
+
+
+def _fp16(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
+            for k, v in state.items()}
+
+
+def save_trained(model: ConvNet, mean: torch.Tensor, cfg: Config, name: str, *,
+                 conv_only: bool = False, epoch: int | None = None) -> Path:
+    """Store ``model`` as artifact ``name`` (fp16); ``conv_only`` keeps ``features`` only."""
+    from dataclasses import asdict
+
+    state = model.state_dict()
+    if conv_only or epoch is not None:
+        state = {k: v for k, v in state.items() if k.startswith("features.")}
+    fname = f"epoch_{epoch}.pt" if epoch is not None else ("conv.pt" if conv_only else "model.pt")
+    path = artifacts_dir() / name / fname
+    atomic_save({"model": _fp16(state), "arch": model.describe(), "config": asdict(cfg),
+                 "mean": mean.float().cpu()}, path)
+    return path
+
+
+def _read(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def available_epochs(name: str = "zfnet64") -> list[int]:
+    """Epochs with stored conv weights for artifact ``name`` (Fig. 4)."""
+    folder = artifacts_dir() / name
+    return sorted(int(m.group(1)) for p in folder.glob("epoch_*.pt")
+                  if (m := re.fullmatch(r"epoch_(\d+)\.pt", p.name)))
+
+
+def load_trained(name: str = "zfnet64", *, epoch: int | None = None,
+                 device: torch.device | str = "cpu") -> Trained:
+    """Load artifact ``name``; with ``epoch``, its conv layers are those of that epoch."""
+    folder = artifacts_dir() / name
+    whole, conv = folder / "model.pt", folder / "conv.pt"
+    base = whole if whole.exists() else conv
+    if not base.exists():
+        have = sorted(p.name for p in artifacts_dir().glob("*") if p.is_dir())
+        raise FileNotFoundError(f"no artifact {name!r} in {artifacts_dir()} (have: "
+                                f"{', '.join(have) or 'none'}); train it with "
+                                "`python -m zflib.runs` or check out the committed artifacts")
+    ckpt = _read(base)
+    cfg = _config_from(ckpt["config"])
+    arch = ckpt["arch"]
+    model = build_model(arch["arch"], num_classes=arch["num_classes"], size=arch["size"],
+                        ablation=arch["ablation"])
+    check_compatible(arch, model, str(base))
+    state = {k: v.float() for k, v in ckpt["model"].items()}
+    if epoch is not None:
+        if epoch not in available_epochs(name):
+            raise ValueError(f"epoch {epoch} of {name!r} not stored; valid: "
+                             f"{available_epochs(name)}")
+        snap = _read(folder / f"epoch_{epoch}.pt")
+        check_compatible(snap["arch"], model, f"{name}/epoch_{epoch}.pt")
+        state.update({k: v.float() for k, v in snap["model"].items()})
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(k.startswith("features.") for k in missing):
+        raise ValueError(f"artifact {name!r} does not match its architecture: missing "
+                         f"{missing[:3]}, unexpected {unexpected[:3]}")
+    model.eval().to(device)
+    return Trained(model, ckpt["mean"].float(), cfg, complete=not missing)
+
+
+def load_results(name: str) -> dict:
+    """``artifacts/<name>/results.json`` as a dict."""
+    path = artifacts_dir() / name / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no results for {name!r} at {path}")
+    return json.loads(path.read_text())
+
+
+def export_run(run_dir: str | os.PathLike, name: str, *, whole: bool = False,
+               epochs: tuple[int, ...] = ()) -> list[Path]:
+    """Export run ``run_dir`` as artifact ``name``: results, and the model (``whole``) or its
+    conv layers, plus the conv layers of ``epochs``."""
+    run_dir = Path(run_dir)
+    ckpt = _read(run_dir / "last.pt")
+    cfg = _config_from(ckpt["config"])
+    arch = ckpt["arch"]
+    model = build_model(arch["arch"], num_classes=arch["num_classes"], size=arch["size"],
+                        ablation=arch["ablation"])
+    model.load_state_dict(ckpt["model"])
+    out = [save_trained(model, ckpt["mean"], cfg, name, conv_only=not whole)]
+    for e in epochs:
+        snap = run_dir / f"epoch_{e}.pt"
+        if snap.exists():
+            model.load_state_dict(_read(snap)["model"])
+            out.append(save_trained(model, ckpt["mean"], cfg, name, epoch=e))
+    results = run_dir / "results.json"
+    if results.exists():
+        dest = artifacts_dir() / name / "results.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(results.read_text())
+        out.append(dest)
+    return out

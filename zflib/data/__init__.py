@@ -1,0 +1,96 @@
+"""Datasets and the paper's preprocessing (Sec. 3).
+
+``load_split(cfg, split)`` gives an :class:`ImageSet` of uint8 images, decoded once into a
+cache under ``$ZF_HOME/cache`` (a second load of Tiny ImageNet takes about a second);
+``mean_image`` the per-pixel training mean; ``to_input`` network inputs; ``from_input`` the way
+back for display.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import torch
+
+from zflib.config import Config
+from zflib.data.common import ImageSet, decode_images
+from zflib.data.folder import load_image_folder
+from zflib.data.install import dataset_root
+from zflib.data.tiny import load_tiny_imagenet
+from zflib.data.transforms import center_crop, normalize, random_crop_flip, ten_crops
+
+log = logging.getLogger("zflib.data")
+
+__all__ = ["ImageSet", "decode_images", "load_split", "mean_image", "to_input", "from_input",
+           "center_crop", "normalize", "random_crop_flip", "ten_crops", "per_class_subset"]
+
+
+def per_class_subset(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of the first ``n`` images of every class (all if ``n`` is 0)."""
+    if n <= 0:
+        return torch.arange(len(labels))
+    keep, seen = [], {}
+    for i, y in enumerate(labels.tolist()):
+        if seen.get(y, 0) < n:
+            keep.append(i)
+            seen[y] = seen.get(y, 0) + 1
+    return torch.tensor(keep, dtype=torch.long)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(dataset: str, data_root: str, image_size: int, split: str) -> ImageSet:
+    if dataset == "tiny-imagenet":
+        data = load_tiny_imagenet(dataset_root("tiny-imagenet"), split)
+    elif dataset == "imagefolder":
+        if not data_root:
+            raise ValueError("dataset 'imagefolder' needs data_root (a folder holding train/ "
+                             "and val/, one subfolder per class)")
+        data = load_image_folder(data_root, split, size=image_size)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; valid: tiny-imagenet, imagefolder")
+    if data.failed:
+        log.warning("%s %s: %d unreadable images left out: %s", dataset, split,
+                    len(data.failed), ", ".join(data.failed[:5]))
+    return data
+
+
+def load_split(cfg: Config, split: str) -> ImageSet:
+    """The ``train`` or ``val`` split of ``cfg.dataset``, limited by ``cfg.train_per_class``
+    (first n per class) or ``cfg.val_limit`` (first n)."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split {split!r} not valid; valid: train, val")
+    data = _load(cfg.dataset, cfg.data_root, cfg.image_size, split)
+    if split == "train" and cfg.train_per_class:
+        data = data.subset(per_class_subset(data.labels, cfg.train_per_class))
+    if split == "val" and cfg.val_limit:
+        data = data.subset(range(min(cfg.val_limit, len(data))))
+    if len(data.classes) != cfg.num_classes:
+        raise ValueError(f"{cfg.dataset} has {len(data.classes)} classes but the config says "
+                         f"num_classes={cfg.num_classes}")
+    return data
+
+
+def mean_image(cfg: Config, data: ImageSet | None = None) -> torch.Tensor:
+    """Per-pixel mean of the training images, float32 [3, H, W] on the 0..255 scale."""
+    data = data if data is not None else load_split(cfg, "train")
+    total = torch.zeros(data.images.shape[1:], dtype=torch.float64)
+    for i in range(0, len(data), 8192):
+        total += data.images[i:i + 8192].double().sum(0)
+    return (total / len(data)).permute(2, 0, 1).float()
+
+
+def to_input(images: torch.Tensor, mean: torch.Tensor, cfg: Config, *,
+             crop: str = "center") -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> network input float32 [N, 3, S, S] (S = ``cfg.crop_size``):
+    ``(x - mean) * cfg.input_scale``, centre-cropped (``crop="center"``) or not (``"none"``)."""
+    if crop not in ("center", "none"):
+        raise ValueError(f"crop {crop!r} not valid; valid: center, none")
+    x = normalize(images, mean, cfg.input_scale)
+    return center_crop(x, cfg.crop_size) if crop == "center" else x
+
+
+def from_input(x: torch.Tensor, mean: torch.Tensor, cfg: Config) -> torch.Tensor:
+    """Network input [N, 3, S, S] back to displayable float [N, S, S, 3] in 0..1."""
+    m = center_crop(mean[None], x.shape[-1]).to(x.device)
+    return (x / cfg.input_scale + m).clamp(0, 255).div(255).permute(0, 2, 3, 1)

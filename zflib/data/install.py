@@ -1,0 +1,137 @@
+"""``make data``: install a dataset archive from the mirror (``$ZF_DATA_MIRROR``) or the official
+site, verify its checksum and unpack it under ``$ZF_HOME/datasets``.
+
+Usage: ``python -m zflib.data install tiny-imagenet caltech101``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from zflib.config import zf_home
+
+
+@dataclass(frozen=True)
+class Archive:
+    filename: str
+    digest: str  # "sha256:..." or "md5:..."
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    folder: str  # the official top folder inside the archive
+    archives: tuple[Archive, ...]  # accepted archives, mirror copies first
+    howto: str
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "tiny-imagenet": DatasetSpec(
+        "tiny-imagenet-200",
+        (
+            Archive("tiny-imagenet-200-train300.zip",
+                    "sha256:9746fb67a7f297e4488108ef7e73ba9980eb15b26db79d15a225333733790aba"),
+            Archive("tiny-imagenet-200.zip", "md5:90528d7ca1a48142e341f4ef8d21d0de",
+                    "http://cs231n.stanford.edu/tiny-imagenet-200.zip"),
+        ),
+        "run `make data` (uses $ZF_DATA_MIRROR if set, else downloads "
+        "http://cs231n.stanford.edu/tiny-imagenet-200.zip, 248 MB)",
+    ),
+    "caltech101": DatasetSpec(
+        "101_ObjectCategories",
+        (
+            Archive("101_ObjectCategories-96px.tar",
+                    "sha256:5037905abfdece0ffba69e76e5f37ec8f62b5b3b31acfcbd0db915ba8c6a6831"),
+            Archive("101_ObjectCategories.tar.gz", "md5:b224c7392d521a49829488ab0f1120d9"),
+        ),
+        "run `make data` with $ZF_DATA_MIRROR set, or download caltech-101.zip from "
+        "https://data.caltech.edu/records/mzrjq-6wc02 and put the 101_ObjectCategories.tar.gz "
+        "inside it into $ZF_DATA_MIRROR",
+    ),
+}
+
+
+def datasets_dir() -> Path:
+    return zf_home() / "datasets"
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: Path, digest: str) -> None:
+    """Raise ``ValueError`` if ``path`` does not have ``digest`` ("sha256:..."/"md5:...")."""
+    algorithm, expected = digest.split(":")
+    got = file_digest(path, algorithm)
+    if got != expected:
+        raise ValueError(f"{path} has {algorithm} {got}, expected {expected}: the file is "
+                         "corrupt or not the expected archive; delete it and run `make data`")
+
+
+def _unpack(path: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as z:
+            z.extractall(dest)
+    else:
+        with tarfile.open(path) as t:
+            t.extractall(dest, filter="data")
+
+
+def dataset_root(name: str, *, install_missing: bool = True) -> Path:
+    """The installed dataset folder (e.g. ``.../tiny-imagenet-200``); installs it from the
+    mirror when ``$ZF_DATA_MIRROR`` is set. Raises ``FileNotFoundError`` saying how to get it."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    root = datasets_dir() / spec.folder
+    if (root / ".installed").exists():
+        return root
+    if install_missing and os.environ.get("ZF_DATA_MIRROR"):
+        return install(name, download=False)
+    raise FileNotFoundError(f"dataset {name} not found at {root}; {spec.howto}")
+
+
+def install(name: str, *, download: bool = True) -> Path:
+    """Install ``name``: the first archive found in ``$ZF_DATA_MIRROR`` (or downloaded from its
+    official URL when ``download``), checksum verified, unpacked atomically."""
+    spec = DATASETS[name]
+    root = datasets_dir() / spec.folder
+    if (root / ".installed").exists():
+        return root
+    mirror = Path(os.environ.get("ZF_DATA_MIRROR", "/nonexistent"))
+    archive = next(((a, mirror / a.filename) for a in spec.archives
+                    if (mirror / a.filename).exists()), None)
+    if archive is None:
+        official = [a for a in spec.archives if a.url]
+        if not (download and official):
+            raise FileNotFoundError(f"no archive of {name} in ZF_DATA_MIRROR={mirror}; "
+                                    f"{spec.howto}")
+        a = official[0]
+        target = zf_home() / "downloads" / a.filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            urllib.request.urlretrieve(a.url, target.with_suffix(".part"))
+            target.with_suffix(".part").rename(target)
+        archive = (a, target)
+    spec_archive, path = archive
+    verify(path, spec_archive.digest)
+    tmp = datasets_dir() / f".{spec.folder}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    _unpack(path, tmp)
+    shutil.rmtree(root, ignore_errors=True)
+    (tmp / spec.folder).rename(root)
+    shutil.rmtree(tmp, ignore_errors=True)
+    (root / ".installed").write_text(f"{path.name}\n")
+    return root

@@ -1,0 +1,66 @@
+"""The paper's preprocessing (Sec. 3), as batched tensor operations that run on CPU or GPU.
+
+- Per-pixel mean image subtracted on the 0..255 scale, then multiplied by ``cfg.input_scale``
+  (1 in the ``paper`` recipe, so inputs lie in about [-128, 128], the scale the filter
+  renormalisation radius assumes; 1/64 in the 64-pixel recipe, unit scale).
+- Training: a random ``crop`` x ``crop`` square and a horizontal flip with probability 1/2
+  (224 of 256 in the paper; 56 of 64 for Tiny ImageNet, the same 7/8 ratio).
+- Evaluation: 10 crops (four corners and the centre, each also flipped), softmax averaged;
+  or the centre crop alone for quick per-epoch validation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def normalize(images: torch.Tensor, mean: torch.Tensor, scale: float) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] = (x - mean) * scale; ``mean`` is [3, H, W]."""
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 [N, H, W, 3], got {images.dtype} "
+                         f"{tuple(images.shape)}")
+    if tuple(mean.shape) != (3, *images.shape[1:3]):
+        raise ValueError(f"mean image {tuple(mean.shape)} does not match images "
+                         f"{tuple(images.shape[1:3])}")
+    x = images.permute(0, 3, 1, 2).float()
+    return (x - mean.to(x.device)) * scale
+
+
+def center_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """Centre ``crop`` x ``crop`` of [N, C, H, W]."""
+    h, w = x.shape[-2:]
+    if not 1 <= crop <= min(h, w):
+        raise ValueError(f"crop {crop} out of range 1..{min(h, w)}")
+    top, left = (h - crop) // 2, (w - crop) // 2
+    return x[..., top:top + crop, left:left + crop]
+
+
+def random_crop_flip(x: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
+    """A random ``crop`` square per image, flipped horizontally with probability 1/2.
+
+    ``x`` is [N, C, H, W]; offsets and flips come from ``generator`` (on the CPU) so that a
+    resumed run draws the same crops.
+    """
+    n, c, h, w = x.shape
+    oy = torch.randint(0, h - crop + 1, (n,), generator=generator)
+    ox = torch.randint(0, w - crop + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    ar = torch.arange(crop)
+    rows = oy[:, None] + ar
+    cols = torch.where(flip[:, None], ox[:, None] + crop - 1 - ar, ox[:, None] + ar)
+    dev = x.device
+    b = torch.arange(n, device=dev)[:, None, None, None]
+    ch = torch.arange(c, device=dev)[None, :, None, None]
+    return x[b, ch, rows.to(dev)[:, None, :, None], cols.to(dev)[:, None, None, :]]
+
+
+def ten_crops(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """[10, N, C, crop, crop]: corners and centre of [N, C, H, W], then their mirror images."""
+    h, w = x.shape[-2:]
+    if not 1 <= crop <= min(h, w):
+        raise ValueError(f"crop {crop} out of range 1..{min(h, w)}")
+    offsets = [(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop),
+               ((h - crop) // 2, (w - crop) // 2)]
+    crops = [x[..., t:t + crop, l_:l_ + crop] for t, l_ in offsets]
+    crops += [c.flip(-1) for c in crops]
+    return torch.stack(crops)

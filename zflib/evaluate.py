@@ -1,0 +1,53 @@
+"""Validation error: centre crop (per epoch) or 10 crops with averaged softmax (Table 2).
+
+Paper: Sec. 3 and Table 2 (top-1 / top-5 error, 10-crop testing as in Krizhevsky et al.).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zflib.config import Config
+from zflib.data.transforms import center_crop, normalize, ten_crops
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, cfg: Config, *,
+            ten_crop: bool = False, device: torch.device | str = "cpu",
+            batch_size: int = 256) -> torch.Tensor:
+    """Class probabilities [N, C] for uint8 images [N, H, W, 3]."""
+    model.eval()
+    device = torch.device(device)
+    mean = mean.to(device)
+    out = []
+    amp = device.type == "cuda"
+    for i in range(0, len(images), batch_size):
+        x = normalize(images[i:i + batch_size].to(device), mean, cfg.input_scale)
+        crops = ten_crops(x, cfg.crop_size) if ten_crop else center_crop(x, cfg.crop_size)[None]
+        k, n = crops.shape[:2]
+        xb = crops.reshape(k * n, *crops.shape[2:]).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(xb).float()
+        out.append(F.softmax(logits, 1).reshape(k, n, -1).mean(0).cpu())
+    return torch.cat(out)
+
+
+def error_rates(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Top-1 and top-5 error (fractions) and mean log loss of ``probs`` [N, C]."""
+    labels = labels.cpu()
+    top5 = probs.topk(min(5, probs.shape[1]), 1).indices
+    hit1 = (top5[:, 0] == labels).float().mean().item()
+    hit5 = (top5 == labels[:, None]).any(1).float().mean().item()
+    loss = -probs.gather(1, labels[:, None]).clamp_min(1e-12).log().mean().item()
+    return {"top1_err": 1 - hit1, "top5_err": 1 - hit5, "loss": loss}
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor,
+             cfg: Config, *, ten_crop: bool = False, device: torch.device | str = "cpu",
+             batch_size: int = 256) -> dict[str, float]:
+    """Top-1/top-5 error and loss of ``model`` on uint8 ``images`` with ``labels``."""
+    probs = predict(model, images, mean, cfg, ten_crop=ten_crop, device=device,
+                    batch_size=batch_size)
+    return error_rates(probs, labels)

@@ -1,0 +1,24 @@
+"""Plotting (never computing attributions) and saving figures as PNG.
+
+Each figure's plotting lives in a submodule; :func:`save_figure` writes ``figures/<name>.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from zflib.config import repo_root
+
+
+def figures_dir() -> Path:
+    """``$ZF_FIGURES`` or ``<repo>/figures``."""
+    return Path(os.environ.get("ZF_FIGURES", repo_root() / "figures"))
+
+
+def save_figure(fig, name: str, *, dpi: int = 150) -> Path:
+    """Save ``fig`` as ``figures/<name>.png`` and return the path."""
+    path = figures_dir() / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
