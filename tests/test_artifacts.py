@@ -1,0 +1,50 @@
+"""zflib.artifacts: the committed weights load into the right architectures; a snapshot of
+another architecture is refused; export and load round-trip."""
+
+import pytest
+import torch
+
+from zflib.artifacts import available_epochs, load_trained, save_trained
+from zflib.config import get_config
+from zflib.models import build_model
+
+
+def test_committed_main_model_is_whole_and_matches_its_config():
+    t = load_trained("zfnet64")
+    assert t.complete and t.model.describe() == {"arch": "zfnet", "size": 64,
+                                                 "ablation": "none", "num_classes": 200}
+    assert t.mean.shape == (3, 64, 64) and 60 < float(t.mean.mean()) < 180
+    assert t.cfg.profile == "full" and t.cfg.crop_size == 56
+    assert available_epochs("zfnet64") == sorted(available_epochs("zfnet64"))
+    assert 1 in available_epochs("zfnet64")
+
+
+def test_epoch_snapshots_replace_conv_layers_only():
+    last = load_trained("zfnet64").model
+    first = load_trained("zfnet64", epoch=available_epochs("zfnet64")[0]).model
+    assert not torch.equal(last.features[0].weight, first.features[0].weight)
+    assert torch.equal(last.classifier[-1].weight, first.classifier[-1].weight)
+    with pytest.raises(ValueError, match="epoch 999 of 'zfnet64' not stored"):
+        load_trained("zfnet64", epoch=999)
+
+
+def test_conv_only_models():
+    a = load_trained("alexnet64")
+    assert not a.complete and a.model.arch == "alexnet"
+    assert a.model.conv_layers()[0].kernel_size == (11, 11)
+
+
+def test_roundtrip_and_refusal(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path))
+    cfg = get_config("smoke", num_classes=10)
+    torch.manual_seed(0)
+    m = build_model("zfnet", size=64, num_classes=10)
+    save_trained(m, torch.zeros(3, 64, 64), cfg, "mine")
+    back = load_trained("mine")
+    assert torch.allclose(back.model.features[0].weight, m.features[0].weight, atol=1e-3)
+    other = build_model("alexnet", size=64, num_classes=10)
+    save_trained(other, torch.zeros(3, 64, 64), cfg, "mine", epoch=3)
+    with pytest.raises(ValueError, match="arch: checkpoint 'alexnet', model 'zfnet'"):
+        load_trained("mine", epoch=3)
+    with pytest.raises(FileNotFoundError, match="no artifact 'nothing'"):
+        load_trained("nothing")

@@ -1,0 +1,176 @@
+"""zflib.data: layout parsing, decoding of bad files, the uint8 cache, installation checks and
+the paper's preprocessing (Sec. 3), against hand-computed expectations."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from conftest import N_CLASSES, N_TRAIN, N_VAL, make_tiny_imagenet
+from PIL import Image
+
+from zflib.config import get_config
+from zflib.data import (center_crop, decode_images, from_input, load_split, mean_image,
+                        per_class_subset, random_crop_flip, ten_crops, to_input)
+from zflib.data.common import decode_image
+from zflib.data.install import DATASETS, Archive, DatasetSpec, dataset_root, install
+
+
+def cfg10(**kw):
+    return get_config("smoke", num_classes=N_CLASSES, **kw)
+
+
+def test_load_split_reports_and_skips_bad_files(tiny_home, caplog):
+    train = load_split(cfg10(train_per_class=0), "train")
+    assert len(train) == N_CLASSES * N_TRAIN - 2
+    assert sorted(train.failed) == sorted([f"train/n{1:08d}/images/n{1:08d}_3.JPEG",
+                                           f"train/n{1:08d}/images/n{1:08d}_4.JPEG"])
+    assert train.images.dtype == torch.uint8 and train.images.shape[1:] == (64, 64, 3)
+    assert train.names[0] == "class 0"
+    # grayscale and CMYK files were converted to 3-channel RGB; grayscale has equal channels
+    gray = train.paths.index(f"train/n{0:08d}/images/n{0:08d}_1.JPEG")
+    g = train.images[gray].int()
+    assert (g[..., 0] - g[..., 1]).abs().max() <= 1
+    val = load_split(cfg10(val_limit=0), "val")
+    assert len(val) == N_CLASSES * N_VAL
+    assert val.labels.tolist()[:3] == [0, 1, 2]
+
+
+def test_second_load_comes_from_cache(tiny_home, monkeypatch):
+    from zflib.data import _load, common
+
+    load_split(cfg10(), "train")
+    _load.cache_clear()
+    monkeypatch.setattr(common, "decode_images", None)  # would raise if called again
+    from zflib.data import tiny
+
+    monkeypatch.setattr(tiny, "decode_images", None)
+    again = load_split(cfg10(train_per_class=0), "train")
+    assert len(again) == N_CLASSES * N_TRAIN - 2
+
+
+def test_per_class_subset_takes_first_n_of_each_class():
+    labels = torch.tensor([0, 1, 0, 0, 2, 1, 2, 2])
+    assert per_class_subset(labels, 2).tolist() == [0, 1, 2, 4, 5, 6]
+    assert per_class_subset(labels, 0).tolist() == list(range(8))
+
+
+def test_train_per_class_and_class_count_check(tiny_home):
+    assert len(load_split(cfg10(train_per_class=5), "train")) == N_CLASSES * 5
+    with pytest.raises(ValueError, match="num_classes=200"):
+        load_split(get_config("smoke"), "train")
+
+
+def test_missing_dataset_says_how_to_get_it(zf_home):
+    with pytest.raises(FileNotFoundError, match="make data"):
+        load_split(cfg10(), "train")
+
+
+def test_bad_split_name(tiny_home):
+    with pytest.raises(ValueError, match="valid: train, val"):
+        load_split(cfg10(), "test")
+
+
+def test_decode_resizes_shorter_side_and_centre_crops(tmp_path):
+    arr = np.zeros((40, 80, 3), dtype=np.uint8)
+    arr[:, 20:60] = 255  # the centre square is white, the sides black
+    Image.fromarray(arr).save(tmp_path / "wide.png")
+    out = decode_image(tmp_path / "wide.png", 32)
+    assert out.shape == (32, 32, 3)
+    assert out[:, 2:-2].min() == 255  # the centre 40 columns map to the 32 kept
+    images, kept, failed = decode_images([tmp_path / "wide.png", tmp_path / "none.jpg"], size=8)
+    assert images.shape == (1, 8, 8, 3) and failed == [str(tmp_path / "none.jpg")]
+
+
+def _zip_tree(tmp_path):
+    src = tmp_path / "src"
+    make_tiny_imagenet(src, bad_files=False)
+    archive = tmp_path / "mirror" / "tiny.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in sorted((src / "tiny-imagenet-200").rglob("*")):
+            z.write(p, p.relative_to(src))
+    return archive
+
+
+def test_install_from_mirror_verifies_checksum(zf_home, tmp_path, monkeypatch):
+    archive = _zip_tree(tmp_path)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    good = DatasetSpec("tiny-imagenet-200", (Archive("tiny.zip", f"sha256:{digest}"),), "how")
+    monkeypatch.setitem(DATASETS, "tiny-imagenet", good)
+    monkeypatch.setenv("ZF_DATA_MIRROR", str(archive.parent))
+    root = dataset_root("tiny-imagenet")  # installs from the mirror
+    assert (root / "wnids.txt").read_text().split()[0] == "n00000000"
+    assert len(load_split(cfg10(), "val")) == N_CLASSES * N_VAL
+
+
+def test_install_refuses_corrupt_archive(zf_home, tmp_path, monkeypatch):
+    archive = _zip_tree(tmp_path)
+    bad = DatasetSpec("tiny-imagenet-200", (Archive("tiny.zip", "sha256:" + "0" * 64),), "how")
+    monkeypatch.setitem(DATASETS, "tiny-imagenet", bad)
+    monkeypatch.setenv("ZF_DATA_MIRROR", str(archive.parent))
+    with pytest.raises(ValueError, match="corrupt"):
+        install("tiny-imagenet")
+    assert not (zf_home / "datasets" / "tiny-imagenet-200").exists()
+
+
+def test_mean_image_and_to_input_roundtrip():
+    cfg = get_config("smoke")
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (5, 64, 64, 3), dtype=torch.uint8, generator=g)
+    from zflib.data.common import ImageSet
+
+    data = ImageSet(images, torch.zeros(5, dtype=torch.long), ["a"], ["a"], [""] * 5)
+    mean = mean_image(cfg, data)
+    assert torch.allclose(mean, images.double().mean(0).permute(2, 0, 1).float(), atol=1e-4)
+    x = to_input(images, mean, cfg)
+    assert x.shape == (5, 3, 56, 56)
+    expect = (images[0, 4:60, 4:60, 1].float() - mean[1, 4:60, 4:60]) * cfg.input_scale
+    assert torch.allclose(x[0, 1], expect, atol=1e-5)
+    back = from_input(x, mean, cfg)
+    assert torch.allclose(back * 255, images[:, 4:60, 4:60].float(), atol=1e-3)
+
+
+def test_random_crop_flip_is_a_crop_or_its_mirror():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float).reshape(2, 3, 8, 8)
+    g = torch.Generator().manual_seed(1)
+    out = random_crop_flip(x, 5, g)
+    assert out.shape == (2, 3, 5, 5)
+    for n in range(2):
+        candidates = [x[n, :, t:t + 5, l_:l_ + 5] for t in range(4) for l_ in range(4)]
+        candidates += [c.flip(-1) for c in candidates]
+        assert any(torch.equal(out[n], c) for c in candidates)
+    # same generator seed, same crops
+    assert torch.equal(out, random_crop_flip(x, 5, torch.Generator().manual_seed(1)))
+
+
+def test_ten_crops_corners_centre_and_flips():
+    x = torch.arange(6 * 6, dtype=torch.float).reshape(1, 1, 6, 6)
+    crops = ten_crops(x, 4)
+    assert crops.shape == (10, 1, 1, 4, 4)
+    assert torch.equal(crops[0, 0, 0], x[0, 0, :4, :4])
+    assert torch.equal(crops[3, 0, 0], x[0, 0, 2:, 2:])
+    assert torch.equal(crops[4, 0, 0], center_crop(x, 4)[0, 0])
+    assert torch.equal(crops[9, 0, 0], center_crop(x, 4)[0, 0].flip(-1))
+    with pytest.raises(ValueError, match="crop 7 out of range 1..6"):
+        ten_crops(x, 7)
+
+
+def test_to_input_rejects_wrong_mean_shape():
+    with pytest.raises(ValueError, match="does not match"):
+        to_input(torch.zeros(1, 64, 64, 3, dtype=torch.uint8), torch.zeros(3, 32, 32),
+                 get_config("smoke"))
+
+
+def test_truncated_jpeg_is_not_decoded_half(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(np.full((64, 64, 3), 9, np.uint8)).save(buf, format="JPEG")
+    (tmp_path / "t.jpg").write_bytes(buf.getvalue()[:200])
+    t0 = time.time()
+    images, kept, failed = decode_images([tmp_path / "t.jpg"], size=64)
+    assert failed and not kept and time.time() - t0 < 10

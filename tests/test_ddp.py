@@ -1,0 +1,29 @@
+"""The trainer under torchrun with DistributedDataParallel (gloo, two CPU processes): both ranks
+end with identical weights, which differ from the initial ones."""
+
+import os
+import subprocess
+import sys
+
+import torch
+
+from zflib.config import get_config
+from zflib.models import model_from_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_two_ranks_end_identical(tiny_home, tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port=29517", os.path.join(ROOT, "tests", "ddp_worker.py"), str(tmp_path)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs between ranks"
+    torch.manual_seed(0)
+    init = model_from_config(get_config("smoke", num_classes=10)).state_dict()
+    assert not torch.equal(init["features.0.weight"], a["features.0.weight"])
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["global_step"] == 3

@@ -1,0 +1,36 @@
+"""zflib.evaluate: 10-crop softmax averaging and top-k errors against a brute-force loop."""
+
+import torch
+import torch.nn.functional as F
+
+from zflib.config import get_config
+from zflib.evaluate import error_rates, predict
+from zflib.models import build_model
+
+
+def test_ten_crop_prediction_equals_brute_force():
+    torch.manual_seed(0)
+    cfg = get_config("smoke", num_classes=7)
+    model = build_model("zfnet", size=64, num_classes=7, init="kaiming").eval()
+    images = torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8)
+    mean = torch.full((3, 64, 64), 100.0)
+    got = predict(model, images, mean, cfg, ten_crop=True, batch_size=2)
+    x = (images.permute(0, 3, 1, 2).float() - 100) * cfg.input_scale
+    expect = torch.zeros(3, 7)
+    with torch.no_grad():
+        for top, left in [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]:
+            for flip in (False, True):
+                c = x[:, :, top:top + 56, left:left + 56]
+                c = c.flip(-1) if flip else c
+                expect += F.softmax(model(c), 1) / 10
+    assert torch.allclose(got, expect, atol=1e-5)
+
+
+def test_error_rates_by_hand():
+    probs = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.0, 0.0],
+                          [0.5, 0.05, 0.1, 0.15, 0.2, 0.0],
+                          [0.0, 0.05, 0.05, 0.1, 0.1, 0.7]])
+    labels = torch.tensor([3, 4, 0])
+    r = error_rates(probs, labels)
+    assert abs(r["top1_err"] - 2 / 3) < 1e-6  # only the first is right
+    assert abs(r["top5_err"] - 1 / 3) < 1e-6  # the second is 2nd; the third's label is last

@@ -1,0 +1,117 @@
+"""zflib.train: a killed run resumes to the same weights, checkpoints are refused when they
+belong to another model, metrics and kept epochs are written, the paper's recipe is the
+``paper`` profile's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import N_CLASSES
+
+from zflib.checkpoint import load_state
+from zflib.config import get_config
+from zflib.models import build_model
+from zflib.train import Trainer, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OVERRIDES = dict(num_classes=N_CLASSES, train_per_class=0, val_limit=0, batch_size=8, epochs=2,
+                 checkpoint_every=2, keep_epochs=(1, 2), num_threads=1)
+
+
+def _cli_args(run_dir):
+    args = [sys.executable, "-m", "zflib.train", "--profile", "smoke", "--run-dir", str(run_dir)]
+    for k, v in OVERRIDES.items():
+        args += ["--set", f"{k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"]
+    return args
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_home, tmp_path):
+    cfg = get_config("smoke", **OVERRIDES)
+    ref = train(cfg, tmp_path / "ref", progress=False)
+    total = ref.global_step
+
+    run_dir = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(_cli_args(run_dir), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    step, deadline = 0, time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if (run_dir / "last.pt").exists():
+                try:
+                    step = torch.load(run_dir / "last.pt", weights_only=True)["global_step"]
+                except (RuntimeError, EOFError, KeyError):
+                    step = 0
+                if step >= 4:
+                    proc.send_signal(signal.SIGKILL)
+                    break
+            time.sleep(0.05)
+    finally:
+        proc.wait(timeout=60)
+    assert 4 <= step < total, f"the run was not killed mid-way (step {step} of {total})"
+
+    resumed = Trainer(cfg, run_dir, progress=False)
+    assert resumed.resume() and resumed.global_step == step
+    resumed.fit()
+    assert resumed.global_step == total
+    for (k, a), b in zip(ref.model.state_dict().items(), resumed.model.state_dict().values(),
+                         strict=True):
+        assert torch.equal(a, b), f"{k} differs after resume"
+    assert [h["val_top1_err"] for h in ref.history] == [h["val_top1_err"]
+                                                        for h in resumed.history]
+
+
+def test_metrics_kept_epochs_and_results(tiny_home, tmp_path):
+    cfg = get_config("smoke", **{**OVERRIDES, "checkpoint_every": 0})
+    t = train(cfg, tmp_path / "run", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert {"train_loss", "train_top1_err", "val_top1_err", "val_top5_err", "lr",
+            "images_per_s"} <= set(rows[0])
+    assert (tmp_path / "run" / "epoch_1.pt").exists() and (tmp_path / "run" / "epoch_2.pt").exists()
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert 0 <= results["val_top1_err_10crop"] <= 1 and results["epochs"] == 2
+    assert results["steps"] == t.global_step == 2 * (len(t.train_set) // 8)
+
+
+def test_wrong_checkpoint_is_refused(tiny_home, tmp_path):
+    cfg = get_config("smoke", **{**OVERRIDES, "epochs": 1, "checkpoint_every": 0})
+    train(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="num_classes: checkpoint 10, model 20"):
+        load_state(tmp_path / "run" / "last.pt", build_model("zfnet", size=64, num_classes=20))
+    with pytest.raises(ValueError, match="arch: checkpoint 'zfnet', model 'alexnet'"):
+        load_state(tmp_path / "run" / "last.pt",
+                   build_model("alexnet", size=64, num_classes=N_CLASSES))
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_state(tmp_path / "nothing.pt", build_model("zfnet", size=64))
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a zflib checkpoint"):
+        load_state(tmp_path / "other.pt", build_model("zfnet", size=64))
+
+
+def test_paper_recipe_and_renormalisation_in_training(tiny_home, tmp_path):
+    cfg = get_config("paper", dataset="tiny-imagenet", image_size=64, crop_size=56, size=64,
+                     num_classes=N_CLASSES, batch_size=8, epochs=1, max_steps=2,
+                     checkpoint_every=0, keep_epochs=())
+    t = Trainer(cfg, tmp_path / "paper", progress=False)
+    assert isinstance(t.opt, torch.optim.SGD)
+    g = t.opt.param_groups[0]
+    assert (g["lr"], g["momentum"], g["weight_decay"]) == (1e-2, 0.9, 5e-4)
+    with torch.no_grad():
+        t.model.conv_layers()[0].weight.mul_(100)
+    t.train_step(*t.batch(0, 0))
+    rms = t.model.conv_layers()[0].weight.detach().pow(2).mean(dim=(1, 2, 3)).sqrt()
+    assert float(rms.max()) <= 0.1 + 1e-6
+
+
+def test_batch_must_split_over_ranks_and_fit_the_data(tiny_home, tmp_path):
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        Trainer(get_config("smoke", **{**OVERRIDES, "batch_size": 1024}), tmp_path,
+                progress=False)
