@@ -15,8 +15,18 @@ from conftest import N_CLASSES, N_TRAIN, N_VAL, make_tiny_imagenet
 from PIL import Image
 
 from zflib.config import get_config
-from zflib.data import (center_crop, decode_images, from_input, load_split, mean_image,
-                        per_class_subset, random_crop_flip, ten_crops, to_input)
+from zflib.data import (
+    augment,
+    center_crop,
+    decode_images,
+    from_input,
+    load_split,
+    mean_image,
+    per_class_subset,
+    random_crop_flip,
+    ten_crops,
+    to_input,
+)
 from zflib.data.common import decode_image
 from zflib.data.install import DATASETS, Archive, DatasetSpec, dataset_root, install
 
@@ -174,3 +184,14 @@ def test_truncated_jpeg_is_not_decoded_half(tmp_path):
     t0 = time.time()
     images, kept, failed = decode_images([tmp_path / "t.jpg"], size=64)
     assert failed and not kept and time.time() - t0 < 10
+
+
+def test_augment_loop_equals_the_gather():
+    g = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (6, 16, 16, 3), dtype=torch.uint8, generator=g)
+    mean = torch.rand(3, 16, 16) * 255
+    fast = augment(images, mean, 0.5, 12, torch.Generator().manual_seed(5))
+    ref = random_crop_flip((images.permute(0, 3, 1, 2).float() - mean) * 0.5, 12,
+                           torch.Generator().manual_seed(5))
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(fast, ref, atol=1e-5)

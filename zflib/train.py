@@ -43,7 +43,7 @@ from torch import nn
 from zflib.checkpoint import atomic_save, load_state
 from zflib.config import Config, get_config, zf_home
 from zflib.data import ImageSet, load_split, mean_image
-from zflib.data.transforms import normalize, random_crop_flip
+from zflib.data.transforms import augment
 from zflib.evaluate import evaluate
 from zflib.models import ConvNet, model_from_config, renormalize_filters
 
@@ -175,10 +175,9 @@ class Trainer:
         per_rank = cfg.batch_size // self.world
         idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         idx = idx[self.rank * per_rank:(self.rank + 1) * per_rank].to(self.images.device)
-        x = normalize(self.images[idx], self.mean_dev, cfg.input_scale)
         gen = torch.Generator().manual_seed(_seed(cfg.seed, epoch, step, self.rank))
-        x = random_crop_flip(x, cfg.crop_size, gen)
-        return (x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last),
+        x = augment(self.images[idx], self.mean_dev, cfg.input_scale, cfg.crop_size, gen)
+        return (x.to(self.device, non_blocking=True),
                 self.labels[idx].to(self.device, non_blocking=True))
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

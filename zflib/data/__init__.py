@@ -18,12 +18,13 @@ from zflib.data.common import ImageSet, decode_images
 from zflib.data.folder import load_image_folder
 from zflib.data.install import dataset_root
 from zflib.data.tiny import load_tiny_imagenet
-from zflib.data.transforms import center_crop, normalize, random_crop_flip, ten_crops
+from zflib.data.transforms import augment, center_crop, normalize, random_crop_flip, ten_crops
 
 log = logging.getLogger("zflib.data")
 
 __all__ = ["ImageSet", "decode_images", "load_split", "mean_image", "to_input", "from_input",
-           "center_crop", "normalize", "random_crop_flip", "ten_crops", "per_class_subset"]
+           "augment", "center_crop", "normalize", "random_crop_flip", "ten_crops",
+           "per_class_subset"]
 
 
 def per_class_subset(labels: torch.Tensor, n: int) -> torch.Tensor:

@@ -35,16 +35,26 @@ def center_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
     return x[..., top:top + crop, left:left + crop]
 
 
+def draw_crops(n: int, size: tuple[int, int], crop: int, generator: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random crop offsets (top, left) and flip flags for ``n`` images of ``size`` (H, W)."""
+    h, w = size
+    if not 1 <= crop <= min(h, w):
+        raise ValueError(f"crop {crop} out of range 1..{min(h, w)}")
+    oy = torch.randint(0, h - crop + 1, (n,), generator=generator)
+    ox = torch.randint(0, w - crop + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    return oy, ox, flip
+
+
 def random_crop_flip(x: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
     """A random ``crop`` square per image, flipped horizontally with probability 1/2.
 
     ``x`` is [N, C, H, W]; offsets and flips come from ``generator`` (on the CPU) so that a
-    resumed run draws the same crops.
+    resumed run draws the same crops. One gather: the fast form on a GPU.
     """
-    n, c, h, w = x.shape
-    oy = torch.randint(0, h - crop + 1, (n,), generator=generator)
-    ox = torch.randint(0, w - crop + 1, (n,), generator=generator)
-    flip = torch.rand(n, generator=generator) < 0.5
+    n, c = x.shape[:2]
+    oy, ox, flip = draw_crops(n, x.shape[-2:], crop, generator)
     ar = torch.arange(crop)
     rows = oy[:, None] + ar
     cols = torch.where(flip[:, None], ox[:, None] + crop - 1 - ar, ox[:, None] + ar)
@@ -52,6 +62,27 @@ def random_crop_flip(x: torch.Tensor, crop: int, generator: torch.Generator) -> 
     b = torch.arange(n, device=dev)[:, None, None, None]
     ch = torch.arange(c, device=dev)[None, :, None, None]
     return x[b, ch, rows.to(dev)[:, None, :, None], cols.to(dev)[:, None, None, :]]
+
+
+def augment(images: torch.Tensor, mean: torch.Tensor, scale: float, crop: int,
+            generator: torch.Generator) -> torch.Tensor:
+    """Training input from uint8 [N, H, W, 3]: ``random_crop_flip(normalize(...))`` as
+    channels-last float32 [N, 3, crop, crop].
+
+    On the CPU each image is cropped before it is converted (a loop of slices, 3x faster than
+    the gather); on a GPU the gather runs in one kernel. Both draw the same crops.
+    """
+    if images.device.type != "cpu":
+        x = random_crop_flip(normalize(images, mean, scale), crop, generator)
+        return x.contiguous(memory_format=torch.channels_last)
+    n = len(images)
+    oy, ox, flip = draw_crops(n, images.shape[1:3], crop, generator)
+    x = images.permute(0, 3, 1, 2)
+    out = torch.empty(n, 3, crop, crop, memory_format=torch.channels_last)
+    for i, (t, l_, f) in enumerate(zip(oy.tolist(), ox.tolist(), flip.tolist(), strict=True)):
+        c = x[i, :, t:t + crop, l_:l_ + crop].float() - mean[:, t:t + crop, l_:l_ + crop]
+        out[i] = c.flip(-1) if f else c
+    return out.mul_(scale)
 
 
 def ten_crops(x: torch.Tensor, crop: int) -> torch.Tensor:
