@@ -1,0 +1,319 @@
+"""Deconvnet projections against independent oracles: hand-computed unpooling, a plain-autograd
+deconvnet (ReLU backward replaced by ReLU of the incoming signal), and captum's
+NeuronDeconvolution. Paper: Sec. 2.1, Fig. 1."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from zflib import deconv
+from zflib.models import build_model
+
+torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------- oracles
+
+
+class _RectifySignal(torch.autograd.Function):
+    """Forward ReLU; backward ReLU of the incoming gradient (the deconvnet's rectification)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.clamp(min=0)
+
+
+class _SkipBackward(torch.autograd.Function):
+    """Forward through ``module``; backward passes the gradient unchanged (LRN skipped)."""
+
+    @staticmethod
+    def forward(ctx, x, module):
+        return module(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+def autograd_deconv(features: nn.Sequential, upto: int, x: torch.Tensor, channel: int,
+                    pos: tuple[int, int] | None, lrn: str) -> torch.Tensor:
+    """Deconvnet projection by autograd, for image x [1, 3, S, S]."""
+    x = x.clone().requires_grad_(True)
+    h = x
+    for i in range(upto + 1):
+        m = features[i]
+        if isinstance(m, nn.ReLU):
+            h = _RectifySignal.apply(h)
+        elif isinstance(m, nn.LocalResponseNorm) and lrn == "skip":
+            h = _SkipBackward.apply(h, m)
+        else:
+            h = m(h)
+    g = torch.zeros_like(h)
+    if pos is None:
+        g[0, channel] = h[0, channel].detach()
+    else:
+        g[0, channel, pos[0], pos[1]] = h[0, channel, pos[0], pos[1]].detach()
+    return torch.autograd.grad(h, x, g)[0][0]
+
+
+def no_hooks(model: nn.Module) -> bool:
+    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+               and not getattr(m, "_backward_pre_hooks", {}) for m in model.modules())
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm().clamp(min=1e-30))
+
+
+def zfnet(arch="zfnet", size=64, seed=0):
+    torch.manual_seed(seed)
+    return build_model(arch, num_classes=10, size=size, init="kaiming").eval()
+
+
+# ----------------------------------------------------------------------------- unpooling
+
+
+def test_unpool_shared_switch_hand_computed():
+    # 3x5 map, 3x3 windows with stride 2: columns 0-2 and 2-4 share column 2, and the 9 at
+    # (1, 2) is the maximum (switch 1 * 5 + 2 = 7) of both windows.
+    x = torch.tensor([[1., 2, 3, 2, 1], [1, 2, 9, 2, 1], [0, 1, 2, 1, 0]]).view(1, 1, 3, 5)
+    pooled, sw = deconv.pool_with_switches(x, 3, 2)
+    assert pooled.flatten().tolist() == [9.0, 9.0]
+    assert sw.flatten().tolist() == [7, 7]
+    signal = torch.tensor([2.0, 3.0]).view(1, 1, 1, 2)
+    summed = deconv.unpool(signal, sw, (3, 5), mode="sum")
+    over = deconv.unpool(signal, sw, (3, 5), mode="overwrite")
+    expect = torch.zeros(1, 1, 3, 5)
+    expect[0, 0, 1, 2] = 5.0  # 2 + 3: the adjoint adds both windows
+    assert torch.equal(summed, expect)
+    expect[0, 0, 1, 2] = 3.0  # the last window in raster order
+    assert torch.equal(over, expect)
+    # the adjoint of max-pooling, as autograd computes it
+    xg = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.max_pool2d(xg, 3, 2), xg, signal)
+    assert torch.equal(g, summed)
+
+
+def test_unpool_overwrite_matches_maxunpool_without_shared_switches():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 9, 9)
+    pooled, sw = deconv.pool_with_switches(x, 2, 2)  # no overlap: no shared switches
+    a = deconv.unpool(pooled, sw, (9, 9), mode="overwrite")
+    b = F.max_unpool2d(pooled, sw, 2, 2, output_size=(9, 9))
+    assert torch.equal(a, b)
+    assert torch.equal(deconv.unpool(pooled, sw, (9, 9), mode="sum"), b)
+    with pytest.raises(ValueError, match="mode 'max'; valid: sum, overwrite"):
+        deconv.unpool(pooled, sw, (9, 9), mode="max")
+
+
+def _tiny():
+    """conv (1x1, weight 1) -> ReLU -> 3x3/2 pool -> conv (1x1, weight 1) -> ReLU."""
+    net = nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.ReLU(inplace=True),
+                        nn.MaxPool2d(3, 2), nn.Conv2d(1, 1, 1, bias=False), nn.ReLU())
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[3].weight.fill_(1.0)
+    return net
+
+
+def test_projection_through_shared_switch_hand_computed():
+    net = _tiny()
+    x = torch.tensor([[1., 2, 3, 2, 1], [1, 2, 9, 2, 1], [0, 1, 2, 1, 0]]).view(1, 1, 3, 5)
+    # conv2 is [9, 9]; projecting the whole map puts 9 + 9 on the shared switch (sum) ...
+    p = deconv.project(net, x, "conv2", maps=[0])
+    expect = torch.zeros(1, 1, 3, 5)
+    expect[0, 0, 1, 2] = 18.0
+    assert torch.equal(p, expect)
+    expect[0, 0, 1, 2] = 9.0  # ... or one 9 (overwrite)
+    assert torch.equal(deconv.project(net, x, "conv2", maps=[0], unpool="overwrite"), expect)
+    # a single activation: the other window carries zero. Sum: 9 at the switch; overwrite:
+    # the later window's zero overwrites the first window's 9, the pathology of MaxUnpool2d.
+    one = deconv.project(net, x, "conv2", maps=[0, 0], positions=[[0, 0], [0, 1]])
+    assert torch.equal(one[0], expect[0]) and torch.equal(one[1], expect[0])
+    ov = deconv.project(net, x, "conv2", maps=[0, 0], positions=[[0, 0], [0, 1]],
+                        unpool="overwrite")
+    assert torch.equal(ov[0], torch.zeros(1, 3, 5)) and torch.equal(ov[1], expect[0])
+
+
+# ----------------------------------------------------------------------------- autograd oracle
+
+
+@pytest.mark.parametrize("arch,size", [("zfnet", 64), ("alexnet", 64)])
+@pytest.mark.parametrize("lrn", ["skip", "jacobian"])
+def test_matches_autograd_64(arch, size, lrn):
+    model = zfnet(arch, size)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 56, 56, generator=g)
+    tr = deconv.forward_trace(model, x, ["conv1", "conv2", "conv3", "conv4", "conv5"])
+    for layer in ("conv1", "conv2", "conv3", "conv4", "conv5"):
+        act = tr.acts[layer]
+        n, c, h, w = act.shape
+        pos, _ = tr.strongest(layer, image=1)
+        maps = torch.randint(0, c, (3,), generator=g)
+        # the strongest activation (alive), a border position and a whole map
+        p_strong = tr.project(layer, maps[:1], pos[maps[:1]], images=[1], lrn=lrn)[0]
+        p_border = tr.project(layer, maps[1:2], [[0, w - 1]], images=[1], lrn=lrn)[0]
+        p_map = tr.project(layer, maps[2:], None, images=[0], lrn=lrn)[0]
+        upto = model.feature_names[layer]
+        o_strong = autograd_deconv(model.features, upto, x[1:], int(maps[0]),
+                                   tuple(pos[maps[0]].tolist()), lrn)
+        o_border = autograd_deconv(model.features, upto, x[1:], int(maps[1]), (0, w - 1), lrn)
+        o_map = autograd_deconv(model.features, upto, x[:1], int(maps[2]), None, lrn)
+        assert o_strong.abs().sum() > 0
+        for ours, ref in ((p_strong, o_strong), (p_border, o_border), (p_map, o_map)):
+            if ref.abs().sum() == 0:
+                assert ours.abs().sum() == 0
+            else:
+                assert rel(ours, ref) < 1e-5, (layer, rel(ours, ref))
+
+
+@pytest.mark.parametrize("arch", ["zfnet", "alexnet"])
+def test_matches_autograd_224(arch):
+    model = zfnet(arch, 224)
+    torch.manual_seed(2)
+    x = torch.randn(1, 3, 224, 224)
+    tr = deconv.forward_trace(model, x, ["conv2", "conv5"])
+    for layer in ("conv2", "conv5"):
+        pos, _ = tr.strongest(layer)
+        ours = tr.project(layer, [7], pos[7:8])[0]
+        ref = autograd_deconv(model.features, model.feature_names[layer], x, 7,
+                              tuple(pos[7].tolist()), "skip")
+        assert rel(ours, ref) < 1e-5
+
+
+def test_batched_equals_one_at_a_time_and_receptive_windows_equal_whole_maps():
+    model = zfnet()
+    torch.manual_seed(3)
+    x = torch.randn(3, 3, 56, 56)
+    tr = deconv.forward_trace(model, x, "conv4")
+    maps = torch.tensor([0, 5, 5, 300, 17])
+    pos = torch.tensor([[0, 0], [6, 6], [3, 2], [0, 6], [5, 1]])
+    imgs = torch.tensor([0, 1, 2, 2, 1])
+    batched = tr.project("conv4", maps, pos, imgs, batch_size=2)
+    single = torch.stack([tr.project("conv4", maps[i:i + 1], pos[i:i + 1], imgs[i:i + 1])[0]
+                          for i in range(5)])
+    whole = deconv._project(tr, "conv4", maps, pos, imgs, unpool="sum", lrn="skip", full=True)
+    assert torch.allclose(batched, single, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(batched, whole, rtol=1e-5, atol=1e-7)
+
+
+def test_project_strongest():
+    model = zfnet()
+    torch.manual_seed(4)
+    x = torch.randn(3, 56, 56)
+    s = deconv.project_strongest(model, x, 3, maps=[1, 2, 3])
+    acts = model.features[: model.feature_names["conv3"] + 1](x[None].clone())[0]
+    for i, m in enumerate([1, 2, 3]):
+        y, xx = s.positions[i].tolist()
+        assert s.values[i] == acts[m].max() == acts[m, y, xx]
+    ref = deconv.project(model, x[None], "conv3", maps=[1, 2, 3], positions=s.positions)
+    assert torch.equal(s.pixels, ref)
+
+
+# ----------------------------------------------------------------------------- captum oracle
+
+
+def _captum(model: nn.Module, module: nn.Module, x: torch.Tensor, selector) -> torch.Tensor:
+    from captum.attr import NeuronDeconvolution
+
+    return NeuronDeconvolution(model, module).attribute(x, selector)[0]
+
+
+def _no_inplace(model: nn.Module) -> nn.Module:
+    model = copy.deepcopy(model)
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    return model
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_matches_captum_zfnet_lrn_jacobian():
+    model = zfnet()
+    ref_model = _no_inplace(model)
+    torch.manual_seed(5)
+    x = torch.randn(1, 3, 56, 56)
+    tr = deconv.forward_trace(model, x, ["conv1", "conv2", "conv3", "conv4", "conv5"])
+    for layer in ("conv1", "conv2", "conv3", "conv4", "conv5"):
+        pos, val = tr.strongest(layer)
+        m = int(val.argmax())
+        ours = tr.project(layer, [m], pos[m:m + 1], lrn="jacobian")[0]
+        module = ref_model.features[ref_model.feature_names[layer]]
+        ref = _captum(ref_model, module, x, (m, *pos[m].tolist()))
+        assert rel(ours / val[m], ref) <= 1e-5, layer  # captum starts from 1, we from val
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name,size", [("alexnet", 96), ("vgg16", 48)])
+def test_torchvision_matches_captum(name, size):
+    torch.manual_seed(6)
+    net = getattr(torchvision.models, name)(weights=None).eval()  # in-place ReLUs
+    feats = net.features
+    before = [p.clone() for p in feats.parameters()]
+    x = torch.randn(1, 3, size, size)
+    x0 = x.clone()
+    layers = deconv.layer_indices(net)
+    assert len(layers) == (5 if name == "alexnet" else 13)
+    ref_feats = _no_inplace(feats)
+    for layer in ("conv2", list(layers)[-1]):
+        tr = deconv.forward_trace(net, x, layer)
+        pos, val = tr.strongest(layer)
+        m = int(val.argmax())
+        ours = tr.project(layer, [m], pos[m:m + 1])[0]
+        lrn_free = autograd_deconv(feats, layers[layer], x, m, tuple(pos[m].tolist()), "skip")
+        assert rel(ours, lrn_free) < 1e-5
+        ref = _captum(ref_feats, ref_feats[layers[layer]], x, (m, *pos[m].tolist()))
+        assert rel(ours / val[m], ref) <= 1e-5, layer
+    assert torch.equal(x, x0)
+    assert all(torch.equal(a, b) for a, b in zip(before, feats.parameters(), strict=True))
+    assert no_hooks(net)
+
+
+# ----------------------------------------------------------------------------- errors, hooks
+
+
+def test_unsupported_modules_are_named():
+    with pytest.raises(ValueError, match=r"features\[1\] is BatchNorm2d"):
+        deconv.project(torchvision.models.vgg11_bn(weights=None), torch.zeros(1, 3, 32, 32),
+                       "conv2", maps=[0])
+    with pytest.raises(ValueError, match="ResNet has no `features`"):
+        deconv.project(torchvision.models.resnet18(weights=None), torch.zeros(1, 3, 32, 32),
+                       "conv1", maps=[0])
+
+
+def test_out_of_range_errors_and_no_hooks_left():
+    model = zfnet()
+    x = torch.zeros(2, 3, 56, 56)
+    cases = [
+        (dict(layer=6, maps=[0]), "layer 6 out of range 1..5"),
+        (dict(layer="conv0", maps=[0]), "valid: conv1, conv2, conv3, conv4, conv5"),
+        (dict(layer="conv5", maps=[256]), "map 256 out of range 0..255 of conv5"),
+        (dict(layer=1, maps=[-1]), "map -1 out of range 0..95 of conv1"),
+        (dict(layer="conv2", maps=[0], positions=[[7, 0]], images=[0]),
+         r"position \(y, x\) = \(7, 0\) out of range 0..6, 0..6 of conv2"),
+        (dict(layer="conv1", maps=[0], positions=[[0, 0]], images=[2]),
+         "image 2 out of range 0..1"),
+        (dict(layer="conv1", maps=[0], images=[1], lrn="pass"),
+         "lrn 'pass'; valid: skip, jacobian"),
+        (dict(layer="conv1", maps=[0], positions=[[0, 0]], images=[0], unpool="max"),
+         "unpool 'max'; valid: sum, overwrite"),
+    ]
+    for kwargs, msg in cases:
+        layer = kwargs.pop("layer")
+        with pytest.raises(ValueError, match=msg):
+            deconv.project(model, x, layer, **kwargs)
+        assert no_hooks(model)
+    with pytest.raises(ValueError, match="this model takes 56x56"):
+        deconv.project(model, torch.zeros(1, 3, 64, 64), 1, maps=[0])
+    deconv.project(model, x[:1], "conv5", maps=[0, 1], positions=[[0, 0], [1, 1]])
+    assert no_hooks(model)

@@ -1,0 +1,150 @@
+"""Top-k mining against brute force (all activations held, sorted in numpy), for one pass,
+odd batch sizes, shards merged in any order, and a two-process torch.distributed run.
+Paper: Sec. 4, Fig. 2."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from zflib import deconv, topk
+from zflib.activations import extract
+from zflib.models import build_model
+from zflib.receptive import crop_patches, receptive_field
+
+torch.set_num_threads(1)
+LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_model("zfnet", num_classes=10, size=64, init="kaiming").eval()
+
+
+def _data(n=30):
+    """n random images with 3 blank ones among them: a blank image gives exactly 0 in every
+    map (zero biases), so ties are exact and must go to the smaller image index."""
+    torch.manual_seed(1)
+    x = torch.randn(n, 3, 56, 56)
+    return torch.cat([x[: n // 3], torch.zeros(3, 3, 56, 56), x[n // 3:]])
+
+
+def brute_force(acts: torch.Tensor, k: int):
+    """acts [N, C, H, W] -> (values, images, ys, xs) [C, k] via numpy, one per image."""
+    a = acts.numpy()
+    n, c, h, w = a.shape
+    flat = a.reshape(n, c, h * w)
+    best = flat.argmax(2)  # first maximum in raster order
+    val = flat.max(2)
+    out = np.zeros((4, c, k))
+    for m in range(c):
+        order = sorted(range(n), key=lambda i: (-val[i, m], i))[:k]
+        for j, i in enumerate(order):
+            out[:, m, j] = (val[i, m], i, best[i, m] // w, best[i, m] % w)
+    return out
+
+
+def _check(result: dict, ref: dict):
+    for name, (v, i, y, x) in ref.items():
+        t = result[name]
+        # values may differ in the last bits between batch sizes (conv summation order)
+        assert np.allclose(t.values.numpy(), v, rtol=1e-5, atol=1e-6), name
+        assert np.array_equal(t.images.numpy(), i) and np.array_equal(t.ys.numpy(), y)
+        assert np.array_equal(t.xs.numpy(), x), name
+
+
+@pytest.fixture(scope="module")
+def mined():
+    model, x = _model(), _data()
+    acts = extract(model, x, LAYERS)
+    ref = {n: brute_force(acts[n], 9) for n in LAYERS}
+    return model, x, ref
+
+
+def test_one_pass_and_odd_batches_equal_brute_force(mined):
+    model, x, ref = mined
+    _check(topk.mine_topk(model, x, k=9, batch_size=7), ref)
+    # an iterable of (images, labels) batches, as a DataLoader yields
+    loader = [(x[i:i + 11], torch.zeros(len(x[i:i + 11]))) for i in range(0, len(x), 11)]
+    _check(topk.mine_topk(model, loader, layers=[1, 2, 3, 4, 5], k=9), ref)
+
+
+def test_shards_merge_to_one_pass(mined):
+    model, x, ref = mined
+    parts = [topk.mine_topk(model, x, k=9, batch_size=5, shard=(r, 3)) for r in range(3)]
+    _check(topk.merge(topk.merge(parts[2], parts[0]), parts[1]), ref)
+    # chunks mined separately: images renumbered by offset, then merged
+    a = topk.mine_topk(model, x[:13], k=9)
+    b = topk.mine_topk(model, x[13:], k=9)
+    b = {n: topk.TopK(t.values, t.images + 13, t.ys, t.xs) for n, t in b.items()}
+    _check(topk.merge(b, a), ref)
+
+
+def test_ties_at_zero_go_to_the_smaller_image():
+    model, x = _model(), _data(4)  # 4 random images, 3 blank: every map ties at 0
+    ref = {n: brute_force(a, 6) for n, a in extract(model, x, LAYERS).items()}
+    res = topk.mine_topk(model, x, k=6, batch_size=2)
+    _check(res, ref)
+    assert (res["conv5"].values == 0).any()
+
+
+def test_fewer_images_than_k_and_state_size():
+    model, x = _model(), _data(3)[:3]
+    res = topk.mine_topk(model, iter([x[:1], x[1:], x[:0]]), layers=["conv5"], k=5)
+    t = res["conv5"]
+    assert t.values.shape == (256, 5)
+    assert torch.isinf(t.values[:, 3:]).all() and (t.images[:, 3:] == -1).all()
+    assert sorted(t.images[0, :3].tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="shard rank 3 out of range 0..2"):
+        topk.mine_topk(model, x, shard=(3, 3))
+    with pytest.raises(ValueError, match="k 0 out of range 1.."):
+        topk.mine_topk(model, x, k=0)
+
+
+def _ddp_worker(rank: int, world: int, path: str, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world)
+    try:
+        res = topk.mine_topk(_model(), _data(), layers=["conv2", "conv5"], k=9, batch_size=6)
+        if rank == 0:
+            torch.save({n: vars(t) for n, t in res.items()}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_ranks_gather_to_one_pass(mined):
+    _, _, ref = mined
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "res.pt")
+        mp.spawn(_ddp_worker, args=(2, os.path.join(d, "store"), out), nprocs=2)
+        res = {n: topk.TopK(**v) for n, v in torch.load(out).items()}
+    _check(res, {n: ref[n] for n in ("conv2", "conv5")})
+
+
+def test_top_projections_and_choose_maps(mined):
+    model, x, _ = mined
+    maps = topk.choose_maps(model, LAYERS, 3, seed=4)
+    assert all(len(v) == 3 and v.tolist() == sorted(v.tolist())
+                             for v in maps.values())
+    assert all(torch.equal(maps[n], topk.choose_maps(model, LAYERS, 3, seed=4)[n])
+               for n in LAYERS)
+    assert len(topk.choose_maps(model, ["conv1"], 500)["conv1"]) == 96
+    top = topk.mine_topk(model, x, layers=["conv3"], k=2)
+    display = torch.rand(len(x), 3, 56, 56)
+    tp = topk.top_projections(model, x, display, top, "conv3", maps["conv3"])
+    rf = receptive_field(model, "conv3")
+    assert tp.projections.shape == (3, 2, 3, rf.size, rf.size)
+    m, j = 1, 1
+    mp_, img = int(maps["conv3"][m]), int(tp.top.images[m, j])
+    pos = torch.tensor([[int(tp.top.ys[m, j]), int(tp.top.xs[m, j])]])
+    full = deconv.project(model, x[img:img + 1], "conv3", maps=[mp_], positions=pos)
+    want = crop_patches(full, rf, pos[:, 0], pos[:, 1])[0]
+    assert torch.allclose(tp.projections[m, j], want, rtol=1e-5, atol=1e-7)
+    assert torch.equal(tp.patches[m, j],
+                       crop_patches(display[img:img + 1], rf, pos[:, 0], pos[:, 1], fill=1.0)[0])

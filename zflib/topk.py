@@ -1,0 +1,307 @@
+"""Top-k mining: the strongest activations of every feature map over a dataset, streamed.
+
+One forward pass per batch (stopped at the deepest requested layer) updates, for every map of
+every requested layer at once, the k strongest activations seen so far: (value, image, y, x).
+At most one activation per image and map is kept (the image's strongest, the first in raster
+order on ties), so the k are k different images, as in the paper's figures. Ties in value go
+to the smaller image index, so the result does not depend on batching or on how the data are
+sharded: state is [C, k] per layer (memory does not grow with the dataset) and :func:`merge`
+of the results of disjoint shards equals one pass over their union.
+
+Under ``torch.distributed`` (initialised), :func:`mine_topk` mines the rank's strided share of
+the batches (batch ``i`` on rank ``i % world``) and gathers and merges every rank's result.
+
+Public API:
+
+- ``mine_topk(model, data, *, layers=("conv1", .., "conv5"), k=9) -> {layer: TopK}``
+- ``merge(a, b)``: two results (``TopK`` or dicts of them) -> one
+- ``choose_maps(model, layers, n, *, seed=0) -> {layer: maps}``: the seeded subset a figure shows
+- ``top_projections(model, inputs, display, top, layer, maps) -> TopProjections``: deconvnet
+  projections of the top-k and the image patches behind them, cropped to the receptive field
+- ``strongest_over_epochs(load, epochs, inputs, maps) -> {layer: TopProjections}`` (Fig. 4)
+
+Paper: Sec. 4, Fig. 2 (top 9 activations across the validation data), Fig. 4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from zflib import deconv
+from zflib.receptive import crop_patches, receptive_field
+
+LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+_EMPTY = torch.iinfo(torch.long).max  # image index of an empty slot (sorts last on ties)
+
+
+@dataclass
+class TopK:
+    """The k strongest activations of each of C maps, strongest first.
+
+    Empty slots (fewer than k images seen) hold value ``-inf`` and image ``-1``.
+    """
+
+    values: torch.Tensor  # [C, k] float32
+    images: torch.Tensor  # [C, k] int64, index in the mined stream
+    ys: torch.Tensor  # [C, k] int64
+    xs: torch.Tensor  # [C, k] int64
+
+    @property
+    def k(self) -> int:
+        return self.values.shape[1]
+
+    def select(self, maps) -> TopK:
+        """The rows of ``maps``."""
+        maps = torch.as_tensor(maps, dtype=torch.long).reshape(-1)
+        c = len(self.values)
+        if len(maps) and (maps.min() < 0 or maps.max() >= c):
+            bad = int(maps[(maps < 0) | (maps >= c)][0])
+            raise ValueError(f"map {bad} out of range 0..{c - 1}")
+        return TopK(self.values[maps], self.images[maps], self.ys[maps], self.xs[maps])
+
+
+def _empty(c: int, k: int) -> TopK:
+    return TopK(torch.full((c, k), float("-inf")), torch.full((c, k), -1, dtype=torch.long),
+                torch.zeros(c, k, dtype=torch.long), torch.zeros(c, k, dtype=torch.long))
+
+
+def _select(values, images, ys, xs, k: int) -> TopK:
+    """Keep per row the k largest values, ties to the smaller image (deterministic)."""
+    key = torch.where(images < 0, torch.full_like(images, _EMPTY), images)
+    o1 = torch.sort(key, dim=1, stable=True).indices
+    values, images, ys, xs = (t.gather(1, o1) for t in (values, images, ys, xs))
+    o2 = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
+    return TopK(*(t.gather(1, o2) for t in (values, images, ys, xs)))
+
+
+def _union(a: TopK, cand: tuple, k: int) -> TopK:
+    """Top k of ``a`` and candidate columns ``(values, images, ys, xs)`` [C, n]."""
+    cat = [torch.cat([s, t], 1) for s, t in zip((a.values, a.images, a.ys, a.xs), cand,
+                                                strict=True)]
+    return _select(*cat, k)
+
+
+def merge(a: TopK | dict[str, TopK], b: TopK | dict[str, TopK]) -> TopK | dict[str, TopK]:
+    """Merge two results over disjoint sets of images (same k and maps): a pure function.
+
+    ``merge(mine(A), mine(B)) == mine(A then B)`` whatever the split (images numbered in one
+    stream). Dicts merge layer by layer.
+    """
+    if isinstance(a, dict):
+        if not isinstance(b, dict) or a.keys() != b.keys():
+            raise ValueError(f"cannot merge layers {list(a)} with {list(b)}")
+        return {n: merge(a[n], b[n]) for n in a}
+    if a.values.shape != b.values.shape:
+        raise ValueError(f"cannot merge top-k of shape {tuple(a.values.shape)} with "
+                         f"{tuple(b.values.shape)}")
+    return _union(a, (b.values, b.images, b.ys, b.xs), a.k)
+
+
+def _batches(data, batch_size: int) -> Iterable[torch.Tensor]:
+    if isinstance(data, torch.Tensor):
+        for i in range(0, len(data), batch_size):
+            yield data[i:i + batch_size]
+    else:
+        for item in data:
+            yield item[0] if isinstance(item, (tuple, list)) else item
+
+
+@torch.no_grad()
+def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
+              layers: Sequence[str | int] = LAYERS, k: int = 9, batch_size: int = 256,
+              shard: tuple[int, int] | None = None,
+              device: torch.device | str | None = None) -> dict[str, TopK]:
+    """The k strongest activations (one per image) of every map of ``layers`` over ``data``.
+
+    Args:
+        model: a :class:`zflib.models.ConvNet` or any network :mod:`zflib.deconv` accepts.
+        data: network inputs [N, 3, S, S] (batched by ``batch_size``) or an iterable of
+            batches [B, 3, S, S] (or of tuples whose first item is one). Images are numbered
+            0.. in the order they come.
+        layers: layer names or numbers; one forward pass serves all of them.
+        k: activations kept per map (paper: 9).
+        shard: ``(rank, world)``: mine only batches ``i`` with ``i % world == rank`` (numbering
+            is global) and return that shard's result, for the caller to :func:`merge`.
+            Default: the ``torch.distributed`` rank if initialised (then results are gathered
+            and merged across ranks), else everything.
+        device: where to run (default: the model's).
+
+    Returns:
+        {layer name: :class:`TopK`} on the CPU.
+
+    Paper: Sec. 4, Fig. 2.
+    """
+    if k < 1:
+        raise ValueError(f"k {k} out of range 1..")
+    names = [deconv.resolve_layer(model, la) for la in layers]
+    if not names:
+        raise ValueError("layers is empty; give some of " + ", ".join(deconv.layer_indices(model)))
+    idx = deconv.layer_indices(model)
+    ops = deconv.feature_ops(model, max(names, key=lambda n: idx[n]))
+    record = {idx[n]: n for n in names}
+    gather = False
+    if shard is None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        shard = (torch.distributed.get_rank(), torch.distributed.get_world_size())
+        gather = True
+    rank, world = shard if shard is not None else (0, 1)
+    if not 0 <= rank < world:
+        raise ValueError(f"shard rank {rank} out of range 0..{world - 1}")
+    if device is None:
+        device = next(model.parameters()).device
+    state: dict[str, TopK] = {}
+    seen = 0
+    for b, xb in enumerate(_batches(data, batch_size)):
+        n = len(xb)
+        if b % world == rank:
+            h = xb.to(device, non_blocking=True)
+            for i, op in enumerate(ops):
+                if op.kind == "relu":
+                    h = torch.relu_(h) if i else torch.relu(h)
+                elif op.kind == "pool":
+                    h = torch.nn.functional.max_pool2d(h, op.kernel, op.stride, op.padding,
+                                                       ceil_mode=op.ceil_mode)
+                else:
+                    h = op.module(h)
+                if i in record:
+                    name = record[i]
+                    w = h.shape[-1]
+                    val, pos = h.flatten(2).max(2)  # [B, C]: each image's strongest
+                    imgs = torch.arange(seen, seen + n).expand(val.shape[1], n)
+                    cand = (val.t().float().cpu(), imgs, (pos // w).t().cpu(),
+                            (pos % w).t().cpu())
+                    if name not in state:
+                        state[name] = _empty(val.shape[1], k)
+                    state[name] = _union(state[name], cand, k)
+        seen += n
+    for name in names:  # a shard without batches
+        if name not in state:
+            state[name] = _empty(_channels(model, name), k)
+    if gather:
+        parts: list = [None] * world
+        torch.distributed.all_gather_object(parts, state)
+        state = parts[0]
+        for p in parts[1:]:
+            state = merge(state, p)
+    return {n: state[n] for n in names}
+
+
+def _channels(model: nn.Module, layer: str) -> int:
+    convs = [op for op in deconv.feature_ops(model, layer) if op.kind == "conv"]
+    return convs[-1].module.out_channels
+
+
+def choose_maps(model: nn.Module, layers: Sequence[str | int] = LAYERS, n: int = 16, *,
+                seed: int = 0) -> dict[str, torch.Tensor]:
+    """A seeded random subset of ``n`` maps (sorted) of each layer, for a figure
+    (``n`` larger than a layer's width: all its maps).
+
+    Paper: Fig. 2, Fig. 4 ("a random subset of feature maps").
+    """
+    if n < 1:
+        raise ValueError(f"n {n} out of range 1..")
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for la in layers:
+        name = deconv.resolve_layer(model, la)
+        c = _channels(model, name)
+        out[name] = torch.randperm(c, generator=g)[:n].sort().values
+    return out
+
+
+@dataclass
+class TopProjections:
+    """Projections of a layer's top-k activations for some maps, and their image patches,
+    both cropped to the layer's receptive field (patch side P)."""
+
+    layer: str
+    maps: torch.Tensor  # [M]
+    top: TopK  # the rows of maps: values, images, ys, xs [M, k]
+    projections: torch.Tensor  # [M, k, 3, P, P] deconvnet projections (zeros: empty slot)
+    patches: torch.Tensor  # [M, k, C, P, P] from ``display`` (fill outside the image)
+
+
+@torch.no_grad()
+def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tensor,
+                    top: TopK | dict[str, TopK], layer: str | int, maps, *,
+                    unpool: str = "sum", lrn: str = "skip", image_batch: int = 64,
+                    fill: float = 1.0) -> TopProjections:
+    """Deconvnet projections of the top-k activations of ``maps``, one forward pass per image.
+
+    Args:
+        inputs: [N, 3, S, S] the mined network inputs (indexed by ``top.images``).
+        display: [N, C, S, S] the same images for display (e.g. ``from_input`` permuted).
+        top: the layer's :class:`TopK` (or :func:`mine_topk`'s dict).
+        maps: [M] map indices.
+        unpool, lrn: see :func:`zflib.deconv.project`.
+        image_batch: distinct images traced together.
+        fill: patch value outside the image (1.0: white).
+
+    Returns:
+        :class:`TopProjections`.
+
+    Paper: Sec. 4, Fig. 2.
+    """
+    name = deconv.resolve_layer(model, layer)
+    top = top[name] if isinstance(top, dict) else top
+    maps = torch.as_tensor(maps, dtype=torch.long).reshape(-1)
+    sel = top.select(maps)
+    m, k = sel.values.shape
+    if len(display) != len(inputs):
+        raise ValueError(f"{len(display)} display images for {len(inputs)} inputs")
+    if m and int(sel.images.max()) >= len(inputs):
+        raise ValueError(f"top-k image {int(sel.images.max())} out of range "
+                         f"0..{len(inputs) - 1} of inputs")
+    img, mp = sel.images.reshape(-1), maps[:, None].expand(m, k).reshape(-1)
+    pos = torch.stack([sel.ys.reshape(-1), sel.xs.reshape(-1)], 1)
+    valid = img >= 0
+    full = torch.zeros(m * k, 3, *inputs.shape[-2:])
+    distinct = img[valid].unique()
+    for s in range(0, len(distinct), image_batch):
+        chunk = distinct[s:s + image_batch]
+        tr = deconv.forward_trace(model, inputs[chunk], name)
+        local = torch.full((len(inputs),), -1, dtype=torch.long)
+        local[chunk] = torch.arange(len(chunk))
+        which = valid & (local[img.clamp(min=0)] >= 0)
+        if which.any():
+            full[which] = tr.project(name, mp[which], pos[which], local[img[which]],
+                                     unpool=unpool, lrn=lrn).cpu().float()
+    rf = receptive_field(model, name)
+    proj = crop_patches(full, rf, pos[:, 0], pos[:, 1], fill=0.0)
+    disp = display[img.clamp(min=0)].float()
+    patches = crop_patches(disp, rf, pos[:, 0], pos[:, 1], fill=fill)
+    patches[~valid] = fill
+    return TopProjections(name, maps, sel, proj.view(m, k, *proj.shape[1:]),
+                          patches.view(m, k, *patches.shape[1:]))
+
+
+def strongest_over_epochs(load: Callable[[int], nn.Module], epochs: Sequence[int],
+                          inputs: torch.Tensor, display: torch.Tensor,
+                          maps: dict[str, torch.Tensor], *, batch_size: int = 256,
+                          unpool: str = "sum", lrn: str = "skip"
+                          ) -> dict[int, dict[str, TopProjections]]:
+    """For each epoch, the strongest activation (k = 1) of each chosen map over ``inputs``,
+    projected: ``{epoch: {layer: TopProjections}}``.
+
+    Args:
+        load: ``epoch -> model`` (e.g. ``lambda e: load_trained("zfnet64", epoch=e).model``).
+        epochs: the saved epochs to show.
+        inputs, display: as in :func:`top_projections` (the training images).
+        maps: {layer: [M] maps}, e.g. from :func:`choose_maps`.
+
+    Paper: Sec. 4.1, Fig. 4 (epochs 1, 2, 5, 10, 20, 30, 40, 64).
+    """
+    out: dict[int, dict[str, TopProjections]] = {}
+    for e in epochs:
+        model = load(e)
+        top = mine_topk(model, inputs, layers=list(maps), k=1, batch_size=batch_size)
+        out[e] = {n: top_projections(model, inputs, display, top, n, mp, unpool=unpool,
+                                     lrn=lrn) for n, mp in maps.items()}
+    return out
+
+
+__all__ = ["LAYERS", "TopK", "TopProjections", "mine_topk", "merge", "choose_maps",
+           "top_projections", "strongest_over_epochs"]
