@@ -114,9 +114,9 @@ def load_trained(name: str = "zfnet64", *, epoch: int | None = None,
     return Trained(model, ckpt["mean"].float(), cfg, complete=not missing)
 
 
-def load_results(name: str) -> dict:
-    """``artifacts/<name>/results.json`` as a dict."""
-    path = artifacts_dir() / name / "results.json"
+def load_results(name: str, *, file: str = "results.json") -> dict:
+    """``artifacts/<name>/<file>`` (a run's results) as a dict."""
+    path = artifacts_dir() / name / file
     if not path.exists():
         raise FileNotFoundError(f"no results for {name!r} at {path}")
     return json.loads(path.read_text())

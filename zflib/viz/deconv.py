@@ -24,7 +24,7 @@ def projection_to_rgb(p: torch.Tensor) -> np.ndarray:
     return (0.5 + 0.5 * p / scale).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def _grid(tiles: list[np.ndarray], cols: int, gap: int = 1) -> np.ndarray:
+def tile_grid(tiles: list[np.ndarray], cols: int, gap: int = 1) -> np.ndarray:
     s = tiles[0].shape[0]
     rows = -(-len(tiles) // cols)
     out = np.ones((rows * (s + gap) - gap, cols * (s + gap) - gap, 3))
@@ -86,8 +86,8 @@ def plot_top9(tp: TopProjections, *, cols: int = 4) -> plt.Figure:
     for ax in axes.flat:
         ax.axis("off")
     for i in range(m):
-        proj = _grid([projection_to_rgb(p) for p in tp.projections[i]], side)
-        patch = _grid([p.permute(1, 2, 0).clamp(0, 1).numpy() for p in tp.patches[i]], side)
+        proj = tile_grid([projection_to_rgb(p) for p in tp.projections[i]], side)
+        patch = tile_grid([p.permute(1, 2, 0).clamp(0, 1).numpy() for p in tp.patches[i]], side)
         gap = np.ones((proj.shape[0], max(2, proj.shape[1] // 12), 3))
         ax = axes.flat[i]
         ax.imshow(np.concatenate([proj, gap, patch], 1), interpolation="nearest")
@@ -112,7 +112,7 @@ def plot_evolution(evo: dict[int, dict[str, TopProjections]]) -> plt.Figure:
         rows = len(evo[epochs[0]][n].maps)
         tiles = [projection_to_rgb(evo[e][n].projections[i, 0]) for i in range(rows)
                  for e in epochs]
-        grid = _grid(tiles, len(epochs), gap=max(1, tiles[0].shape[0] // 12))
+        grid = tile_grid(tiles, len(epochs), gap=max(1, tiles[0].shape[0] // 12))
         ax.imshow(grid, interpolation="nearest")
         step = grid.shape[1] / len(epochs)
         ax.set_xticks([step * (c + 0.5) for c in range(len(epochs))], [str(e) for e in epochs],

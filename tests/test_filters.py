@@ -1,0 +1,55 @@
+"""zflib.filters: band shares of hand-built filters, dead-filter rules by hand."""
+
+import math
+
+import pytest
+import torch
+
+from zflib.filters import (band_energy, dead_by_activation, dead_by_weight, init_similarity,
+                           learned_component, radial_frequency)
+
+
+def test_radial_frequency_bins():
+    r = radial_frequency(8)
+    assert r[0, 0] == 0 and r[0, 1] == pytest.approx(1 / 8) and r[4, 0] == pytest.approx(0.5)
+
+
+def test_smooth_blob_is_low_and_checkerboard_high():
+    # A Gaussian of sigma 2 px has power exp(-r^2 / (2 s^2)), s = 1 / (2 pi 2 sqrt 2):
+    # the share beyond r = 1/6 is exp(-(1/6)^2 / (2 s^2)) = 0.013.
+    c = torch.arange(11).float() - 5
+    blob = torch.exp(-(c[:, None] ** 2 + c[None] ** 2) / (2 * 2.0 ** 2)).expand(1, 3, 11, 11)
+    checker = ((torch.arange(11)[:, None] + torch.arange(11)[None]) % 2 * 2 - 1).float()
+    bands = band_energy(torch.cat([blob, checker.expand(1, 3, 11, 11)]))
+    assert bands[0, 0] == pytest.approx(1 - 0.013, abs=0.01)
+    assert bands[1, 2] > 0.99
+
+
+def test_mid_frequency_grating_lands_in_mid_band():
+    n = 64
+    y = torch.arange(n).float()
+    grating = torch.cos(2 * math.pi * 0.25 * y)[None, :].expand(n, n)  # 1/4 cycle per pixel
+    w = grating.expand(1, 1, n, n).clone()
+    b = band_energy(w, n=n)
+    assert b[0, 1] > 0.99 and b.sum().item() == pytest.approx(1)
+
+
+def test_dead_rules():
+    w = torch.ones(4, 3, 5, 5)
+    w[2] *= 0.05
+    assert dead_by_weight(w).tolist() == [False, False, True, False]
+    act = torch.tensor([1.0, 2.0, 0.001, 3.0, 0.5])
+    assert dead_by_activation(act).tolist() == [False, False, True, False, False]
+    with pytest.raises(ValueError, match="k <= 64"):
+        band_energy(torch.zeros(1, 1, 65, 65))
+
+
+def test_learned_component_removes_the_initial_direction():
+    g = torch.Generator().manual_seed(0)
+    w0 = torch.randn(4, 3, 5, 5, generator=g)
+    learned = torch.randn(4, 3, 5, 5, generator=g)
+    learned -= (learned * w0).sum((1, 2, 3), keepdim=True) / (w0 * w0).sum(
+        (1, 2, 3), keepdim=True) * w0  # orthogonal to w0
+    w = 0.8 * w0 + learned
+    assert torch.allclose(learned_component(w, w0), learned, atol=1e-5)
+    assert init_similarity(w0, w0) == pytest.approx(1.0)

@@ -1,0 +1,122 @@
+"""Numbers beside the pictures of Fig. 6: dead first-layer filters and the spread of their
+energy over spatial frequencies.
+
+The paper (Sec. 4.1, Fig. 6) says that AlexNet's first layer "is a mix of extremely high and
+low frequency information, with little coverage of the mid frequencies" and has "dead"
+features, and that ZFNet's smaller stride and filter fix both. These functions measure it.
+
+Definitions (ours; the paper gives none):
+
+- A filter is *dead by activation* when its mean rectified response over a set of images is
+  below ``rel`` (1%) of the median over the layer's filters: it hardly ever fires.
+- A filter is *dead by weight* when its RMS is below ``rel`` (10%) of the layer's median RMS.
+- *Learned component*: with the 64-pixel recipe (Kaiming-normal initialisation, Adam), the
+  trained first-layer filters keep most of their random initial values (cosine similarity
+  about 0.97 after 20 epochs), which hides what was learned. The initialisation is seeded, so
+  it is rebuilt exactly (:func:`initial_model`) and regressed out per filter:
+  ``w - a * w0`` with ``a = <w, w0> / <w0, w0>`` (:func:`learned_component`).
+- Frequency bands: each filter (all input channels) is zero-padded to ``n`` x ``n`` (64) and
+  Fourier transformed; its power is split by radial frequency ``r`` in cycles per input pixel
+  into low (``r < 1/6``), mid (``1/6 <= r < 1/3``) and high (``r >= 1/3``) thirds of the
+  Nyquist band [0, 1/2] (the corners above 1/2 count as high). Shares are per filter, then
+  averaged over the layer; the filter's mean (DC) counts as low.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from zflib.activations import extract
+from zflib.config import Config
+from zflib.models import ConvNet, model_from_config
+
+BANDS = ("low", "mid", "high")
+
+
+def radial_frequency(n: int) -> torch.Tensor:
+    """[n, n] radial frequency (cycles per pixel) of an ``n``-point 2-D FFT's bins."""
+    f = torch.fft.fftfreq(n)
+    return torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+
+
+def band_energy(weight: torch.Tensor, *, n: int = 64,
+                edges: tuple[float, float] = (1 / 6, 1 / 3)) -> torch.Tensor:
+    """Share of each filter's power in the low, mid and high bands.
+
+    Args:
+        weight: conv filters [F, C, k, k].
+    Returns:
+        [F, 3] rows summing to 1 (a filter of zeros gives zeros).
+    """
+    if weight.ndim != 4 or weight.shape[-1] > n:
+        raise ValueError(f"weight must be [F, C, k, k] with k <= {n}, got {tuple(weight.shape)}")
+    power = torch.fft.fft2(weight.double(), s=(n, n)).abs().pow(2).sum(1)  # [F, n, n]
+    r = radial_frequency(n)
+    masks = [r < edges[0], (r >= edges[0]) & (r < edges[1]), r >= edges[1]]
+    parts = torch.stack([power[:, m].sum(1) for m in masks], 1)
+    total = parts.sum(1, keepdim=True)
+    return (parts / total.clamp_min(1e-30)).float()
+
+
+def dead_by_weight(weight: torch.Tensor, *, rel: float = 0.1) -> torch.Tensor:
+    """[F] bool: filter RMS below ``rel`` times the layer's median RMS."""
+    rms = weight.float().pow(2).mean(dim=(1, 2, 3)).sqrt()
+    return rms < rel * rms.median()
+
+
+def mean_activation(model: nn.Module, x: torch.Tensor, layer: str = "conv1") -> torch.Tensor:
+    """[F] mean rectified response of each map of ``layer`` over inputs ``x``."""
+    acts = extract(model, x, [layer])[layer]
+    return acts.mean(dim=(0, 2, 3))
+
+
+def dead_by_activation(mean_act: torch.Tensor, *, rel: float = 0.01) -> torch.Tensor:
+    """[F] bool: mean response below ``rel`` times the layer's median mean response."""
+    return mean_act < rel * mean_act.median()
+
+
+def initial_model(cfg: Config) -> ConvNet:
+    """The model exactly as :class:`zflib.train.Trainer` initialised it for ``cfg`` (seeded)."""
+    torch.manual_seed(cfg.seed)
+    return model_from_config(cfg)
+
+
+def learned_component(weight: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
+    """``weight`` minus its least-squares projection on ``initial``, per filter [F, ...]."""
+    w, w0 = weight.detach().float(), initial.detach().float()
+    dims = tuple(range(1, w.ndim))
+    a = (w * w0).sum(dims, keepdim=True) / (w0 * w0).sum(dims, keepdim=True).clamp_min(1e-30)
+    return w - a * w0
+
+
+def init_similarity(weight: torch.Tensor, initial: torch.Tensor) -> float:
+    """Mean cosine similarity between each trained filter and its initial value."""
+    return float(torch.nn.functional.cosine_similarity(
+        weight.detach().flatten(1).float(), initial.detach().flatten(1).float(), dim=1).mean())
+
+
+def layer1_report(model: nn.Module, x: torch.Tensor,
+                  initial: torch.Tensor | None = None) -> dict[str, float]:
+    """Fig. 6's numbers for one model's first layer: dead shares and band energies, of the
+    filters as trained and (given their ``initial`` values) of their learned component.
+
+    Args:
+        model: a ZFNet/AlexNet (``features[0]`` is conv1).
+        x: [N, 3, S, S] network inputs (validation images).
+        initial: conv1's initial weights [F, 3, k, k], or None.
+    """
+    w = model.features[0].weight.detach()
+    act = mean_activation(model, x)
+    out = {"filters": int(w.shape[0]), "kernel": int(w.shape[-1]),
+           "stride": int(model.features[0].stride[0]),
+           "dead_by_activation": float(dead_by_activation(act).float().mean()),
+           "dead_by_weight": float(dead_by_weight(w).float().mean()),
+           **{f"energy_{b}": float(v) for b, v in zip(BANDS, band_energy(w).mean(0),
+                                                      strict=True)}}
+    if initial is not None:
+        learned = band_energy(learned_component(w, initial)).mean(0)
+        out["init_similarity"] = init_similarity(w, initial)
+        out.update({f"learned_energy_{b}": float(v) for b, v in zip(BANDS, learned,
+                                                                    strict=True)})
+    return out

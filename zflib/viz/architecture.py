@@ -1,0 +1,105 @@
+"""Fig. 6 (first-layer filters, second-layer projections), its numbers, and Tables 2-3 as
+charts (plotting only; the numbers come from :mod:`zflib.filters`, :mod:`zflib.architecture`).
+
+Paper: Fig. 6, Table 2, Table 3.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from zflib.filters import BANDS
+from zflib.viz.deconv import projection_to_rgb, tile_grid
+
+
+def filter_grid(weight: torch.Tensor, *, cols: int = 12) -> np.ndarray:
+    """Conv filters [F, 3, k, k] tiled as RGB, each scaled by its own max |value| (zero grey)."""
+    return tile_grid([projection_to_rgb(w) for w in weight], cols)
+
+
+def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
+              reports: dict[str, dict[str, float]], *, learned: bool = False) -> plt.Figure:
+    """The paper's arrangement: (a) layer 1 without renormalisation on top; (b) AlexNet's and
+    (c) ZFNet's layer 1; (d) AlexNet's and (e) ZFNet's layer-2 features (projections).
+
+    Args:
+        first: ``{"a": w, "b": w, "c": w}`` conv1 weights [F, 3, k, k].
+        second: ``{"d": p, "e": p}`` projections [M, 3, P, P].
+        reports: ``{"a"|"b"|"c": zflib.filters.layer1_report(...)}``, printed under each panel.
+        learned: the layer-1 weights given are learned components (initialisation regressed
+            out); titles and printed energies say so.
+    """
+    titles = {"a": "(a) ZFNet layer 1, no renormalisation", "b": "(b) AlexNet layer 1",
+              "c": "(c) ZFNet layer 1", "d": "(d) AlexNet layer 2", "e": "(e) ZFNet layer 2"}
+    if learned:
+        titles = {k: v + (", learned part" if k in "abc" else "") for k, v in titles.items()}
+    energy = "learned_energy" if learned else "energy"
+    fig = plt.figure(figsize=(12, 13))
+    grid = fig.add_gridspec(3, 2, height_ratios=[1, 1, 1.1], hspace=0.35, wspace=0.05)
+    axes = {"a": fig.add_subplot(grid[0, :]), "b": fig.add_subplot(grid[1, 0]),
+            "c": fig.add_subplot(grid[1, 1]), "d": fig.add_subplot(grid[2, 0]),
+            "e": fig.add_subplot(grid[2, 1])}
+    for key, w in first.items():
+        axes[key].imshow(filter_grid(w, cols=24 if key == "a" else 12), interpolation="nearest")
+    for key, p in second.items():
+        side = int(np.ceil(np.sqrt(len(p))))
+        axes[key].imshow(tile_grid([projection_to_rgb(t) for t in p], side),
+                         interpolation="nearest")
+    for key, ax in axes.items():
+        ax.set_title(titles[key], fontsize=11)
+        ax.set_xticks([]), ax.set_yticks([])
+        if key in reports:
+            r = reports[key]
+            ax.set_xlabel(f"{r['kernel']}x{r['kernel']}/{r['stride']}: dead "
+                          f"{100 * r['dead_by_activation']:.0f}% (activation), "
+                          f"energy low/mid/high {r[energy + '_low']:.2f}/"
+                          f"{r[energy + '_mid']:.2f}/{r[energy + '_high']:.2f}", fontsize=9)
+    return fig
+
+
+def plot_band_energy(reports: dict[str, dict[str, float]]) -> plt.Figure:
+    """Layer-1 energy share per frequency band, one group of bars per model; as trained
+    (left) and of the learned component (right) when the reports have it."""
+    kinds = [("energy", "as trained")]
+    if all("learned_energy_low" in r for r in reports.values()):
+        kinds.append(("learned_energy", "learned part (init regressed out)"))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 3.2), sharey=True,
+                             squeeze=False)
+    x = np.arange(len(BANDS))
+    width = 0.8 / len(reports)
+    for ax, (key, title) in zip(axes[0], kinds, strict=True):
+        for i, (label, r) in enumerate(reports.items()):
+            ax.bar(x + i * width, [r[f"{key}_{b}"] for b in BANDS], width, label=label)
+        ax.set_xticks(x + width * (len(reports) - 1) / 2, [f"{b} frequency" for b in BANDS])
+        ax.set_title(f"Layer-1 filter energy by band: {title}", fontsize=10)
+    axes[0, 0].set_ylabel("share of filter energy")
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def plot_learning_curves(curves: dict[str, list[dict]]) -> plt.Figure:
+    """Centre-crop validation top-1 error per epoch of each run."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, hist in curves.items():
+        ax.plot([h["epoch"] for h in hist], [100 * h["val_top1_err"] for h in hist], label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val top-1 error % (centre crop)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_table3(rows: list[dict]) -> plt.Figure:
+    """Table 3 as paired bars: our val top-1 error beside the paper's, per ablation."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y + 0.2, [r["val_top1"] for r in rows], 0.4, label="ours (Tiny ImageNet, 64 px)")
+    ax.barh(y - 0.2, [r["paper_val_top1"] for r in rows], 0.4,
+            label="paper (ImageNet, 224 px)")
+    ax.set_yticks(y, [r["model"].strip() for r in rows], fontsize=8)
+    ax.set_xlabel("val top-1 error %")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Table 3: ablations")
+    return fig
