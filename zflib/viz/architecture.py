@@ -100,6 +100,6 @@ def plot_table3(rows: list[dict]) -> plt.Figure:
             label="paper (ImageNet, 224 px)")
     ax.set_yticks(y, [r["model"].strip() for r in rows], fontsize=8)
     ax.set_xlabel("val top-1 error %")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     ax.set_title("Table 3: ablations")
     return fig

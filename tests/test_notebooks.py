@@ -1,0 +1,38 @@
+"""Every numbered notebook runs headless with papermill in the ``smoke`` profile and saves at
+least one PNG (CI runs this; `make figures` runs the same notebooks in other profiles)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import papermill
+import pytest
+
+from zflib.figures import numbered_notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = numbered_notebooks(ROOT / "notebooks")
+
+
+def test_every_figure_and_table_has_a_notebook():
+    numbers = {p.name[:2] for p in NOTEBOOKS}
+    assert {"01", "02", "04", "05", "06", "07", "08", "09", "10", "11"} <= numbers
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_profile(path, tmp_path, monkeypatch):
+    src = json.loads(path.read_text())
+    tagged = [c for c in src["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert tagged and "".join(tagged[0]["source"]).startswith("profile: str"), \
+        "cell 2 must be tagged `parameters` with `profile` first"
+    assert all(not c.get("outputs") for c in src["cells"] if c["cell_type"] == "code"), \
+        "notebooks are committed without outputs"
+    figures = tmp_path / "figures"
+    monkeypatch.setenv("ZF_FIGURES", str(figures))
+    params = {"profile": "smoke"}
+    if "results_dir" in "".join(tagged[0]["source"]):
+        params["results_dir"] = str(tmp_path / "results")
+    papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=params,
+                               cwd=str(ROOT), kernel_name="python3", progress_bar=False)
+    assert list(figures.glob("*.png")), f"{path.name} saved no figure"
