@@ -103,3 +103,42 @@ def plot_table3(rows: list[dict]) -> plt.Figure:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     ax.set_title("Table 3: ablations")
     return fig
+
+
+def _row(cells: list) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def table2_markdown(rows: list[dict]) -> str:
+    """Table 2 as Markdown: 10-crop validation error (%) beside the paper's."""
+    lines = [_row(["model", "epochs", "val top-1", "val top-5", "paper top-1", "paper top-5"]),
+             _row(["---"] * 6)]
+    lines += [_row([r["model"], str(r["epochs"]), f"{r['val_top1']:.1f}", f"{r['val_top5']:.1f}",
+                    f"{r['paper_val_top1']:.1f}", f"{r['paper_val_top5']:.1f}"]) for r in rows]
+    return "\n".join(lines)
+
+
+def table3_markdown(rows: list[dict]) -> str:
+    """Table 3 as Markdown: train top-1, val top-1, val top-5 error (%), ours | paper."""
+    lines = [_row(["model", "epochs", "train top-1", "val top-1", "val top-5",
+                   "paper train top-1", "paper val top-1", "paper val top-5"]),
+             _row(["---"] * 8)]
+    for r in rows:
+        lines.append(_row([r["model"].strip().replace("  ", ""), str(r["epochs"]),
+                           f"{r['train_top1']:.1f}", f"{r['val_top1']:.1f}",
+                           f"{r['val_top5']:.1f}", f"{r['paper_train_top1']:.1f}",
+                           f"{r['paper_val_top1']:.1f}", f"{r['paper_val_top5']:.1f}"]))
+    return "\n".join(lines)
+
+
+def fig6_markdown(reports: dict[str, dict[str, float]]) -> str:
+    """Fig. 6's numbers as Markdown: dead shares and band energies per model (%)."""
+    cols = ["dead_by_activation", "dead_by_weight", "init_similarity", "energy_low",
+            "energy_mid", "energy_high", "learned_energy_low", "learned_energy_mid",
+            "learned_energy_high"]
+    lines = [_row(["layer 1 of", "filter"] + [c.replace("_", " ") for c in cols]),
+             _row(["---"] * (len(cols) + 2))]
+    for name, r in reports.items():
+        lines.append(_row([name, f"{r['kernel']}x{r['kernel']}/{r['stride']}"] +
+                          [f"{r[c]:.2f}" if c in r else "" for c in cols]))
+    return "\n".join(lines)
