@@ -1,0 +1,195 @@
+"""zflib.correspondence: the sign-change score by hand and by brute force; the annotations."""
+
+from __future__ import annotations
+
+import json
+from itertools import permutations
+
+import pytest
+import torch
+
+from zflib.config import get_config
+from zflib.correspondence import (
+    ANNOTATIONS,
+    PAPER_TABLE1,
+    PARTS,
+    ROWS,
+    correspondence_table,
+    example_random_boxes,
+    load_dog_parts,
+    mask_inputs,
+    random_boxes,
+    sign_change,
+)
+from zflib.data import ImageSet, to_input
+from zflib.models import build_model
+from zflib.occlusion import grey_baseline
+from zflib.results import load_saved, save_results
+
+torch.set_num_threads(1)
+
+
+def test_sign_change_by_hand():
+    eps = torch.tensor([[1.0, -1.0, 0.0], [2.0, 3.0, 0.0], [-1.0, -1.0, 0.0]])
+    # pairs (0,1): one sign differs; (0,2): one; (1,2): two; over D = 3 features
+    torch.testing.assert_close(sign_change(eps), torch.tensor([1 / 3, 1 / 3, 2 / 3],
+                                                              dtype=torch.float64))
+
+
+def test_sign_change_mean_is_the_papers_sum_normalised():
+    g = torch.Generator().manual_seed(0)
+    eps = torch.randn(5, 40, generator=g) * (torch.rand(5, 40, generator=g) > 0.5)
+    delta = sum(int((torch.sign(eps[i]) != torch.sign(eps[j])).sum())
+                for i, j in permutations(range(5), 2))
+    assert float(sign_change(eps).mean()) == pytest.approx(delta / (5 * 4 * 40))
+    with pytest.raises(ValueError, match="N >= 2"):
+        sign_change(eps[:1])
+
+
+def test_mask_inputs_covers_exactly_the_box():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 56, 56, generator=g)
+    fill = torch.randn(3, 56, 56, generator=g)
+    boxes = torch.tensor([[10, 20, 15, 30], [0, 58, 8, 64]])  # the second one mostly outside
+    y = mask_inputs(x, boxes, fill, offset=4)
+    want = x.clone()
+    want[0, :, 16:26, 6:11] = fill[:, 16:26, 6:11]
+    want[1, :, 54:56, 0:4] = fill[:, 54:56, 0:4]
+    assert torch.equal(y, want)
+
+
+def test_random_boxes_keep_sizes_and_stay_visible():
+    boxes = torch.tensor([[10, 20, 15, 30], [30, 30, 44, 41]] * 50)
+    g = torch.Generator().manual_seed(3)
+    r = random_boxes(boxes, lo=4, hi=60, generator=g)
+    assert torch.equal(r[:, 2] - r[:, 0], boxes[:, 2] - boxes[:, 0])
+    assert torch.equal(r[:, 3] - r[:, 1], boxes[:, 3] - boxes[:, 1])
+    assert r[:, :2].min() >= 4 and r[:, 2:].max() <= 60
+    assert len(set(map(tuple, r.tolist()))) > 50  # they do move
+    again = random_boxes(boxes, lo=4, hi=60, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(r, again)
+    with pytest.raises(ValueError, match="larger than the visible range"):
+        random_boxes(torch.tensor([[0, 0, 60, 5]]), lo=4, hi=60, generator=g)
+
+
+def test_annotation_file_is_plausible():
+    """Five dogs, each box inside the centre crop; the dog's right eye is on the image's left,
+    the nose below both eyes."""
+    spec = json.loads(ANNOTATIONS.read_text())
+    assert len(spec["images"]) == 5
+    for e in spec["images"]:
+        b = {p: e["boxes"][p] for p in PARTS}
+        for x0, y0, x1, y1 in b.values():
+            assert 4 <= x0 < x1 <= 60 and 4 <= y0 < y1 <= 60, e["file"]
+        assert b["right_eye"][2] <= b["left_eye"][0], e["file"]
+        nose_y = (b["nose"][1] + b["nose"][3]) / 2
+        assert nose_y > max((b[p][1] + b[p][3]) / 2 for p in ("left_eye", "right_eye"))
+
+
+def _fake_split(tmp_files: list[str]) -> ImageSet:
+    g = torch.Generator().manual_seed(0)
+    n = len(tmp_files)
+    return ImageSet(torch.randint(0, 256, (n, 64, 64, 3), generator=g, dtype=torch.uint8),
+                    torch.zeros(n, dtype=torch.long), ["n0"], ["dog"],
+                    [f"val/images/{f}" for f in tmp_files])
+
+
+def test_load_dog_parts_finds_images_and_reports_missing_ones(tmp_path):
+    files = [e["file"] for e in json.loads(ANNOTATIONS.read_text())["images"]]
+    data = _fake_split(["val_1.JPEG"] + files[::-1])
+    parts = load_dog_parts(data)
+    assert [data.paths[i].split("/")[-1] for i in parts.index.tolist()] == files
+    assert set(parts.boxes) == set(PARTS) and parts.boxes["nose"].shape == (5, 4)
+    with pytest.raises(ValueError, match=files[0]):
+        load_dog_parts(_fake_split(files[1:]))
+    bad = json.loads(ANNOTATIONS.read_text())
+    bad["images"][0]["boxes"]["nose"] = [50, 50, 70, 60]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match=r"nose box \[50, 50, 70, 60\] not inside"):
+        load_dog_parts(data, path)
+
+
+def _setup():
+    torch.manual_seed(0)
+    model = build_model("zfnet", num_classes=200, size=64, init="kaiming").eval()
+    cfg = get_config("smoke")
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (5, 64, 64, 3), generator=g, dtype=torch.uint8)
+    mean = 100 + 20 * torch.rand(3, 64, 64, generator=g)
+    spec = json.loads(ANNOTATIONS.read_text())["images"]
+    boxes = {p: torch.tensor([e["boxes"][p] for e in spec]) for p in PARTS}
+    return model, cfg, images, mean, boxes
+
+
+def test_table_equals_brute_force():
+    model, cfg, images, mean, boxes = _setup()
+    res = correspondence_table(model, images, boxes, mean, cfg, draws=2, seed=5)
+    fc7 = model.classifier_names["fc7"]
+    x = to_input(images, mean, cfg).contiguous()
+    fill = grey_baseline(mean, cfg)
+
+    def feats(z):
+        with torch.no_grad():
+            f5 = model.features[: model.feature_names["conv5"] + 1](z).clone()
+            return f5.flatten(1), model.classifier[: fc7 + 1](model.features(z).flatten(1))
+
+    clean5, clean7 = feats(x)
+    for part in PARTS:
+        masked = x.clone()
+        for i, (x0, y0, x1, y1) in enumerate(boxes[part].tolist()):
+            masked[i, :, y0 - 4:y1 - 4, x0 - 4:x1 - 4] = fill[:, y0 - 4:y1 - 4, x0 - 4:x1 - 4]
+        m5, m7 = feats(masked)
+        for name, eps in (("conv5", clean5 - m5), ("fc7", clean7 - m7)):
+            s = torch.sign(eps)
+            pairs = [float((s[i] != s[j]).double().mean()) for i in range(5)
+                     for j in range(i + 1, 5)]
+            got = res["rows"][part][name]
+            assert got["mean"] == pytest.approx(sum(pairs) / 10, abs=1e-9)
+            assert got["std"] == pytest.approx(
+                float(torch.tensor(pairs, dtype=torch.float64).std()), abs=1e-9)
+    for row in ROWS:
+        for name in ("conv5", "fc7"):
+            assert 0 < res["rows"][row][name]["mean"] < 1
+    assert "draw_std" in res["rows"]["random"]["conv5"]
+    again = correspondence_table(model, images, boxes, mean, cfg, draws=2, seed=5)
+    assert again["rows"]["random"] == res["rows"]["random"]
+    assert res["paper"]["random"]["layer5"] == {"mean": 0.107, "std": 0.017}
+    assert res["paper_layers"] == {"layer5": "conv5", "layer7": "fc7"}
+
+
+def test_a_mask_outside_the_crop_changes_nothing():
+    """No rounding noise: features of an unchanged input change by exactly 0 (sign 0)."""
+    model, cfg, images, mean, _ = _setup()
+    outside = {p: torch.tensor([[0, 0, 3, 3]] * 5) for p in PARTS}  # the crop starts at 4
+    res = correspondence_table(model, images, outside, mean, cfg, draws=1)
+    for part in PARTS:
+        assert res["rows"][part]["conv5"]["mean"] == 0
+        assert res["rows"][part]["fc7"]["mean"] == 0
+
+
+def test_table_errors_and_json_round_trip(tmp_path):
+    model, cfg, images, mean, boxes = _setup()
+    with pytest.raises(ValueError, match="draws 0 out of range 1.."):
+        correspondence_table(model, images, boxes, mean, cfg, draws=0)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        correspondence_table(model, images[:1], boxes, mean, cfg)
+    with pytest.raises(ValueError, match="'nose'"):
+        correspondence_table(model, images, {p: boxes[p] for p in PARTS[:2]}, mean, cfg)
+    res = correspondence_table(model, images[:2], {p: b[:2] for p, b in boxes.items()}, mean,
+                               cfg, draws=1)
+    save_results(res, "table1", tmp_path, profile="smoke")
+    assert load_saved("table1", tmp_path)["data"] == json.loads(json.dumps(res))
+
+
+def test_paper_table_and_example_boxes():
+    assert set(PAPER_TABLE1) == set(ROWS)
+    assert PAPER_TABLE1["right_eye"]["layer5"] == (0.067, 0.007)
+    assert PAPER_TABLE1["nose"]["layer7"] == (0.069, 0.011)
+    spec = json.loads(ANNOTATIONS.read_text())["images"]
+    data = _fake_split([e["file"] for e in spec])
+    parts = load_dog_parts(data)
+    shown = example_random_boxes(parts, get_config("smoke"), image_size=64, n=4)
+    assert len(shown) == 4
+    assert torch.equal(shown[3][:, 2] - shown[3][:, 0],
+                       parts.boxes["right_eye"][:, 2] - parts.boxes["right_eye"][:, 0])

@@ -1,0 +1,148 @@
+"""zflib.invariance: transformations against exact oracles, distances against a hand forward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zflib.config import get_config
+from zflib.data import to_input
+from zflib.invariance import (
+    KINDS,
+    choose_images,
+    invariance_curves,
+    mean_pixel,
+    paper_values,
+    transform_images,
+)
+from zflib.models import build_model
+
+torch.set_num_threads(1)
+
+
+def _images(n: int = 2, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 64, 64, 3), generator=g, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("kind,value", [("translation", 0), ("scale", 1.0), ("rotation", 0)])
+def test_identity_amounts_leave_images_unchanged(kind, value):
+    x = _images()
+    assert torch.equal(transform_images(x, kind, value, fill=(1, 2, 3)), x)
+
+
+@pytest.mark.parametrize("shift", [3, -5, 15])
+def test_translation_moves_rows_and_fills(shift):
+    x = _images(1)
+    y = transform_images(x, "translation", shift, fill=(10, 20, 30))
+    if shift > 0:
+        assert torch.equal(y[:, shift:], x[:, :-shift])
+        assert (y[:, :shift] == torch.tensor([10, 20, 30], dtype=torch.uint8)).all()
+    else:
+        assert torch.equal(y[:, :shift], x[:, -shift:])
+        assert (y[:, shift:] == torch.tensor([10, 20, 30], dtype=torch.uint8)).all()
+
+
+def test_rotation_by_90_degrees_is_exact_and_clockwise():
+    x = _images(1)
+    assert torch.equal(transform_images(x, "rotation", 90), torch.rot90(x, -1, dims=(1, 2)))
+    assert torch.equal(transform_images(x, "rotation", 180), x.flip(1).flip(2))
+
+
+def test_scale_zooms_about_the_centre():
+    """Bilinear interpolation of a linear ramp is exact: out(j) = ramp((j - c) / s + c)."""
+    ramp = (3 * torch.arange(64.0))[None, None, :, None].expand(1, 64, 64, 3)
+    y = transform_images(ramp.round().to(torch.uint8), "scale", 2.0)
+    c, cols = 31.5, torch.arange(8, 56)
+    want = (3 * ((cols - c) / 2 + c)).round()
+    assert (y[0, 32, 8:56, 0].float() - want).abs().max() <= 1
+
+
+def test_paper_values():
+    cfg = get_config("smoke")
+    t = paper_values("translation", cfg)
+    assert t[0] == -15 and t[-1] == 15 and len(t) == 31  # 60 px at 224 is 15 px at 56
+    assert paper_values("translation", get_config("paper"))[-1] == 60
+    s = paper_values("scale", cfg)
+    assert float(s[0]) == 1.0 and float(s[-1]) == pytest.approx(1.8) and len(s) == 9
+    r = paper_values("rotation", cfg)
+    assert r.tolist() == [float(d) for d in range(0, 360, 10)]
+    with pytest.raises(ValueError, match="unknown transformation 'shear'"):
+        paper_values("shear", cfg)
+    with pytest.raises(ValueError, match="steps 1 out of range 2.."):
+        paper_values("scale", cfg, steps=1)
+
+
+def test_bad_arguments():
+    x = _images(1)
+    with pytest.raises(ValueError, match="uint8"):
+        transform_images(x.float(), "rotation", 10)
+    with pytest.raises(ValueError, match="scale 0.0 out of range"):
+        transform_images(x, "scale", 0.0)
+    with pytest.raises(ValueError, match="unknown transformation"):
+        transform_images(x, "flip", 1)
+    model = build_model("zfnet", num_classes=200, size=64).eval()
+    mean = torch.full((3, 64, 64), 100.0)
+    cfg = get_config("smoke")
+    with pytest.raises(ValueError, match="label 200 out of range 0..199"):
+        invariance_curves(model, x, torch.tensor([200]), mean, cfg, kind="scale")
+    with pytest.raises(ValueError, match="1 images but 2 labels"):
+        invariance_curves(model, x, torch.tensor([0, 1]), mean, cfg, kind="scale")
+
+
+def test_curves_equal_a_hand_forward():
+    """Distances and probabilities against the network run module by module."""
+    torch.manual_seed(0)
+    model = build_model("zfnet", num_classes=200, size=64, init="kaiming").eval()
+    cfg = get_config("smoke")
+    x = _images(2, seed=1)
+    labels = torch.tensor([3, 150])
+    g = torch.Generator().manual_seed(2)
+    mean = 100 + 20 * torch.rand(3, 64, 64, generator=g)
+    values = torch.tensor([-7.0, 0.0, 4.0])
+    res = invariance_curves(model, x, labels, mean, cfg, kind="translation", values=values)
+    fc7 = model.classifier_names["fc7"]
+
+    def feats(img):
+        z = to_input(img, mean, cfg)
+        with torch.no_grad():
+            f = model.features(z)
+            return (model.features[:2](z).flatten(1),
+                    model.classifier[: fc7 + 1](f.flatten(1)).clone(),
+                    torch.softmax(model(z), 1))
+
+    c1, c7, _ = feats(x)
+    fill = mean_pixel(mean)
+    for j, v in enumerate(values.tolist()):
+        m1, m7, p = feats(transform_images(x, "translation", v, fill=fill))
+        torch.testing.assert_close(res.distance["conv1"][:, j], (m1 - c1).norm(dim=1),
+                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(res.distance["fc7"][:, j], (m7 - c7).norm(dim=1),
+                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(res.prob[:, j], p[torch.arange(2), labels], rtol=0,
+                                   atol=1e-6)
+    assert res.identity_index == 1
+    assert float(res.distance["conv1"][:, 1].abs().max()) == 0
+    assert res.examples.shape == (3, 56, 56, 3) and res.examples.dtype == torch.uint8
+    assert res.distance["conv1"][:, 0].min() > 0
+
+
+def test_every_kind_runs_over_the_paper_range():
+    torch.manual_seed(0)
+    model = build_model("zfnet", num_classes=200, size=64, init="kaiming").eval()
+    cfg = get_config("smoke")
+    x = _images(1)
+    mean = torch.full((3, 64, 64), 110.0)
+    for kind in KINDS:
+        res = invariance_curves(model, x, torch.tensor([0]), mean, cfg, kind=kind)
+        assert res.prob.shape == (1, len(paper_values(kind, cfg)))
+        assert float(res.distance["conv1"][0, res.identity_index]) == 0
+
+
+def test_choose_images_rule():
+    probs = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]])
+    labels = torch.tensor([0, 1, 1, 2])
+    classes = ["a", "b", "c"]
+    assert choose_images(probs, labels, classes, wnids=("b", "a")) == [2, 0]
+    # a class absent from the data: the most confident image of a class not yet used
+    assert choose_images(probs, labels, classes, wnids=("b", "zz")) == [2, 0]

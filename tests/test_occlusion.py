@@ -1,0 +1,245 @@
+"""zflib.occlusion against captum's Occlusion and against a brute-force loop over squares."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from captum.attr import Occlusion
+
+from zflib.config import get_config
+from zflib.models import build_model
+from zflib.occlusion import (
+    DOG_WNIDS,
+    VEHICLE_WNIDS,
+    choose_examples,
+    class_mask,
+    feature_off_object,
+    grey_baseline,
+    map_projections,
+    most_confident,
+    occlusion_maps,
+    pixel_attribution,
+    window_masks,
+    window_starts,
+)
+
+torch.set_num_threads(1)
+
+
+def _model(arch: str = "zfnet"):
+    torch.manual_seed(0)
+    return build_model(arch, num_classes=200, size=64, init="kaiming").eval()
+
+
+def _image(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(3, 56, 56, generator=g), 0.1 * torch.randn(3, 56, 56, generator=g)
+
+
+def _brute_force(model, x, base, size, stride, channel):
+    """Every occluded image built by hand, run through the whole network one at a time."""
+    feats, probs = [], []
+    conv5 = model.feature_names["conv5"]
+    with torch.no_grad():
+        for y in window_starts(56, size, stride).tolist():
+            for x0 in window_starts(56, size, stride).tolist():
+                z = x.clone()
+                z[:, y:y + size, x0:x0 + size] = base[:, y:y + size, x0:x0 + size]
+                feats.append(model.features[: conv5 + 1](z[None])[0, channel].sum())
+                probs.append(torch.softmax(model(z[None]), 1)[0])
+    return torch.stack(feats), torch.stack(probs)
+
+
+@pytest.mark.parametrize("size,stride", [(8, 4), (10, 4), (16, 8)])
+def test_prob_map_equals_captum(size, stride):
+    """Panel (d) equals captum's Occlusion (same window, stride, baseline), per pixel."""
+    model = _model()
+    x, base = _image()
+    target = 17
+    maps = occlusion_maps(model, x, target, size=size, stride=stride, baseline=base)
+    occ = Occlusion(lambda z: torch.softmax(model(z), 1))
+    ref = occ.attribute(x[None], sliding_window_shapes=(3, size, size),
+                        strides=(3, stride, stride), baselines=base[None], target=target,
+                        perturbations_per_eval=64)[0]
+    ours = pixel_attribution(maps.prob, maps.clean_prob, size=size, stride=stride,
+                             shape=(56, 56))
+    assert ref.abs().max() > 1e-4  # the comparison is not between two zero maps
+    torch.testing.assert_close(ours.expand_as(ref), ref, atol=1e-5, rtol=0)
+
+
+def test_non_overlapping_windows_match_captum_directly():
+    """With stride == size, captum's value at each square's pixels is clean - occluded."""
+    model = _model()
+    x, base = _image(2)
+    maps = occlusion_maps(model, x, 3, size=8, stride=8, baseline=base)
+    ref = Occlusion(lambda z: torch.softmax(model(z), 1)).attribute(
+        x[None], sliding_window_shapes=(3, 8, 8), strides=(3, 8, 8), baselines=base[None],
+        target=3)[0, 0]
+    torch.testing.assert_close(maps.clean_prob - maps.prob, ref[::8, ::8], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch,size,stride", [("zfnet", 8, 4), ("zfnet", 13, 5),
+                                              ("alexnet", 12, 6)])
+def test_all_maps_equal_brute_force(arch, size, stride):
+    """(b), (d), (e) equal a loop that occludes by hand and runs the whole network."""
+    model = _model(arch)
+    x, base = _image(3)
+    maps = occlusion_maps(model, x, 5, size=size, stride=stride, baseline=base, channel=7,
+                          batch_size=50)
+    feats, probs = _brute_force(model, x, base, size, stride, 7)
+    n = len(window_starts(56, size, stride))
+    assert maps.feature.shape == maps.prob.shape == maps.top_class.shape == (n, n)
+    torch.testing.assert_close(maps.feature.flatten(), feats, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(maps.prob.flatten(), probs[:, 5], rtol=0, atol=1e-6)
+    assert torch.equal(maps.top_class.flatten(), probs.argmax(1))
+    torch.testing.assert_close(maps.top_prob.flatten(), probs.max(1).values, rtol=0, atol=1e-6)
+
+
+def test_batch_size_does_not_change_results():
+    model = _model()
+    x, base = _image(4)
+    a = occlusion_maps(model, x, 9, size=8, stride=8, baseline=base, batch_size=1000)
+    b = occlusion_maps(model, x, 9, size=8, stride=8, baseline=base, batch_size=5)
+    torch.testing.assert_close(a.prob, b.prob, rtol=0, atol=1e-6)
+    torch.testing.assert_close(a.feature, b.feature, rtol=1e-5, atol=1e-4)
+
+
+def test_default_channel_is_strongest_on_clean_image():
+    model = _model()
+    x, base = _image(5)
+    maps = occlusion_maps(model, x, 0, size=16, stride=16, baseline=base)
+    with torch.no_grad():
+        act = model.features[: model.feature_names["conv5"] + 1](x[None])[0]
+    assert maps.channel == int(act.flatten(1).amax(1).argmax())
+    r, c = maps.clean_argmax
+    assert act[maps.channel, r, c] == act[maps.channel].max()
+    torch.testing.assert_close(maps.clean_feature, float(act[maps.channel].sum()), rtol=1e-5,
+                               atol=0)
+    with torch.no_grad():
+        p = torch.softmax(model(x[None]), 1)[0]
+    assert maps.clean_top == int(p.argmax())
+    assert maps.clean_prob == pytest.approx(float(p[0]), abs=1e-6)
+
+
+def test_no_hook_left_behind_also_after_an_error():
+    model = _model()
+    x, base = _image()
+    occlusion_maps(model, x, 1, size=28, stride=28, baseline=base)
+    with pytest.raises(ValueError):
+        occlusion_maps(model, x, 1, size=28, stride=28, baseline=base, channel=256)
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(size=57, stride=4), "occluder size 57 out of range 1..56"),
+    (dict(size=0, stride=4), "occluder size 0 out of range 1..56"),
+    (dict(size=8, stride=0), "stride 0 out of range 1..56"),
+    (dict(size=8, stride=4, target=200), "target class 200 out of range 0..199"),
+    (dict(size=8, stride=4, target=-1), "target class -1 out of range 0..199"),
+    (dict(size=8, stride=4, channel=256), "channel 256 out of range 0..255"),
+    (dict(size=8, stride=4, layer="fc6"), "not a conv layer"),
+])
+def test_bad_parameters_raise_clear_errors(kwargs, message):
+    model = _model()
+    x, _ = _image()
+    kwargs = {"target": 0, **kwargs}
+    target = kwargs.pop("target")
+    with pytest.raises(ValueError, match=message):
+        occlusion_maps(model, x, target, **kwargs)
+
+
+def test_bad_image_shape_raises():
+    with pytest.raises(ValueError, match=r"\[3, S, S\]"):
+        occlusion_maps(_model(), torch.zeros(2, 3, 56, 56), 0, size=8, stride=4)
+
+
+def test_window_positions_follow_captum_and_cover_every_pixel():
+    assert window_starts(56, 8, 4).tolist() == list(range(0, 49, 4))
+    assert window_starts(56, 10, 4).tolist() == list(range(0, 49, 4))  # last one clipped
+    masks = window_masks(56, 56, 10, 4)
+    assert masks.shape == (13 * 13, 56, 56)
+    assert masks.any(0).all()
+    assert masks[-1].sum() == 8 * 8  # clipped at the border
+
+
+def test_grey_baseline_shows_the_mean_pixel():
+    """An input pixel equal to the baseline decodes to the mean pixel (per channel)."""
+    cfg = get_config("smoke")
+    g = torch.Generator().manual_seed(0)
+    mean = 255 * torch.rand(3, 64, 64, generator=g)
+    base = grey_baseline(mean, cfg)
+    assert base.shape == (3, 56, 56)
+    shown = base / cfg.input_scale + mean[:, 4:60, 4:60]
+    torch.testing.assert_close(shown, mean.mean((1, 2))[:, None, None].expand(3, 56, 56))
+
+
+def test_example_picking_rules():
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    labels = torch.tensor([0, 1, 1, 0])
+    assert most_confident(probs, labels) == 0
+    assert most_confident(probs, labels, exclude=(0,)) == 1
+    among = class_mask(labels, ["n1", "n2"], ("n2",))
+    assert among.tolist() == [False, True, True, False]
+    assert most_confident(probs, labels, among=among, exclude=(1,)) == 2  # misclassified, still
+    assert most_confident(probs, labels, among=torch.zeros(4, dtype=torch.bool)) == 0
+    with pytest.raises(ValueError, match="no image left"):
+        most_confident(probs, labels, exclude=(0, 1, 2, 3))
+
+
+def test_feature_off_object_distance():
+    model = _model()
+    x, base = _image()
+    maps = occlusion_maps(model, x, 0, size=8, stride=8, baseline=base)
+    maps.feature = torch.ones(7, 7)
+    maps.prob = torch.ones(7, 7)
+    maps.feature[0, 0] = 0
+    maps.prob[3, 4] = 0
+    assert feature_off_object(maps) == pytest.approx((24 ** 2 + 32 ** 2) ** 0.5)
+
+
+def test_choose_examples_follows_its_rule():
+    """Dog and vehicle come from their groups and are the candidates whose true-class
+    probability falls most under coarse occlusion; the third is neither of them."""
+    model = _model()
+    g = torch.Generator().manual_seed(7)
+    inputs = torch.randn(6, 3, 56, 56, generator=g)
+    classes = [f"n{i:08d}" for i in range(200)]
+    classes[5], classes[9] = DOG_WNIDS[0], VEHICLE_WNIDS[0]
+    labels = torch.tensor([5, 9, 5, 1, 9, 2])
+    with torch.no_grad():
+        probs = torch.softmax(model(inputs), 1)
+    picks = choose_examples(model, inputs, labels, classes, probs, baseline=0.0, size=14,
+                            candidates=3)
+
+    def drop(i):
+        m = occlusion_maps(model, inputs[i], int(labels[i]), size=14, stride=14, baseline=0.0)
+        return m.clean_prob - float(m.prob.min())
+
+    assert picks[0] == max([0, 2], key=drop)
+    assert picks[1] == max([1, 4], key=drop)
+    assert picks[2] not in picks[:2]
+    with pytest.raises(ValueError, match="candidates 0 out of range"):
+        choose_examples(model, inputs, labels, classes, probs, baseline=0.0, size=14,
+                        candidates=0)
+
+
+def test_map_projections_use_the_deconvnet_and_skip_this_image():
+    from zflib import deconv, topk
+
+    model = _model()
+    g = torch.Generator().manual_seed(8)
+    inputs = torch.randn(6, 3, 56, 56, generator=g)
+    top = topk.mine_topk(model, inputs, layers=["conv5"], k=4)
+    proj = map_projections(model, inputs[2], 11, top, inputs, k=3, exclude=2)
+    assert 2 not in proj.images.tolist() and len(proj.images) == 3
+    torch.testing.assert_close(
+        proj.own, deconv.project_strongest(model, inputs[2], "conv5", maps=[11]).pixels[0])
+    row = top["conv5"].select([11])
+    j = row.images[0].tolist().index(int(proj.images[0]))
+    ref = deconv.project(model, inputs[proj.images[:1]], "conv5", maps=[11],
+                         positions=torch.tensor([[row.ys[0, j], row.xs[0, j]]]))
+    torch.testing.assert_close(proj.others[:1], ref)
+    with pytest.raises(ValueError, match="mine with k >= 5"):
+        map_projections(model, inputs[2], 11, top, inputs, k=4, exclude=2)
+    with pytest.raises(ValueError, match="channel 256 out of range"):
+        map_projections(model, inputs[2], 256, top, inputs)

@@ -1,0 +1,235 @@
+"""Correspondence: does masking the same part of different dogs change features the same way?
+
+For five frontal dog faces, mask the right eye, the left eye, the nose, or a random region of
+the same size, and take ``eps_i = x_i - x~_i``, the change of image i's feature vector at layer
+l. The paper's consistency score is
+
+    Delta_l = sum over pairs i != j of H(sign(eps_i), sign(eps_j)),
+
+H the Hamming distance. Lower means that the part changes the features of different images in
+the same way: the network has implicitly found the part's correspondence across images.
+
+Normalisation (the paper's Table 1 gives 0.07..0.11, so its sums must be normalised): we divide
+each Hamming distance by the feature dimension and average over the 10 unordered pairs, i.e.
+:func:`sign_change` is the mean fraction of features whose sign of change differs between two
+images. The paper does not say what its +- is; we report the standard deviation over the pairs
+(pooled over the draws for random regions) and, for random regions, also the standard deviation
+of Delta over the draws (``draw_std``).
+
+Paper: Sec. 5 ("Correspondence Analysis"), Fig. 8, Table 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from zflib.activations import extract
+from zflib.config import Config
+from zflib.data import ImageSet, to_input
+from zflib.models import ConvNet
+from zflib.occlusion import grey_baseline
+
+PARTS: tuple[str, ...] = ("right_eye", "left_eye", "nose")
+ROWS: tuple[str, ...] = (*PARTS, "random")
+
+# Paper, Table 1 (mean feature sign change, layer 5 / layer 7, mean +- std).
+PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
+    "right_eye": {"layer5": (0.067, 0.007), "layer7": (0.069, 0.015)},
+    "left_eye": {"layer5": (0.069, 0.007), "layer7": (0.068, 0.013)},
+    "nose": {"layer5": (0.079, 0.017), "layer7": (0.069, 0.011)},
+    "random": {"layer5": (0.107, 0.017), "layer7": (0.073, 0.014)},
+}
+
+ANNOTATIONS = Path(__file__).resolve().parent / "annotations" / "dog_parts.json"
+
+
+@dataclass
+class DogParts:
+    """The annotated dogs: ``index`` into a validation :class:`ImageSet`, their ``files``,
+    ``names`` and, per part, ``boxes`` int64 [N, 4] = (x0, y0, x1, y1) in stored-image pixels
+    (end-exclusive)."""
+
+    index: torch.Tensor
+    files: list[str]
+    names: list[str]
+    boxes: dict[str, torch.Tensor]
+
+
+def load_dog_parts(data: ImageSet, path: str | os.PathLike | None = None) -> DogParts:
+    """Read the part boxes (``zflib/annotations/dog_parts.json``) and find the images in
+    ``data`` (the validation split, loaded without ``val_limit``; files are matched by name).
+
+    Raises ``ValueError`` naming the files missing from ``data`` or a box outside the image.
+    """
+    spec = json.loads(Path(path or ANNOTATIONS).read_text())
+    where = {Path(p).name: i for i, p in enumerate(data.paths)}
+    entries = spec["images"]
+    missing = [e["file"] for e in entries if e["file"] not in where]
+    if missing:
+        raise ValueError(f"annotated images {missing} not in this split of {len(data)} images "
+                         "(load the validation split without val_limit)")
+    side = data.images.shape[1]
+    boxes = {}
+    for part in PARTS:
+        b = torch.tensor([e["boxes"][part] for e in entries], dtype=torch.long)
+        bad = (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 2] > side) | (b[:, 3] > side) | \
+              (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
+        if bad.any():
+            raise ValueError(f"{part} box {b[bad][0].tolist()} not inside the 0..{side} image")
+        boxes[part] = b
+    return DogParts(index=torch.tensor([where[e["file"]] for e in entries]),
+                    files=[e["file"] for e in entries], names=[e["name"] for e in entries],
+                    boxes=boxes)
+
+
+def mask_inputs(x: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor, *,
+                offset: int) -> torch.Tensor:
+    """Cover one box per image with ``fill``.
+
+    Args:
+        x: network inputs [N, 3, S, S].
+        boxes: int [N, 4] (x0, y0, x1, y1) in stored-image pixels, end-exclusive.
+        fill: [3, S, S] input values of the mask (:func:`zflib.occlusion.grey_baseline`).
+        offset: where the crop starts in the stored image ((H - S) // 2 for the centre crop).
+
+    Returns a masked copy; box parts outside the crop are ignored.
+    """
+    s = x.shape[-1]
+    ar = torch.arange(s, device=x.device) + offset
+    b = boxes.to(x.device)
+    in_x = (ar[None] >= b[:, 0:1]) & (ar[None] < b[:, 2:3])  # [N, S]
+    in_y = (ar[None] >= b[:, 1:2]) & (ar[None] < b[:, 3:4])
+    inside = (in_y[:, :, None] & in_x[:, None, :])[:, None]
+    return torch.where(inside, fill.to(x), x).contiguous()
+
+
+def random_boxes(boxes: torch.Tensor, *, lo: int, hi: int,
+                 generator: torch.Generator) -> torch.Tensor:
+    """Boxes of the same sizes as ``boxes`` [N, 4] placed uniformly at random inside
+    ``[lo, hi)`` on both axes (the part of the stored image the network sees)."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    if (w > hi - lo).any() or (h > hi - lo).any():
+        raise ValueError(f"a box is larger than the visible range {lo}..{hi}")
+    x0 = lo + (torch.rand(len(boxes), generator=generator) * (hi - lo - w + 1)).long()
+    y0 = lo + (torch.rand(len(boxes), generator=generator) * (hi - lo - h + 1)).long()
+    return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
+
+
+def sign_change(eps: torch.Tensor) -> torch.Tensor:
+    """Normalised Hamming distances between ``sign(eps_i)`` and ``sign(eps_j)`` for every
+    unordered pair i < j of the rows of ``eps`` [N, D]: [N (N - 1) / 2] fractions in 0..1.
+
+    Their mean is the paper's Delta_l divided by N (N - 1) D.
+
+    Paper: Sec. 5, Table 1.
+    """
+    if eps.ndim != 2 or len(eps) < 2:
+        raise ValueError(f"eps must be [N, D] with N >= 2, got {tuple(eps.shape)}")
+    s = torch.sign(eps)
+    i, j = torch.triu_indices(len(s), len(s), offset=1)
+    return (s[i] != s[j]).double().mean(dim=1)
+
+
+def _features(model: ConvNet, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    device = next(model.parameters()).device
+    acts = extract(model, x.to(device), list(layers), batch_size=len(x))
+    return {k: v.flatten(1).double() for k, v in acts.items()}
+
+
+@torch.no_grad()
+def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, torch.Tensor],
+                         mean: torch.Tensor, cfg: Config, *,
+                         layers: tuple[str, ...] = ("conv5", "fc7"), draws: int = 20,
+                         seed: int = 0, chunk: int = 15) -> dict:
+    """Mean feature sign change for each part and for random regions (Table 1).
+
+    Args:
+        model: the network, in eval mode.
+        images: uint8 [N, H, W, 3] the dogs (N >= 2; the paper uses 5).
+        boxes: part -> int [N, 4] boxes (:class:`DogParts`), parts ``right_eye``, ``left_eye``,
+            ``nose``.
+        mean: training mean image [3, H, W]; cfg: input scale and crop.
+        layers: the layers compared (paper: 5 and 7; ours ``conv5`` after its ReLU, before
+            pooling, and ``fc7``).
+        draws: random placements of every part-sized box (per image, independently).
+        seed: seed of the random placements.
+        chunk: masked sets (of N images each) per forward pass, with the clean images.
+
+    Returns a JSON-ready dict (save it with :func:`zflib.results.save_results`):
+    ``rows[row][layer] = {"mean", "std"}`` (and ``draw_std`` for ``random``), the paper's
+    values under ``paper``, and what was measured.
+
+    Paper: Sec. 5, Table 1.
+    Note: the grey mask is the mean pixel, as in Fig. 7; random regions have the sizes of the
+    three parts in turn and are placed anywhere in the centre crop.
+    """
+    if draws < 1:
+        raise ValueError(f"draws {draws} out of range 1..")
+    if chunk < 1:
+        raise ValueError(f"chunk {chunk} out of range 1..")
+    if len(images) < 2:
+        raise ValueError(f"need at least 2 images, got {len(images)}")
+    for part in PARTS:
+        if part not in boxes or len(boxes[part]) != len(images):
+            raise ValueError(f"boxes must give {part!r} for each of the {len(images)} images")
+    # One memory layout for clean and masked inputs: oneDNN picks its algorithm by layout, and
+    # a different one would add rounding noise (~1e-6) to features the mask cannot reach,
+    # whose change must be exactly 0 (sign 0), not a random sign.
+    x = to_input(images, mean, cfg).contiguous()
+    fill = grey_baseline(mean, cfg)
+    offset = (images.shape[1] - cfg.crop_size) // 2
+    g = torch.Generator().manual_seed(seed)
+    sets = [boxes[p] for p in PARTS] + [
+        random_boxes(boxes[p], lo=offset, hi=offset + cfg.crop_size, generator=g)
+        for _ in range(draws) for p in PARTS]
+    scores: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
+    n = len(images)
+    for start in range(0, len(sets), chunk):
+        # the clean images ride in every batch, so that clean and masked features come from
+        # the same computation (an unreachable feature then changes by exactly 0)
+        part = sets[start:start + chunk]
+        batch = torch.cat([x] + [mask_inputs(x, box, fill, offset=offset) for box in part])
+        feats = _features(model, batch, layers)
+        for k in layers:
+            f = feats[k].reshape(len(part) + 1, n, -1)
+            scores[k] += [sign_change(f[0] - f[j]) for j in range(1, len(part) + 1)]
+    rows: dict[str, dict[str, dict[str, float]]] = {
+        p: {k: _stats(scores[k][i][None]) for k in layers} for i, p in enumerate(PARTS)}
+    rows["random"] = {k: _stats(torch.stack(scores[k][len(PARTS):])) for k in layers}
+    return {
+        "rows": rows,
+        "paper": {row: {name: {"mean": m, "std": s} for name, (m, s) in v.items()}
+                  for row, v in PAPER_TABLE1.items()},
+        "paper_layers": {"layer5": layers[0], "layer7": layers[-1]},
+        "layers": list(layers),
+        "images": len(images),
+        "pairs": len(images) * (len(images) - 1) // 2,
+        "draws": draws,
+        "seed": seed,
+        "normalisation": "mean over unordered image pairs of Hamming(sign eps_i, sign eps_j) "
+                         "/ feature dimension; std over pairs (and draws for random)",
+    }
+
+
+def _stats(values: torch.Tensor) -> dict[str, float]:
+    """[draws, pairs] -> mean and std over all; ``draw_std`` over draws when several."""
+    out = {"mean": float(values.mean()),
+           "std": float(values.flatten().std()) if values.numel() > 1 else 0.0}
+    if len(values) > 1:
+        out["draw_std"] = float(values.mean(dim=1).std())
+    return out
+
+
+def example_random_boxes(parts: DogParts, cfg: Config, *, image_size: int, n: int = 2,
+                         seed: int = 0) -> list[torch.Tensor]:
+    """``n`` sets of random boxes [N, 4] like those of the table's random row (the sizes of
+    the right eye, left eye, nose in turn), for showing in Fig. 8."""
+    g = torch.Generator().manual_seed(seed)
+    lo = (image_size - cfg.crop_size) // 2
+    return [random_boxes(parts.boxes[PARTS[i % len(PARTS)]], lo=lo, hi=lo + cfg.crop_size,
+                         generator=g) for i in range(n)]

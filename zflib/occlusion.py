@@ -1,0 +1,578 @@
+"""Occlusion sensitivity: slide a grey square over the image and watch the network.
+
+From one batched forward pass over every occluded copy of an image, :func:`occlusion_maps`
+returns three maps over the square's positions (Fig. 7):
+
+- (b) the total activation of one layer-5 feature map, by default the one with the strongest
+  single activation on the unoccluded image;
+- (d) the probability of the correct class;
+- (e) the most probable class (and its probability).
+
+The grey square is the *mean pixel*, the per-channel mean of the training mean image
+(:func:`grey_baseline`), on the network-input scale. After the mean image is subtracted it is
+not zero: it is ``(mean_pixel - mean_image) * input_scale``, a smooth image close to zero.
+
+Window positions follow captum's ``Occlusion``: ``ceil((S - size) / stride) + 1`` positions per
+axis starting at 0, the last window clipped at the border, so every pixel is covered and the
+maps can be compared with captum (:func:`pixel_attribution` turns a map into captum's
+per-pixel average).
+
+Speed (``benchmarks/bench_occlusion.py``): the unoccluded image's feature maps are computed
+once; the early layers of each occluded copy only where the square changes them (see
+``_local_prefix``: on ZFNet-64 conv1, pool1 and LRN run on small patches); the rest runs
+channels-last. Results equal a plain forward pass of every occluded image (tests: brute force
+and captum). No hook is put on the model.
+
+Paper: Sec. 4.2, Fig. 7.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from zflib import deconv
+from zflib.config import Config
+from zflib.data.transforms import center_crop
+from zflib.models import ConvNet
+
+# Tiny ImageNet classes used to pick the Fig. 7 examples (WordNet ids).
+DOG_WNIDS: tuple[str, ...] = (
+    "n02085620",  # Chihuahua
+    "n02094433",  # Yorkshire terrier
+    "n02099601",  # golden retriever
+    "n02099712",  # Labrador retriever
+    "n02106662",  # German shepherd
+    "n02113799",  # standard poodle
+)
+VEHICLE_WNIDS: tuple[str, ...] = (
+    "n02814533",  # beach wagon
+    "n02917067",  # bullet train
+    "n03100240",  # convertible
+    "n03393912",  # freight car
+    "n03444034",  # go-kart
+    "n03447447",  # gondola
+    "n03599486",  # jinrikisha
+    "n03649909",  # lawn mower
+    "n03662601",  # lifeboat
+    "n03670208",  # limousine
+    "n03796401",  # moving van
+    "n03977966",  # police van
+    "n04146614",  # school bus
+    "n04285008",  # sports car
+    "n04465501",  # tractor
+    "n04487081",  # trolleybus
+)
+
+
+@dataclass
+class OcclusionMaps:
+    """Fig. 7 panels (b), (d), (e) of one image, each [Ny, Nx] over the square's positions.
+
+    Attributes:
+        feature: (b) total activation of map ``channel`` of ``layer`` with the square at (i, j).
+        prob: (d) probability of class ``target``.
+        top_class: (e) most probable class (int64).
+        top_prob: probability of ``top_class``.
+        ys, xs: top-left corner of the square at each row / column of the maps (int64).
+        size, stride: the square's side and step in input pixels.
+        target, layer, channel: the class of (d) and the feature map of (b).
+        clean_feature, clean_prob, clean_top: the same quantities on the unoccluded image.
+        clean_argmax: (row, col) of the strongest activation of ``channel`` on that image.
+    """
+
+    feature: torch.Tensor
+    prob: torch.Tensor
+    top_class: torch.Tensor
+    top_prob: torch.Tensor
+    ys: torch.Tensor
+    xs: torch.Tensor
+    size: int
+    stride: int
+    target: int
+    layer: str
+    channel: int
+    clean_feature: float
+    clean_prob: float
+    clean_top: int
+    clean_argmax: tuple[int, int]
+
+
+def grey_baseline(mean: torch.Tensor, cfg: Config) -> torch.Tensor:
+    """The grey square's colour in network-input space, [3, S, S] (S = ``cfg.crop_size``).
+
+    Args:
+        mean: the training mean image, float [3, H, W] on the 0..255 scale.
+        cfg: supplies ``input_scale`` and ``crop_size``.
+
+    Returns ``(mean_pixel - mean_image) * cfg.input_scale``, centre-cropped like
+    :func:`zflib.data.to_input`: an input pixel equal to it shows the mean pixel.
+
+    Paper: Sec. 4.2 ("a grey square").
+    Note: the paper does not define its grey; we use the per-channel mean of the mean image
+    (the mean pixel), so that occluding inserts the dataset's average colour.
+    """
+    if mean.ndim != 3 or mean.shape[0] != 3:
+        raise ValueError(f"mean image must be [3, H, W], got {tuple(mean.shape)}")
+    pixel = mean.mean(dim=(1, 2), keepdim=True)
+    return center_crop(((pixel - mean) * cfg.input_scale)[None], cfg.crop_size)[0]
+
+
+def window_starts(extent: int, size: int, stride: int) -> torch.Tensor:
+    """Top-left offsets of the square along one axis of ``extent`` pixels (captum's rule:
+    ``ceil((extent - size) / stride) + 1`` offsets ``0, stride, ...``; the last one may be
+    clipped by the border)."""
+    _check_window(extent, size, stride)
+    return torch.arange(math.ceil((extent - size) / stride) + 1) * stride
+
+
+def window_masks(height: int, width: int, size: int, stride: int) -> torch.Tensor:
+    """Boolean masks [Ny * Nx, H, W] of every square position, row-major."""
+    ys = window_starts(height, size, stride)
+    xs = window_starts(width, size, stride)
+    rows = torch.arange(height)
+    cols = torch.arange(width)
+    in_y = (rows[None] >= ys[:, None]) & (rows[None] < ys[:, None] + size)  # [Ny, H]
+    in_x = (cols[None] >= xs[:, None]) & (cols[None] < xs[:, None] + size)  # [Nx, W]
+    return (in_y[:, None, :, None] & in_x[None, :, None, :]).reshape(-1, height, width)
+
+
+def _check_window(extent: int, size: int, stride: int) -> None:
+    if not 1 <= size <= extent:
+        raise ValueError(f"occluder size {size} out of range 1..{extent} (the image side)")
+    if not 1 <= stride <= extent:
+        raise ValueError(f"stride {stride} out of range 1..{extent}")
+
+
+def _conv_layer_channels(model: ConvNet, layer: str) -> int:
+    if layer not in model.feature_names:
+        raise ValueError(f"layer {layer!r} is not a conv layer of this model; valid: "
+                         f"{', '.join(model.feature_names)}")
+    convs = [m for m in model.features[: model.feature_names[layer]] if isinstance(m, nn.Conv2d)]
+    return convs[-1].out_channels
+
+
+@torch.no_grad()
+def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, stride: int,
+                   baseline: torch.Tensor | float = 0.0, layer: str = "conv5",
+                   channel: int | None = None, batch_size: int = 256) -> OcclusionMaps:
+    """Occlude ``x`` with a ``size`` square every ``stride`` pixels; record Fig. 7 (b), (d), (e).
+
+    Args:
+        model: the network, in eval mode.
+        x: one network input, [3, S, S] or [1, 3, S, S] (see :func:`zflib.data.to_input`).
+        target: the correct class, 0..num_classes-1, for panel (d).
+        size: side of the square in input pixels, 1..S.
+        stride: step between square positions, 1..S.
+        baseline: what the square holds, a scalar or a tensor broadcastable to [3, S, S];
+            :func:`grey_baseline` gives the paper's grey square.
+        layer: the conv layer of panel (b) (paper: ``conv5``).
+        channel: its feature map; ``None`` picks the map with the strongest single activation
+            on the unoccluded image.
+        batch_size: occluded images per forward pass (memory only; results do not change).
+
+    Returns an :class:`OcclusionMaps`.
+
+    Paper: Sec. 4.2, Fig. 7 (b), (d), (e).
+    """
+    if x.ndim == 4 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 3 or x.shape[0] != 3:
+        raise ValueError(f"x must be one image [3, S, S] or [1, 3, S, S], got {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    _check_window(min(h, w), size, stride)
+    if not 0 <= target < model.num_classes:
+        raise ValueError(f"target class {target} out of range 0..{model.num_classes - 1}")
+    n_maps = _conv_layer_channels(model, layer)
+    if channel is not None and not 0 <= channel < n_maps:
+        raise ValueError(f"channel {channel} out of range 0..{n_maps - 1} of {layer}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size {batch_size} out of range 1..")
+    device = next(model.parameters()).device
+    x = x.to(device=device, dtype=torch.float32)
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=device).expand_as(x)
+    ys, xs = window_starts(h, size, stride), window_starts(w, size, stride)
+    feats, hooked = model.features, model.feature_names[layer]
+
+    clean = [x[None]]  # clean[i]: the unoccluded input of feats[i]
+    for mod in feats[: hooked + 1]:
+        clean.append(torch.relu(clean[-1]) if isinstance(mod, nn.ReLU) else mod(clean[-1]))
+    peak = clean[hooked + 1][0].float().cpu()  # [C, h', w']
+    rest = clean[-1]
+    for mod in feats[hooked + 1:]:
+        rest = mod(rest)
+    clean_probs = torch.softmax(model.classifier(torch.flatten(rest, 1)).float(), 1).cpu()[0]
+    if channel is None:
+        channel = int(peak.flatten(1).amax(dim=1).argmax())
+
+    # The rest of the network runs channels-last (oneDNN and cuDNN are faster so), on
+    # channels-last copies of the conv weights; no hook is put on the model.
+    weights = {i: m.weight.contiguous(memory_format=torch.channels_last)
+               for i, m in enumerate(feats) if isinstance(m, nn.Conv2d)}
+    sums, probs = [], []
+    grid = [(iy, ix) for iy in range(len(ys)) for ix in range(len(xs))]
+    for b in range(0, len(grid), batch_size):
+        chunk = torch.tensor(grid[b:b + batch_size])
+        y0, x0 = ys[chunk[:, 0]], xs[chunk[:, 1]]
+        out, first = _local_prefix(feats, clean, x, base, y0, x0, size, stop=hooked,
+                                   weights=weights)
+        for i in range(first, len(feats)):
+            out = _apply(feats[i], out, weights.get(i))
+            if i == hooked:
+                sums.append(out[:, channel].sum(dim=(1, 2)))
+        probs.append(torch.softmax(model.classifier(torch.flatten(out, 1)).float(), 1))
+    feature = torch.cat(sums).float().cpu()
+    prob = torch.cat(probs).cpu()
+    flat, width = int(peak[channel].argmax()), peak.shape[-1]
+    top_prob, top_class = prob.max(dim=1)
+    shape = (len(ys), len(xs))
+    return OcclusionMaps(
+        feature=feature.reshape(shape), prob=prob[:, target].reshape(shape),
+        top_class=top_class.reshape(shape), top_prob=top_prob.reshape(shape),
+        ys=ys, xs=xs, size=size, stride=stride, target=target, layer=layer, channel=channel,
+        clean_feature=float(peak[channel].sum()), clean_prob=float(clean_probs[target]),
+        clean_top=int(clean_probs.argmax()), clean_argmax=(flat // width, flat % width))
+
+
+# --- the early layers, computed only where the square changes them --------------------------
+#
+# A square changes a conv1 output only within conv1's receptive field of it, a pool1 output only
+# within pool1's, and so on; on ZFNet-64 an 8-pixel square changes 7x7 of conv1's 28x28 maps.
+# For each layer of the prefix we carry, per occluded image, only a patch of the layer's input
+# that holds every changed value (the rest equals the clean image's map, computed once), and
+# compute the next layer on the patch's receptive field alone. Spatial layers (Conv2d,
+# MaxPool2d) run on padded crops with padding 0; pointwise ones (ReLU, LRN, Dropout) on the
+# patch. The prefix ends where a patch would cover 3/4 of the map; from there the full maps are
+# rebuilt and the network runs as usual. Results equal the full pass (tests check).
+
+def _apply(mod: nn.Module, h: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """``mod(h)`` without touching ``h`` in place; a conv uses ``weight`` when given."""
+    if isinstance(mod, nn.ReLU):
+        return torch.relu(h)
+    if weight is not None and isinstance(mod, nn.Conv2d) and mod.padding_mode == "zeros":
+        return F.conv2d(h, weight, mod.bias, mod.stride, mod.padding, mod.dilation, mod.groups)
+    return mod(h)
+
+
+_POINTWISE = (nn.ReLU, nn.LocalResponseNorm, nn.Dropout, nn.Identity)
+
+
+def _spatial_params(mod: nn.Module) -> tuple[int, int, int, bool, float] | None:
+    """(kernel, stride, padding, ceil_mode, pad value) of a square, undilated conv or max-pool,
+    else None (the prefix stops there)."""
+    def one(v: object) -> int | None:
+        t = v if isinstance(v, tuple) else (v, v)
+        return t[0] if len(t) == 2 and t[0] == t[1] and isinstance(t[0], int) else None
+
+    if isinstance(mod, nn.Conv2d) and mod.padding_mode == "zeros" and one(mod.dilation) == 1:
+        k, s, p = one(mod.kernel_size), one(mod.stride), one(mod.padding)
+        if None not in (k, s, p):
+            return k, s, p, False, 0.0
+    if isinstance(mod, nn.MaxPool2d) and one(mod.dilation) == 1:
+        k, s, p = one(mod.kernel_size), one(mod.stride or mod.kernel_size), one(mod.padding)
+        if None not in (k, s, p):
+            return k, s, p, bool(mod.ceil_mode), float("-inf")
+    return None
+
+
+def _out_range(start: torch.Tensor, length: int, k: int, s: int, p: int,
+               n_out: int) -> tuple[torch.Tensor, int]:
+    """Per window, the first output whose receptive field meets input ``[start,
+    start + length)``, and one patch length (the largest) that holds all of them."""
+    lo = torch.div(start + p - k + 1 + s - 1, s, rounding_mode="floor").clamp(min=0)
+    hi = torch.div(start + length - 1 + p, s, rounding_mode="floor").clamp(max=n_out - 1)
+    out_len = int((hi - lo + 1).max())
+    return lo.clamp(max=n_out - out_len), out_len
+
+
+def _assemble(clean: torch.Tensor, patch: torch.Tensor, py0: torch.Tensor, px0: torch.Tensor,
+              ny0: torch.Tensor, nx0: torch.Tensor, ny: int, nx: int) -> torch.Tensor:
+    """Per window b, rows ``ny0[b]..+ny`` and columns ``nx0[b]..+nx`` of the map ``clean``
+    [1, C, H, W] with ``patch[b]`` [C, Py, Px] written over it at (``py0[b]``, ``px0[b]``):
+    [B, C, ny, nx], channels-last. Only the requested region is built (never a full map per
+    window); gathers run on channels-last views, so no transposing copies are made."""
+    dev = patch.device
+    rows = (ny0[:, None] + torch.arange(ny)).to(dev)  # [B, ny]
+    cols = (nx0[:, None] + torch.arange(nx)).to(dev)
+    out = clean[0].permute(1, 2, 0)[rows[:, :, None], cols[:, None, :]]  # [B, ny, nx, C]
+    iy, ix = rows - py0.to(dev)[:, None], cols - px0.to(dev)[:, None]
+    ok_y = (iy >= 0) & (iy < patch.shape[2])
+    ok_x = (ix >= 0) & (ix < patch.shape[3])
+    b = torch.arange(len(patch), device=dev)[:, None, None]
+    iy, ix = iy.clamp(0, patch.shape[2] - 1), ix.clamp(0, patch.shape[3] - 1)
+    new = patch.permute(0, 2, 3, 1)[b, iy[:, :, None], ix[:, None, :]]  # [B, ny, nx, C]
+    mixed = torch.where((ok_y[:, :, None] & ok_x[:, None, :])[..., None], new, out)
+    return mixed.permute(0, 3, 1, 2)
+
+
+def _local_prefix(feats: nn.Sequential, clean: list[torch.Tensor], x: torch.Tensor,
+                  base: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int, *,
+                  stop: int, weights: dict[int, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Run the occluded images through ``feats[:i]`` locally; return the full input [B, ...]
+    of ``feats[i]`` (channels-last) and ``i`` (at most ``stop``). ``weights``: conv weights by
+    index in ``feats`` (channels-last copies)."""
+    h, w = x.shape[-2:]
+    # Layer-0 patch: the square's region (shifted inside the image when clipped by the border).
+    sy, sx = y0.clamp(max=h - size), x0.clamp(max=w - size)
+    rows = (sy[:, None] + torch.arange(size)).to(x.device)  # [B, size]
+    cols = (sx[:, None] + torch.arange(size)).to(x.device)
+    in_y = rows >= y0.to(x.device)[:, None]  # the clipped square ends at the border
+    in_x = cols >= x0.to(x.device)[:, None]
+    square = (in_y[:, :, None] & in_x[:, None, :])[:, None]  # [B, 1, size, size]
+    at = (slice(None), rows[:, :, None], cols[:, None, :])
+    patch = torch.where(square, base[at].transpose(0, 1), x[at].transpose(0, 1))
+    patch = patch.contiguous(memory_format=torch.channels_last)
+    py = px = size
+    for i, mod in enumerate(feats[:stop]):
+        if isinstance(mod, _POINTWISE):
+            patch = mod(patch) if not isinstance(mod, nn.ReLU) else torch.relu(patch)
+            continue
+        params = _spatial_params(mod)
+        n_in, n_out = clean[i].shape[-1], clean[i + 1].shape[-1]
+        if params is None:
+            break
+        k, s, p, _ceil, value = params
+        oy, qy = _out_range(sy, py, k, s, p, n_out)
+        ox, qx = _out_range(sx, px, k, s, p, n_out)
+        if qy * qx * 4 > n_out * n_out * 3:
+            break
+        after = max(p, (n_out - 1) * s + k - n_in - p)
+        padded = F.pad(clean[i], (p, after, p, after), value=value)
+        need = _assemble(padded, patch, sy + p, sx + p, oy * s, ox * s,
+                         (qy - 1) * s + k, (qx - 1) * s + k)
+        if isinstance(mod, nn.Conv2d):
+            patch = F.conv2d(need, weights[i], mod.bias, s, 0, 1, mod.groups)
+        else:
+            patch = F.max_pool2d(need, k, s, 0)
+        sy, sx, py, px = oy, ox, qy, qx
+    else:
+        i = stop
+    zero = torch.zeros_like(sy)
+    full_h, full_w = clean[i].shape[-2:]
+    return _assemble(clean[i], patch, sy, sx, zero, zero, full_h, full_w), i
+
+
+def pixel_attribution(values: torch.Tensor, clean: float, *, size: int, stride: int,
+                      shape: tuple[int, int]) -> torch.Tensor:
+    """Spread a map over square positions back onto pixels, as captum's ``Occlusion`` does.
+
+    Args:
+        values: [Ny, Nx] a quantity with the square at each position (e.g. ``maps.prob``).
+        clean: the same quantity on the unoccluded image.
+        size, stride: the square's side and step used to make ``values``.
+        shape: (H, W) of the image.
+
+    Returns [H, W]: at each pixel the mean of ``clean - values`` over the squares covering it
+    (positive where occluding lowers the quantity).
+
+    Paper: Sec. 4.2, Fig. 7 (d) (the per-pixel form used by captum).
+    """
+    masks = window_masks(shape[0], shape[1], size, stride).to(values.dtype)
+    if values.numel() != len(masks):
+        raise ValueError(f"values has {values.numel()} positions; size {size}, stride {stride} "
+                         f"on {shape[0]}x{shape[1]} gives {len(masks)}")
+    drop = (clean - values.reshape(-1)).to(masks.dtype)
+    return (drop[:, None, None] * masks).sum(0) / masks.sum(0)
+
+
+def most_confident(probs: torch.Tensor, labels: torch.Tensor, *,
+                   among: torch.Tensor | None = None, exclude: tuple[int, ...] = ()) -> int:
+    """Index of the image with the highest probability of its true class.
+
+    Args:
+        probs: [N, K] class probabilities; labels: [N] true classes.
+        among: optional boolean [N]: only these images are considered, if any is left
+            (otherwise all images are).
+        exclude: indices never returned.
+
+    Correctly classified images come first; an image is only chosen from the misclassified
+    ones when no candidate is classified correctly. Raises ``ValueError`` when nothing is left.
+    """
+    n = len(labels)
+    ok = torch.ones(n, dtype=torch.bool)
+    ok[list(exclude)] = False
+    if among is not None and (among & ok).any():
+        ok &= among
+    if not ok.any():
+        raise ValueError(f"no image left to choose from ({n} images, {len(exclude)} excluded)")
+    p_true = probs[torch.arange(n), labels]
+    correct = probs.argmax(1) == labels
+    score = p_true + correct.float() - 3.0 * (~ok).float()  # correct first, then confidence
+    return int(score.argmax())
+
+
+def class_mask(labels: torch.Tensor, classes: list[str], wnids: tuple[str, ...]) -> torch.Tensor:
+    """Boolean [N]: which labels name one of ``wnids`` (e.g. :data:`DOG_WNIDS`)."""
+    wanted = torch.tensor([c in set(wnids) for c in classes], dtype=torch.bool)
+    return wanted[labels]
+
+
+def feature_off_object(maps: OcclusionMaps) -> float:
+    """Distance in pixels between the square positions that most lower panel (b) (the feature
+    map's total activation) and panel (d) (the correct class's probability).
+
+    Large when the strongest feature is not what the network needs to recognise the object,
+    as in the paper's third example (a face, and an Afghan hound). Used to pick that example.
+    """
+    fy, fx = divmod(int(maps.feature.argmin()), maps.feature.shape[1])
+    py, px = divmod(int(maps.prob.argmin()), maps.prob.shape[1])
+    dy = float(maps.ys[fy] - maps.ys[py])
+    dx = float(maps.xs[fx] - maps.xs[px])
+    return math.hypot(dy, dx)
+
+
+@dataclass
+class MapProjections:
+    """Fig. 7 (c): one feature map projected to pixels, in this image and in others.
+
+    Attributes:
+        own: [3, S, S] deconvnet projection of the map's strongest activation in this image.
+        others: [k, 3, S, S] projections of the same map's strongest activations in the other
+            images where it is strongest (top-k mining), strongest first.
+        images: [k] indices of those images in the mined inputs.
+        values: [k] their activations.
+        channel, layer: the map.
+    """
+
+    own: torch.Tensor
+    others: torch.Tensor
+    images: torch.Tensor
+    values: torch.Tensor
+    channel: int
+    layer: str
+
+
+@torch.no_grad()
+def map_projections(model: ConvNet, x: torch.Tensor, channel: int, top, inputs: torch.Tensor,
+                    *, layer: str = "conv5", k: int = 8,
+                    exclude: int | None = None) -> MapProjections:
+    """Project map ``channel`` of ``layer``: its strongest activation in ``x`` and in the
+    top-``k`` other images of ``inputs``.
+
+    Args:
+        model: the network, in eval mode.
+        x: this image's network input [3, S, S] or [1, 3, S, S].
+        channel: the map (e.g. ``OcclusionMaps.channel``).
+        top: :func:`zflib.topk.mine_topk`'s result over ``inputs`` (a dict or the layer's
+            ``TopK``), with at least ``k + 1`` activations per map.
+        inputs: [N, 3, S, S] the mined network inputs.
+        layer: the conv layer (paper: ``conv5``).
+        k: other images to show.
+        exclude: index in ``inputs`` of this image (left out of the others), if it is there.
+
+    Returns :class:`MapProjections`; projections are whole [3, S, S] images (the deconvnet of
+    :mod:`zflib.deconv`, its defaults).
+
+    Paper: Sec. 4.2, Fig. 7 (c).
+    """
+    x = x[None] if x.ndim == 3 else x
+    if k < 0:
+        raise ValueError(f"k {k} out of range 0..")
+    mine = top[layer] if isinstance(top, dict) else top
+    n_maps = _conv_layer_channels(model, layer)
+    if not 0 <= channel < n_maps:
+        raise ValueError(f"channel {channel} out of range 0..{n_maps - 1} of {layer}")
+    own = deconv.project_strongest(model, x, layer, maps=[channel]).pixels[0]
+    row = mine.select([channel])
+    keep = (row.images[0] >= 0) & (row.images[0] != (-2 if exclude is None else exclude))
+    imgs = row.images[0][keep][:k]
+    if len(imgs) < k:
+        raise ValueError(f"top-k holds {len(imgs)} other images for map {channel}; need {k} "
+                         f"(mine with k >= {k + 1})")
+    pos = torch.stack([row.ys[0][keep][:k], row.xs[0][keep][:k]], 1)
+    others = deconv.project(model, inputs[imgs], layer, maps=torch.full((k,), channel),
+                            positions=pos, images=torch.arange(k)) if k else \
+        torch.zeros(0, *own.shape)
+    return MapProjections(own=own.cpu(), others=others.cpu(), images=imgs,
+                          values=row.values[0][keep][:k], channel=channel, layer=layer)
+
+
+def _ranking(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Image indices, correctly classified first, then by true-class probability."""
+    p_true = probs[torch.arange(len(labels)), labels]
+    correct = (probs.argmax(1) == labels).float()
+    return torch.argsort(p_true + correct, descending=True)
+
+
+def _shortlist(probs: torch.Tensor, labels: torch.Tensor, among: torch.Tensor | None,
+               exclude: tuple[int, ...], n: int) -> list[int]:
+    """Up to ``n`` images of ``among`` (all, if none of it is left): its correctly classified
+    images (all of them, if none is) ranked by true-class probability, taken at ``n`` evenly
+    spaced ranks, so that confident and less confident ones both take part."""
+    order = [i for i in _ranking(probs, labels).tolist() if i not in exclude]
+    pool = [i for i in order if among is None or bool(among[i])] or order
+    correct = [i for i in pool if int(probs[i].argmax()) == int(labels[i])] or pool
+    if len(correct) <= n:
+        return correct
+    ranks = torch.linspace(0, len(correct) - 1, n).round().long().unique()
+    return [correct[r] for r in ranks.tolist()]
+
+
+def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
+                    classes: list[str], probs: torch.Tensor, *, baseline: torch.Tensor | float,
+                    size: int, candidates: int = 8) -> list[int]:
+    """The three Fig. 7 examples, by a fixed rule.
+
+    Candidates of a group are ``candidates`` of its correctly classified images, taken at
+    evenly spaced ranks of true-class probability; each is occluded on a coarse grid (squares
+    of ``size``, stride ``size``, to keep the search cheap).
+
+    1. a dog (:data:`DOG_WNIDS`): the candidate whose true-class probability falls most
+       under occlusion (a saturated softmax that no square can move shows nothing);
+    2. a vehicle (:data:`VEHICLE_WNIDS`): the same;
+    3. off-object: among the other images' candidates, the one whose strongest layer-5 map
+       is most sensitive farthest from where the class is (:func:`feature_off_object`).
+
+    A group absent from ``labels`` (small profiles) draws its candidates from all images.
+
+    Args:
+        inputs: [N, 3, S, S] network inputs; labels: [N]; classes: class ids (wnids);
+        probs: [N, K] class probabilities (:func:`zflib.evaluate.predict`).
+
+    Paper: Sec. 4.2, Fig. 7 (a Pomeranian, a car wheel, an Afghan hound).
+    """
+    if candidates < 1:
+        raise ValueError(f"candidates {candidates} out of range 1..")
+
+    def coarse(i: int) -> OcclusionMaps:
+        return occlusion_maps(model, inputs[i], int(labels[i]), size=size, stride=size,
+                              baseline=baseline)
+
+    def drop(i: int) -> float:
+        m = coarse(i)
+        return m.clean_prob - float(m.prob.min())
+
+    dogs = _shortlist(probs, labels, class_mask(labels, classes, DOG_WNIDS), (), candidates)
+    dog = max(dogs, key=drop)
+    cars = _shortlist(probs, labels, class_mask(labels, classes, VEHICLE_WNIDS), (dog,),
+                      candidates)
+    car = max(cars, key=drop)
+    rest = _shortlist(probs, labels, None, (dog, car), candidates)
+    if not rest:
+        raise ValueError(f"no image left for the third example ({len(labels)} images)")
+    return [dog, car, max(rest, key=lambda i: feature_off_object(coarse(i)))]
+
+
+def fig7_panels(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor, picks: list[int],
+                *, baseline: torch.Tensor | float, size: int, stride: int, top=None,
+                k: int = 8) -> list[tuple[OcclusionMaps, MapProjections | None]]:
+    """Panels (b)-(e) of Fig. 7 for each image ``picks[i]`` of ``inputs``.
+
+    ``top``: :func:`zflib.topk.mine_topk` over ``inputs`` for panel (c) (``None``: no panel
+    (c)); ``k`` other images per map.
+
+    Paper: Sec. 4.2, Fig. 7.
+    """
+    out = []
+    for i in picks:
+        maps = occlusion_maps(model, inputs[i], int(labels[i]), size=size, stride=stride,
+                              baseline=baseline)
+        proj = None if top is None else map_projections(model, inputs[i], maps.channel, top,
+                                                        inputs, layer=maps.layer, k=k,
+                                                        exclude=i)
+        out.append((maps, proj))
+    return out

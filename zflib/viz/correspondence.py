@@ -1,0 +1,80 @@
+"""Fig. 8 and Table 1: correspondence of object parts (plotting and formatting only).
+
+Paper: Sec. 5, Fig. 8, Table 1.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from zflib.correspondence import PARTS, ROWS
+
+_LABEL = {"right_eye": "right eye", "left_eye": "left eye", "nose": "nose", "random": "random"}
+
+
+def _masked(image: np.ndarray, box: torch.Tensor, fill: tuple[int, int, int],
+            offset: int, crop: int) -> np.ndarray:
+    out = image.copy()
+    x0, y0, x1, y1 = box.tolist()
+    out[y0:y1, x0:x1] = fill
+    return out[offset:offset + crop, offset:offset + crop]
+
+
+def plot_fig8(images: torch.Tensor, boxes: dict[str, torch.Tensor],
+              random: list[torch.Tensor], *, fill: tuple[int, int, int], crop: int,
+              titles: list[str] | None = None) -> plt.Figure:
+    """Fig. 8: one row per dog; columns: the image, the right eye, left eye and nose masked,
+    then random masks of the same sizes (as the network sees them: the centre crop).
+
+    Args:
+        images: uint8 [N, H, W, 3] stored images.
+        boxes: part -> [N, 4] (x0, y0, x1, y1) boxes in stored-image pixels.
+        random: sets of random boxes [N, 4] to show (e.g. ``example_random_boxes``).
+        fill: RGB of the mask (the mean pixel).
+        crop: the network's input side (centre crop).
+        titles: row labels (e.g. breeds).
+
+    Paper: Sec. 5, Fig. 8.
+    """
+    n, side = len(images), images.shape[1]
+    offset = (side - crop) // 2
+    cols = 1 + len(PARTS) + len(random)
+    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n), squeeze=False)
+    heads = ["original"] + [_LABEL[p] for p in PARTS] + ["random"] * len(random)
+    for i in range(n):
+        img = images[i].numpy()
+        tiles = [img[offset:offset + crop, offset:offset + crop]]
+        tiles += [_masked(img, boxes[p][i], fill, offset, crop) for p in PARTS]
+        tiles += [_masked(img, r[i], fill, offset, crop) for r in random]
+        for j, t in enumerate(tiles):
+            ax = axes[i, j]
+            ax.imshow(t)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(heads[j], fontsize=9)
+            if j == 0 and titles:
+                ax.set_ylabel(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def table_markdown(results: dict) -> str:
+    """Table 1 as Markdown: our mean feature sign change beside the paper's.
+
+    ``results`` from :func:`zflib.correspondence.correspondence_table`.
+    """
+    l5, l7 = results["paper_layers"]["layer5"], results["paper_layers"]["layer7"]
+
+    def cell(d: dict) -> str:
+        return f"{d['mean']:.3f} ± {d['std']:.3f}"
+
+    lines = [f"| Occlusion location | ours, layer 5 ({l5}) | ours, layer 7 ({l7}) | "
+             "paper, layer 5 | paper, layer 7 |", "|---|---|---|---|---|"]
+    for row in ROWS:
+        ours, paper = results["rows"][row], results["paper"][row]
+        lines.append(f"| {_LABEL[row]} | {cell(ours[l5])} | {cell(ours[l7])} | "
+                     f"{cell(paper['layer5'])} | {cell(paper['layer7'])} |")
+    return "\n".join(lines)
