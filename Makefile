@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
+PORT ?= 8866
 export ZF_DATA_MIRROR ?= $(abspath ../shared/datasets)
 
 .PHONY: setup test lint data figures explore bench clean
@@ -25,8 +26,13 @@ test: setup lint
 data: setup
 	$(PY) -m zflib.data install tiny-imagenet caltech101
 
+# make figures PROFILE=smoke|quick|full|paper [ONLY="02 07"]: executed notebooks in build/, PNGs in figures/
 figures: setup
-	$(PY) -m zflib.figures --profile $(PROFILE)
+	$(PY) -m zflib.figures --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
+
+# make explore [PORT=8866]: the interactive explorer (notebooks/00_explorer.ipynb) as a web page
+explore: setup
+	$(VENV)/bin/voila notebooks/00_explorer.ipynb --port=$(PORT) --Voila.ip=127.0.0.1
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

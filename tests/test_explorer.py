@@ -1,0 +1,287 @@
+"""zflib.explorer: every panel checked against brute force on a tiny random ZFNet-64, the
+torchvision adapter against torchvision's own forward and transforms, the mining cache, the
+widgets, and torchvision's AlexNet and VGG16 (random weights) at 224 pixels."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zflib import deconv, explorer, occlusion, topk
+from zflib.activations import extract
+from zflib.config import get_config
+from zflib.data import from_input, to_input
+from zflib.explorer import Explorer, ExplorerApp, Preprocess, Subject, TorchvisionNet
+from zflib.models import build_model
+from zflib.receptive import patch_box
+
+torch.set_num_threads(1)
+
+
+def _subject(seed: int = 0, classes: int = 10) -> tuple[Subject, object]:
+    torch.manual_seed(seed)
+    cfg = get_config("smoke", num_classes=classes)
+    model = build_model("zfnet", num_classes=classes, size=64, init="kaiming").eval()
+    mean = torch.rand(3, 64, 64) * 255
+    pre = Preprocess(mean, cfg.input_scale, cfg.image_size, cfg.crop_size)
+    subject = Subject("tiny", model, pre, occlusion.grey_baseline(mean, cfg),
+                      [f"class {i}" for i in range(classes)], (12, 6))
+    return subject, cfg
+
+
+def _images(n: int, seed: int = 1, size: tuple[int, int] = (64, 64)) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, *size, 3), dtype=torch.uint8, generator=g)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    subject, cfg = _subject()
+    images = _images(12)
+    labels = torch.arange(12) % 10
+    ex = Explorer(subject, images, labels=labels, k=3,
+                  cache_dir=tmp_path_factory.mktemp("cache"))
+    return ex, cfg
+
+
+def test_preprocess_matches_zflib_data():
+    subject, cfg = _subject()
+    images = _images(5)
+    mean = subject.preprocess.mean
+    torch.testing.assert_close(subject.preprocess.inputs(images), to_input(images, mean, cfg))
+    torch.testing.assert_close(subject.preprocess.display(images).permute(0, 2, 3, 1),
+                               from_input(to_input(images, mean, cfg), mean, cfg))
+
+
+@pytest.mark.parametrize("size", [(256, 320), (512, 640)])
+def test_preprocess_matches_torchvision_transforms(size):
+    from torchvision.transforms.v2 import functional as TF
+
+    pre = Preprocess(torch.tensor(explorer.IMAGENET_MEAN).view(3, 1, 1) * 255,
+                     1 / (torch.tensor(explorer.IMAGENET_STD).view(3, 1, 1) * 255), 256, 224)
+    images = _images(2, size=size)
+    x = images.permute(0, 3, 1, 2).float() / 255
+    want = TF.normalize(TF.center_crop(TF.resize(x, 256, antialias=True), 224),
+                        explorer.IMAGENET_MEAN, explorer.IMAGENET_STD)
+    torch.testing.assert_close(pre.inputs(images), want, atol=2e-3, rtol=0)
+
+
+def test_view_against_brute_force(tiny):
+    ex, cfg = tiny
+    model = ex.model
+    for layer, fmap, image in [("conv1", 7, 3), ("conv3", 100, 0), ("conv5", 21, 11)]:
+        v = ex.view(layer, fmap, image)
+        x = ex.inputs[image:image + 1]
+        acts = extract(model, x, [layer])[layer][0]  # hooks: an independent path
+        torch.testing.assert_close(v.activations, acts)
+        amap = acts[fmap]
+        flat = int(amap.argmax())
+        assert v.position == divmod(flat, amap.shape[1])
+        assert v.value == pytest.approx(float(amap.max()))
+        # the projection: deconv of that one activation, zero outside its receptive field
+        want = deconv.project(model, x, layer, maps=[fmap], positions=[list(v.position)])[0]
+        torch.testing.assert_close(v.projection, want)
+        top, left, bottom, right = patch_box(v.rf, *v.position)
+        outside = torch.ones(56, 56, dtype=torch.bool)
+        outside[max(top, 0):bottom, max(left, 0):right] = False
+        assert v.projection[:, outside].abs().max() == 0 and v.projection.abs().max() > 0
+        # top-k: each image's strongest activation of the map, sorted (brute force)
+        per_image = extract(model, ex.inputs, [layer])[layer][:, fmap].flatten(1).amax(1)
+        order = per_image.argsort(descending=True)[:ex.k]
+        assert v.top.top.images[0].tolist() == order.tolist()
+        torch.testing.assert_close(v.top.top.values[0], per_image[order])
+        assert v.top.projections.shape[:2] == (1, ex.k)
+        # occlusion: occlude by hand at two positions
+        occ = v.occlusion
+        assert v.target == int(ex.labels[image]) and v.target_name == f"class {v.target}"
+        for i, j in [(0, 0), (len(occ.ys) - 1, len(occ.xs) // 2)]:
+            y0, x0 = int(occ.ys[i]), int(occ.xs[j])
+            xo = x.clone()
+            xo[0, :, y0:y0 + 12, x0:x0 + 12] = ex.subject.baseline[:, y0:y0 + 12, x0:x0 + 12]
+            total = extract(model, xo, [layer])[layer][0, fmap].sum()
+            assert float(occ.feature[i, j]) == pytest.approx(float(total), rel=1e-4, abs=1e-4)
+            with torch.no_grad():
+                p = torch.softmax(model(xo), 1)[0, v.target]
+            assert float(occ.prob[i, j]) == pytest.approx(float(p), abs=1e-5)
+        with torch.no_grad():
+            assert v.prob == pytest.approx(float(torch.softmax(model(x), 1)[0, v.target]),
+                                           abs=1e-6)
+
+
+def test_no_hook_left_and_view_without_occlusion(tiny):
+    ex, _ = tiny
+    v = ex.view("conv2", 3, 5, with_occlusion=False)
+    assert v.occlusion is None and v.timings["occlusion"] < 1
+    for m in ex.model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+
+
+def test_errors_name_the_valid_range(tiny):
+    ex, _ = tiny
+    with pytest.raises(ValueError, match=r"layer 6 out of range 1\.\.5"):
+        ex.view(6, 0, 0)
+    with pytest.raises(ValueError, match=r"map 96 out of range 0\.\.95 of conv1"):
+        ex.view("conv1", 96, 0)
+    with pytest.raises(ValueError, match=r"image 12 out of range 0\.\.11"):
+        ex.view("conv1", 0, 12)
+    with pytest.raises(ValueError, match="no added image 'mine'"):
+        ex.view("conv1", 0, "mine")
+    with pytest.raises(ValueError, match="cannot read image 'bad'"):
+        ex.add_image(b"not an image", key="bad")
+
+
+def test_own_image_is_decoded_like_the_dataset(tiny):
+    ex, _ = tiny
+    arr = _images(1, seed=5, size=(80, 100))[0].numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    key = ex.add_image(buf.getvalue())
+    v = ex.view("conv4", 2, key)
+    # shorter side to 64 (bilinear, PIL), centre 64 square, then the network's 56 crop
+    from zflib.data.common import decode_image
+
+    want = torch.from_numpy(decode_image(io.BytesIO(buf.getvalue()), 64).copy())
+    torch.testing.assert_close(v.image, want.permute(2, 0, 1)[:, 4:60, 4:60].float() / 255)
+    assert v.title.startswith("your image")
+    probs = torch.softmax(ex.model(ex.subject.preprocess.inputs(want[None])), 1)[0]
+    assert v.target == int(probs.argmax())  # no label: the predicted class
+
+
+def test_mining_is_cached_on_disk(tmp_path, monkeypatch):
+    subject, _ = _subject()
+    images = _images(6)
+    first = Explorer(subject, images, k=2, cache_dir=tmp_path)
+    assert not first.mining_cached and len(list(tmp_path.glob("topk-*.pt"))) == 1
+
+    def boom(*a, **k):
+        raise AssertionError("mined again")
+
+    monkeypatch.setattr(topk, "mine_topk", boom)
+    again = Explorer(subject, images, k=2, cache_dir=tmp_path)
+    assert again.mining_cached
+    for name in first.layers:
+        for f in ("values", "images", "ys", "xs"):
+            assert torch.equal(getattr(first.top[name], f), getattr(again.top[name], f))
+    with pytest.raises(AssertionError, match="mined again"):  # other images: another key
+        Explorer(subject, _images(6, seed=9), k=2, cache_dir=tmp_path)
+
+
+def test_widgets_update_the_picture(tiny):
+    ex, _ = tiny
+    other, _cfg = _subject(seed=3)
+    ex2 = Explorer(other, _images(4, seed=2), k=2, cache_dir=None)
+    ui = ExplorerApp({"tiny": lambda: ex, "other": lambda: ex2})
+    assert ui.png.startswith(b"\x89PNG") and ui.view.layer == "conv1"
+    assert ui.map_w.max == 95 and ui.layer_w.max == 5 and ui.image_w.max == 11
+    before = ui.png
+    ui.layer_w.value = 3
+    assert ui.view.layer == "conv3" and ui.map_w.max == 383 and ui.png != before
+    ui.map_w.value = 200
+    assert ui.view.fmap == 200 and ui.picture_w.value == ui.png
+    ui.occl_w.value = False
+    assert ui.view.occlusion is None
+    ui.model_w.value = "other"
+    assert ui.view.model == "tiny" and ui.image_w.max == 3  # both subjects are named tiny
+    assert ui.explorer is ex2
+    buf = io.BytesIO()
+    Image.fromarray(_images(1, size=(70, 64))[0].numpy()).save(buf, format="PNG")
+    ui._on_upload({"new": ({"name": "me.png", "content": memoryview(buf.getvalue())},)})
+    assert ui.source_w.value == "my file" and ui.view.title.startswith("your image")
+    ui.image_w.value = 2  # still the file while "my file" is chosen
+    assert ui.view.title.startswith("your image")
+    with pytest.raises(ValueError, match="loaders is empty"):
+        ExplorerApp({})
+
+
+def test_model_choices_and_zf_subject(tmp_path, monkeypatch):
+    from zflib.artifacts import save_trained
+
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path))
+    subject, cfg = _subject(classes=200)
+    cfg = get_config("full")
+    save_trained(subject.model, subject.preprocess.mean, cfg, "alexnet64", conv_only=True)
+    save_trained(subject.model, subject.preprocess.mean, cfg, "zfnet64", conv_only=True)
+    for e in (2, 1):
+        save_trained(subject.model, subject.preprocess.mean, cfg, "zfnet64", epoch=e)
+    assert list(explorer.model_choices()) == ["zfnet64", "zfnet64 (epoch 1)",
+                                              "zfnet64 (epoch 2)", "alexnet64"]
+    s = explorer.zf_subject("zfnet64", epoch=2)
+    assert s.name == "zfnet64 (epoch 2)" and s.class_names is None  # no trained classifier
+    assert s.occluder == (12, 8) and s.data_cfg.crop_size == 56
+    x = s.preprocess.inputs(_images(2))
+    torch.testing.assert_close(s.model.features(x), subject.model.features(x), atol=0.05,
+                               rtol=0.02)  # fp16 storage
+
+
+@pytest.fixture(scope="module")
+def tv_nets():
+    import torchvision
+
+    torch.manual_seed(0)
+    return {"alexnet": torchvision.models.alexnet(weights=None).eval(),
+            "vgg16": torchvision.models.vgg16(weights=None).eval()}
+
+
+def test_torchvision_net_is_torchvision_forward(tv_nets):
+    net = tv_nets["alexnet"]
+    wrapped = TorchvisionNet(net, "alexnet").eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(x), net(x))
+    assert wrapped.feature_names == {"conv1": 1, "conv2": 4, "conv3": 7, "conv4": 9,
+                                     "conv5": 11}
+    assert wrapped.num_classes == 1000
+    assert len(TorchvisionNet(tv_nets["vgg16"], "vgg16").feature_names) == 13
+
+
+def test_torchvision_weights_from_a_local_file(tmp_path, tv_nets):
+    path = tmp_path / "alexnet.pth"
+    torch.save(tv_nets["alexnet"].state_dict(), path)
+    s = explorer.torchvision_subject("alexnet", path)
+    assert s.name == "alexnet" and len(s.class_names) == 1000 and s.class_names[0] == "tench"
+    assert torch.equal(s.model.features[0].weight, tv_nets["alexnet"].features[0].weight)
+    with pytest.raises(FileNotFoundError, match="no weights file"):
+        explorer.torchvision_subject("alexnet", tmp_path / "missing.pth")
+    with pytest.raises(ValueError, match="valid: alexnet, vgg16"):
+        explorer.torchvision_subject("resnet50")
+
+
+@pytest.mark.parametrize("arch,channels", [("alexnet", (64, 256)), ("vgg16", (64, 512))])
+def test_torchvision_models_at_224(arch, channels, tv_nets, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torchvision.models, arch, lambda weights=None: tv_nets[arch])
+    s = explorer.torchvision_subject(arch)  # random weights, no classifier shown
+    s = dataclasses.replace(s, occluder=(112, 112))
+    ex = Explorer(s, _images(3, size=(64, 72)), k=2, cache_dir=None, batch_size=4)
+    first, last = ex.layers[0], ex.layers[-1]
+    for layer, c in zip((first, last), channels, strict=True):
+        v = ex.view(layer, 5, 1)
+        assert v.image.shape == v.projection.shape == (3, 224, 224)
+        assert v.activations.shape[0] == c and v.target_name is None
+        amap = v.activations[5]
+        assert v.position == divmod(int(amap.argmax()), amap.shape[1])
+        assert v.occlusion.feature.shape == (2, 2)
+        assert v.top.patches.shape[:3] == (1, 2, 3)
+    from zflib.viz.explorer import render_png
+
+    assert render_png(v).startswith(b"\x89PNG")
+
+
+def test_activation_grid_and_picture():
+    from zflib.viz.explorer import activation_grid
+
+    acts = torch.zeros(5, 4, 4)
+    acts[3, 1, 2] = 2.0
+    acts[0, 0, 0] = 1.0
+    grid, cols, side = activation_grid(acts)
+    assert (cols, side) == (3, 4) and grid.shape == (9, 14)
+    assert grid[6, 2] == 1.0 and grid[0, 0] == 0.5  # map 3 is row 1, column 0
+    assert np.isnan(grid[4, 0]) and np.isnan(grid[5, 10])  # gap; the missing 6th tile
+    big, _, side = activation_grid(torch.rand(2, 100, 100), max_side=25)
+    assert side == 25

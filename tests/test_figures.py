@@ -1,0 +1,86 @@
+"""zflib.figures (``make figures``) on three tiny notebooks: order, parameters, the explorer
+left out, PNGs reported, and a failure named by notebook and cell that stops the run."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from zflib import figures
+
+
+def _notebook(path, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Figure 0: test"),
+                nbformat.v4.new_code_cell('profile: str = "smoke"  # smoke | quick | full | paper',
+                                          metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+WRITE = """import os, pathlib
+out = pathlib.Path(os.environ["ZF_FIGURES"])
+out.mkdir(parents=True, exist_ok=True)
+(out / "{name}.txt").write_text(profile)"""
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "00_explorer.ipynb", 'raise RuntimeError("the explorer must not run")')
+    _notebook(nbs / "01_a.ipynb", WRITE.format(name="a"),
+              "from PIL import Image\nImage.new('RGB', (4, 4)).save(out / 'fig01_a.png')")
+    _notebook(nbs / "02_b.ipynb", "x = 1", 'raise ValueError(f"boom {x + 41}")', "y = 2")
+    _notebook(nbs / "03_c.ipynb", WRITE.format(name="c"))
+    (nbs / "notes.ipynb").write_text("{}")  # not numbered: ignored
+    return tmp_path
+
+
+def test_runs_in_order_and_stops_at_the_failing_cell(tree):
+    lines: list[str] = []
+    status = figures.run_all("quick", notebooks=tree / "notebooks", build=tree / "build",
+                             figures=tree / "figs", log=lines.append)
+    text = "\n".join(lines)
+    assert status == 1
+    assert (tree / "figs" / "a.txt").read_text() == "quick"  # the profile reached the kernel
+    assert not (tree / "figs" / "c.txt").exists()  # stopped at 02
+    assert "00_explorer" not in text and "notes" not in text
+    assert "[1/3] 01_a:" in text and "-> fig01_a.png" in text
+    # cell 4 of the source notebook (markdown, parameters, x = 1, raise), papermill's
+    # injected cell not counted
+    assert "02_b.ipynb failed in cell 4 (`raise ValueError(f\"boom {x + 41}\")`)" in text
+    assert "ValueError: boom 42" in text
+    executed = tree / "build" / "notebooks" / "quick" / "02_b.ipynb"
+    assert str(executed) in text and executed.exists()
+    assert (tree / "build" / "notebooks" / "quick" / "01_a.ipynb").exists()
+    summary = json.loads((tree / "build" / "figures-quick.json").read_text())
+    assert summary["ok"] is False and list(summary["notebooks_s"]) == ["01_a"]
+    assert "machine" in summary
+
+
+def test_only_and_the_command_line(tree, capsys):
+    args = ["--profile", "smoke", "--notebooks", str(tree / "notebooks"), "--build",
+            str(tree / "build"), "--figures", str(tree / "figs")]
+    assert figures.main([*args, "--only", "3"]) == 0
+    assert (tree / "figs" / "c.txt").read_text() == "smoke"
+    assert not (tree / "figs" / "a.txt").exists()
+    out = capsys.readouterr().out
+    assert "[1/1] 03_c:" in out and "1 of 1 notebooks" in out
+    assert figures.main([*args, "--only", "9"]) == 2
+    assert "no notebook numbered 09" in capsys.readouterr().err
+
+
+def test_numbered_notebooks(tree):
+    names = [p.name for p in figures.numbered_notebooks(tree / "notebooks")]
+    assert names == ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]
+    assert [p.name for p in figures.numbered_notebooks(tree / "notebooks", ["03", "1"])] == \
+        ["01_a.ipynb", "03_c.ipynb"]
+    with pytest.raises(ValueError, match="valid: 01, 02, 03"):
+        figures.numbered_notebooks(tree / "notebooks", ["00"])
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        figures.run_all("fast", notebooks=tree / "notebooks")

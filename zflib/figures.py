@@ -1,0 +1,210 @@
+"""``make figures``: run every numbered notebook in order with papermill.
+
+``python -m zflib.figures --profile quick [--only 02 07 ...]`` executes ``notebooks/NN_*.ipynb``
+(``00_explorer`` excepted: it is interactive, see ``make explore``) in the order of their
+numbers, each with ``-p profile <profile>``, writes the executed copies to
+``build/notebooks/<profile>/`` and lets the notebooks save their PNGs to ``figures/`` (or
+``--figures``, passed on as ``$ZF_FIGURES``). It prints the time of each notebook and the PNGs
+it wrote, and a summary, also written to ``build/figures-<profile>.json``.
+
+Nothing is retrained here: the notebooks load the committed weights and results
+(:mod:`zflib.artifacts`) and the decoded datasets cached under ``zf_home()``.
+
+When a notebook fails, the run stops there with a message naming the notebook, the cell (its
+number in the source notebook, counting from 1, and its first line) and the error, and points
+at the executed copy holding the full traceback; the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from zflib.config import PROFILES, repo_root
+
+NOTEBOOK = re.compile(r"(\d\d)_.+\.ipynb")
+SKIP = ("00",)  # the explorer (interactive; `make explore`)
+
+
+@dataclass
+class Failure:
+    """Where a notebook failed: ``cell`` counts from 1 in the source notebook."""
+
+    notebook: str
+    cell: int | None
+    first_line: str
+    error: str
+    executed: Path
+
+    def message(self) -> str:
+        where = f"cell {self.cell}" if self.cell is not None else "before any cell ran"
+        line = f" (`{self.first_line}`)" if self.first_line else ""
+        return (f"make figures: {self.notebook} failed in {where}{line}:\n  {self.error}\n"
+                f"  the executed notebook with the full traceback: {self.executed}")
+
+
+def numbered_notebooks(folder: str | os.PathLike, only: Sequence[str] = ()) -> list[Path]:
+    """``NN_*.ipynb`` of ``folder`` sorted by number, without the explorer (``00``); ``only``
+    keeps those numbers (``"2"`` or ``"02"``). Raises ``ValueError`` for an unknown number."""
+    found = sorted((p for p in Path(folder).glob("*.ipynb") if NOTEBOOK.fullmatch(p.name)),
+                   key=lambda p: p.name)
+    found = [p for p in found if p.name[:2] not in SKIP]
+    if not only:
+        return found
+    want = {f"{int(n):02d}" if str(n).isdigit() else str(n) for n in only}
+    have = {p.name[:2] for p in found}
+    if want - have:
+        raise ValueError(f"no notebook numbered {', '.join(sorted(want - have))} in {folder}; "
+                         f"valid: {', '.join(sorted(have))}")
+    return [p for p in found if p.name[:2] in want]
+
+
+def _source_cell(executed: Path, index: int | None) -> tuple[int | None, str]:
+    """(number of executed cell ``index`` in the source notebook, counting from 1 and leaving
+    out papermill's injected-parameters cell and error banner; its first line)."""
+    if index is None:
+        return None, ""
+    try:
+        import nbformat
+
+        cells = nbformat.read(executed, as_version=4).cells
+    except (OSError, ValueError):
+        return index + 1, ""
+    # papermill puts an error banner on top of the saved copy; the index predates it
+    cells = [c for c in cells
+             if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+    injected = sum(1 for c in cells[:index]
+                   if "injected-parameters" in c.get("metadata", {}).get("tags", []))
+    lines = cells[index].source.strip().splitlines() if index < len(cells) else []
+    return index + 1 - injected, lines[0][:80] if lines else ""
+
+
+def run_notebook(src: Path, out: Path, profile: str, *, kernel: str = "python3",
+                 timeout: int | None = None) -> Failure | None:
+    """Execute ``src`` into ``out`` with ``profile``; None when it ran, else a :class:`Failure`."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = out.with_suffix(".log")
+    try:
+        with _stderr_to(log):  # the kernel's own log lines go there, not to the terminal
+            papermill.execute_notebook(str(src), str(out), parameters={"profile": profile},
+                                       kernel_name=kernel, progress_bar=False,
+                                       log_output=False, cwd=str(repo_root()),
+                                       execution_timeout=timeout)
+    except PapermillExecutionError as err:
+        cell, line = _source_cell(out, err.cell_index)
+        return Failure(src.name, cell, line, f"{err.ename}: {err.evalue}".strip(), out)
+    except Exception as err:  # a dead kernel, a timeout, an unreadable notebook
+        return Failure(src.name, None, "", f"{type(err).__name__}: {err}", out)
+    return None
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Point file descriptor 2 (inherited by the kernel) at ``path`` within the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _pngs(folder: Path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime for p in folder.glob("*.png")} if folder.exists() else {}
+
+
+def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
+            build: str | os.PathLike | None = None, figures: str | os.PathLike | None = None,
+            only: Sequence[str] = (), kernel: str = "python3", timeout: int | None = None,
+            log=print) -> int:
+    """Run the numbered notebooks with ``profile``; return the exit status (0 or 1)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    root = repo_root()
+    nb_dir = Path(notebooks) if notebooks else root / "notebooks"
+    build_dir = Path(build) if build else root / "build"
+    fig_dir = Path(figures) if figures else Path(os.environ.get("ZF_FIGURES",
+                                                                root / "figures"))
+    os.environ["ZF_FIGURES"] = str(fig_dir.resolve())  # the kernels inherit it
+    todo = numbered_notebooks(nb_dir, only)
+    if not todo:
+        log(f"make figures: no numbered notebooks in {nb_dir}")
+        return 1
+    log(f"make figures: {len(todo)} notebooks, profile {profile}; executed copies in "
+        f"{build_dir / 'notebooks' / profile}, figures in {fig_dir}")
+    times: dict[str, float] = {}
+    status = 0
+    start = time.perf_counter()
+    for i, src in enumerate(todo, 1):
+        before = _pngs(fig_dir)
+        t = time.perf_counter()
+        failure = run_notebook(src, build_dir / "notebooks" / profile / src.name, profile,
+                               kernel=kernel, timeout=timeout)
+        seconds = time.perf_counter() - t
+        if failure is not None:
+            log(f"[{i}/{len(todo)}] {src.stem}: FAILED after {seconds:.1f} s")
+            log(failure.message())
+            status = 1
+            break
+        times[src.stem] = round(seconds, 1)
+        after = _pngs(fig_dir)
+        new = sorted(n for n, m in after.items() if before.get(n) != m)
+        log(f"[{i}/{len(todo)}] {src.stem}: {seconds:.1f} s" +
+            (f"  -> {', '.join(new)}" if new else ""))
+    total = time.perf_counter() - start
+    log(f"make figures: {len(times)} of {len(todo)} notebooks in {total:.1f} s "
+        f"(profile {profile})" + ("" if status == 0 else "; stopped at the failure above"))
+    build_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"profile": profile, "ok": status == 0, "total_s": round(total, 1),
+               "notebooks_s": times, "machine": _machine()}
+    (build_dir / f"figures-{profile}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return status
+
+
+def _machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gpu}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zflib.figures", description=__doc__.split(
+        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="quick", choices=list(PROFILES))
+    parser.add_argument("--only", nargs="+", default=(), metavar="NN",
+                        help="run only these notebook numbers (e.g. 02 07)")
+    parser.add_argument("--notebooks", default=None, help="folder of the notebooks")
+    parser.add_argument("--build", default=None, help="folder for the executed notebooks")
+    parser.add_argument("--figures", default=None, help="folder for the PNGs ($ZF_FIGURES)")
+    parser.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="seconds allowed per cell (default: no limit)")
+    args = parser.parse_args(argv)
+    try:
+        return run_all(args.profile, notebooks=args.notebooks, build=args.build,
+                       figures=args.figures, only=args.only, kernel=args.kernel,
+                       timeout=args.timeout)
+    except ValueError as err:
+        print(f"make figures: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
