@@ -7,8 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from zflib.models import ABLATIONS, build_model, init_weights, layer_module, layer_name, \
-    renormalize_filters
+from zflib.models import (
+    ABLATIONS,
+    build_model,
+    init_weights,
+    layer_module,
+    layer_name,
+    renormalize_filters,
+)
 
 
 def out_size(n, k, s, p=0, ceil=False):
