@@ -57,9 +57,6 @@ def test_second_load_comes_from_cache(tiny_home, monkeypatch):
     load_split(cfg10(), "train")
     _load.cache_clear()
     monkeypatch.setattr(common, "decode_images", None)  # would raise if called again
-    from zflib.data import tiny
-
-    monkeypatch.setattr(tiny, "decode_images", None)
     again = load_split(cfg10(train_per_class=0), "train")
     assert len(again) == N_CLASSES * N_TRAIN - 2
 
@@ -195,3 +192,20 @@ def test_augment_loop_equals_the_gather():
                            torch.Generator().manual_seed(5))
     assert fast.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(fast, ref, atol=1e-5)
+
+
+def test_image_folder_tree(zf_home, tmp_path):
+    from zflib.data.folder import load_image_folder
+
+    rng = np.random.default_rng(1)
+    for c in ("cat", "dog"):
+        (tmp_path / "tree" / "val" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)).save(
+                tmp_path / "tree" / "val" / c / f"{i}.png")
+    (tmp_path / "tree" / "val" / "dog" / "notes.txt").write_text("not an image")
+    data = load_image_folder(tmp_path / "tree", "val", size=32)
+    assert data.classes == ["cat", "dog"] and data.labels.tolist() == [0, 0, 1, 1]
+    assert data.images.shape == (4, 32, 32, 3) and data.paths[0] == "cat/0.png"
+    with pytest.raises(FileNotFoundError, match="needs .*/train/<class>/<image>"):
+        load_image_folder(tmp_path / "tree", "train", size=32)

@@ -142,3 +142,28 @@ def cached_imageset(name: str, key: str, build: Callable[[], ImageSet]) -> Image
     except OSError:  # another process built it first
         shutil.rmtree(tmp, ignore_errors=True)
     return data
+
+
+def load_listed(root: Path, name: str, paths: Sequence[Path], labels: Sequence[int],
+                classes: list[str], names: list[str], *, size: int) -> ImageSet:
+    """Decode listed image files (labels aligned) at ``size``, through the uint8 cache.
+
+    Paths are stored relative to ``root``; the cache key covers the file list, their sizes and
+    ``size``, so a changed dataset is decoded again. Unreadable files are left out and listed
+    in ``failed``.
+    """
+    root = Path(root)
+    if size < 8:
+        raise ValueError(f"size {size} out of range 8.. (pixels of the stored square)")
+    rel = [str(Path(p).relative_to(root)) for p in paths]
+    key = cache_key(str(root.resolve()), rel, [Path(p).stat().st_size for p in paths], size)
+
+    def build() -> ImageSet:
+        images, kept, failed = decode_images(paths, size=size)
+        keep = set(kept)
+        lab = [y for p, y in zip(paths, labels, strict=True) if str(p) in keep]
+        return ImageSet(images, torch.tensor(lab, dtype=torch.long), classes, names,
+                        [str(Path(p).relative_to(root)) for p in kept],
+                        [str(Path(p).relative_to(root)) for p in failed])
+
+    return cached_imageset(f"{name}-{size}", key, build)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from zflib.data.common import ImageSet, cache_key, cached_imageset, decode_images
+from zflib.data.common import ImageSet, load_listed
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -26,15 +24,4 @@ def load_image_folder(root: Path, split: str, *, size: int) -> ImageSet:
         files = sorted(p for p in (base / c).rglob("*") if p.suffix.lower() in EXTENSIONS)
         paths += files
         labels += [i] * len(files)
-    rel = [str(p.relative_to(base)) for p in paths]
-
-    def build() -> ImageSet:
-        images, kept, failed = decode_images(paths, size=size)
-        keep = set(kept)
-        lab = [y for p, y in zip(paths, labels, strict=True) if str(p) in keep]
-        return ImageSet(images, torch.tensor(lab, dtype=torch.long), classes, classes,
-                        [str(Path(p).relative_to(base)) for p in kept],
-                        [str(Path(p).relative_to(base)) for p in failed])
-
-    key = cache_key(str(base.resolve()), rel, [p.stat().st_size for p in paths], size)
-    return cached_imageset(f"folder-{split}-{size}", key, build)
+    return load_listed(base, f"folder-{split}", paths, labels, classes, classes, size=size)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import torch
-
-from zflib.data.common import ImageSet, cache_key, cached_imageset, decode_images
+from zflib.data.common import ImageSet, load_listed
 
 
 def _number(path: Path) -> int:
@@ -52,16 +50,5 @@ def list_split(root: Path, split: str) -> tuple[list[str], list[Path], list[int]
 def load_tiny_imagenet(root: Path, split: str) -> ImageSet:
     """Decode (once; then from the uint8 cache) all images of ``split``."""
     wnids, paths, labels = list_split(root, split)
-    rel = [str(p.relative_to(root)) for p in paths]
-    sizes = [p.stat().st_size for p in paths]
-    key = cache_key(str(root), rel, sizes, 64)
-
-    def build() -> ImageSet:
-        images, kept, failed = decode_images(paths, size=64)
-        keep = set(kept)
-        lab = [y for p, y in zip(paths, labels, strict=True) if str(p) in keep]
-        return ImageSet(images, torch.tensor(lab, dtype=torch.long), wnids, _names(root, wnids),
-                        [str(Path(p).relative_to(root)) for p in kept],
-                        [str(Path(p).relative_to(root)) for p in failed])
-
-    return cached_imageset(f"tiny-imagenet-{split}", key, build)
+    return load_listed(root, f"tiny-imagenet-{split}", paths, labels, wnids, _names(root, wnids),
+                       size=64)
