@@ -21,9 +21,18 @@ def save_results(data: Any, name: str, results_dir: str | os.PathLike, *,
     path = folder / f"{name}.json"
     tmp = folder / f".{name}.json.tmp"
     tmp.write_text(json.dumps({"profile": profile, "date": time.strftime("%Y-%m-%d %H:%M"),
-                               "data": data}, indent=1, default=float))
+                               "data": data}, indent=1, default=_json_default))
     os.replace(tmp, path)
     return path
+
+
+def _json_default(obj: Any) -> Any:
+    """numpy scalars, tuples and sets as JSON; tensors of one value as numbers."""
+    if hasattr(obj, "item") and getattr(obj, "size", 1) in (1, ()):
+        return obj.item()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def load_saved(name: str, results_dir: str | os.PathLike) -> dict:

@@ -26,9 +26,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import torch
-
-from zflib.data.common import ImageSet, cache_key, cached_imageset, decode_images
+from zflib.data.common import ImageSet, load_listed
 
 CALTECH101_FOLDER = "101_ObjectCategories"
 CALTECH101_BACKGROUND = "BACKGROUND_Google"
@@ -72,24 +70,6 @@ def list_classes(root: Path, *, exclude: tuple[str, ...] = (),
     return classes, paths, labels
 
 
-def _load(root: Path, name: str, classes: list[str], paths: list[Path], labels: list[int],
-          names: list[str], size: int) -> ImageSet:
-    if size < 8:
-        raise ValueError(f"size {size} out of range 8.. (pixels of the stored square)")
-    rel = [str(p.relative_to(root)) for p in paths]
-    key = cache_key(str(root.resolve()), rel, [p.stat().st_size for p in paths], size)
-
-    def build() -> ImageSet:
-        images, kept, failed = decode_images(paths, size=size)
-        keep = set(kept)
-        lab = [y for p, y in zip(paths, labels, strict=True) if str(p) in keep]
-        return ImageSet(images, torch.tensor(lab, dtype=torch.long), classes, names,
-                        [str(Path(p).relative_to(root)) for p in kept],
-                        [str(Path(p).relative_to(root)) for p in failed])
-
-    return cached_imageset(f"{name}-{size}", key, build)
-
-
 def load_caltech101(root: str | Path | None = None, *, size: int = 64, background: bool = True,
                     per_class_limit: int = 0) -> ImageSet:
     """Caltech-101 decoded at ``size`` x ``size`` (cached after the first call).
@@ -113,7 +93,7 @@ def load_caltech101(root: str | Path | None = None, *, size: int = 64, backgroun
     exclude = () if background else (CALTECH101_BACKGROUND,)
     classes, paths, labels = list_classes(root, exclude=exclude, per_class_limit=per_class_limit)
     names = [c.replace("_", " ") for c in classes]
-    return _load(root, "caltech101", classes, paths, labels, names, size)
+    return load_listed(root, "caltech101", paths, labels, classes, names, size=size)
 
 
 def load_caltech256(root: str | Path, *, size: int = 64, clutter: bool = True,
@@ -135,7 +115,7 @@ def load_caltech256(root: str | Path, *, size: int = 64, clutter: bool = True,
     exclude = () if clutter else (CALTECH256_CLUTTER,)
     classes, paths, labels = list_classes(root, exclude=exclude, per_class_limit=per_class_limit)
     names = [re.sub(r"^\d+\.", "", c).replace("-101", "").replace("-", " ") for c in classes]
-    return _load(root, "caltech256", classes, paths, labels, names, size)
+    return load_listed(root, "caltech256", paths, labels, classes, names, size=size)
 
 
 __all__ = ["CALTECH101_BACKGROUND", "CALTECH256_CLUTTER", "list_classes", "load_caltech101",

@@ -1,0 +1,317 @@
+"""Transfer and feature analysis: classifiers against scikit-learn, splits and scores against
+brute force and hand-computed values, features against a direct forward pass."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, balanced_accuracy_score
+from sklearn.svm import LinearSVC
+from torch import nn
+
+from zflib import transfer as T
+from zflib.config import get_config
+from zflib.data.common import ImageSet
+from zflib.models import build_model
+from zflib.results import load_saved, save_results
+
+torch.set_num_threads(1)
+
+
+def _blobs(n_per_class=20, k=3, d=5, seed=0, spread=1.5):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, spread, (k, d))
+    x = np.concatenate([centres[c] + rng.normal(0, 1, (n_per_class, d)) for c in range(k)])
+    y = np.repeat(np.arange(k), n_per_class)
+    return x, y
+
+
+# --- classifiers --------------------------------------------------------------------------------
+
+def test_softmax_matches_sklearn_logistic_regression():
+    x, y = _blobs()
+    w, b = T.fit_softmax(torch.tensor(x), y, num_classes=3, c=0.5, max_iter=500, tol=1e-10)
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000).fit(x, y)
+    assert np.allclose(w.numpy().T, ref.coef_, atol=1e-4)
+    b = b.numpy()  # softmax is invariant to a common shift of the biases
+    assert np.allclose(b - b.mean(), ref.intercept_ - ref.intercept_.mean(), atol=1e-4)
+    probs = torch.softmax(torch.tensor(x) @ w + torch.tensor(b), 1).numpy()
+    assert np.allclose(probs, ref.predict_proba(x), atol=1e-5)
+
+
+def test_squared_hinge_matches_sklearn_linear_svc():
+    x, y = _blobs(k=4, seed=1)
+    w, b = T.fit_linear(torch.tensor(x), y, num_classes=4, loss="squared_hinge", c=0.05,
+                        max_iter=500, tol=1e-10)
+    # intercept_scaling 1000 makes LinearSVC's penalty on the bias negligible, as here; the
+    # primal (Newton) solver copes with that scaling, the dual one does not converge
+    ref = LinearSVC(C=0.05, tol=1e-12, max_iter=100_000, intercept_scaling=1000,
+                    dual=False).fit(x, y)
+    assert np.allclose(w.numpy().T, ref.coef_, atol=2e-3)
+    assert np.allclose(b.numpy(), ref.intercept_, atol=2e-3)
+    ours = T.fit_predict(x, y, x, classifier="svm", c=0.05, num_classes=4, max_iter=500)
+    theirs = T.fit_predict(x, y, x, classifier="svm-sklearn", c=0.05, num_classes=4)
+    assert (ours.argmax(1) == theirs.argmax(1)).mean() > 0.95  # bias penalised there
+
+
+def test_fit_predict_absent_class_and_errors():
+    x, y = _blobs(k=2)
+    scores = T.fit_predict(x, y, x[:3], classifier="svm-sklearn", c=1.0, num_classes=3)
+    assert scores.shape == (3, 3) and np.isinf(scores[:, 2]).all()
+    with pytest.raises(ValueError, match="classifier 'tree' not valid"):
+        T.fit_predict(x, y, x, classifier="tree", c=1.0, num_classes=2)
+    with pytest.raises(ValueError, match=r"labels 0..1 out of range 0..0"):
+        T.fit_softmax(x, y, num_classes=1)
+    with pytest.raises(ValueError, match="c -1 out of range"):
+        T.fit_softmax(x, y, num_classes=2, c=-1)
+
+
+def test_scale_features_uses_training_statistics_only():
+    rng = np.random.default_rng(0)
+    tr, te = rng.normal(3, 2, (50, 4)), rng.normal(0, 1, (10, 4))
+    tr[:, 1] = 7.0  # constant column: divided by 1, not 0
+    a, b = T.scale_features(tr, te)
+    assert np.allclose(a[:, [0, 2, 3]].mean(0), 0, atol=1e-5)
+    assert np.allclose(a[:, [0, 2, 3]].std(0), 1, atol=1e-4)
+    assert np.allclose(a[:, 1], 0) and np.allclose(b[:, 1], te[:, 1] - 7.0)
+    assert np.allclose(b[:, 0], (te[:, 0] - tr[:, 0].mean()) / tr[:, 0].std(), atol=1e-5)
+    a, _ = T.scale_features(tr, te, scaling="l2")
+    assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-6)
+    with pytest.raises(ValueError, match="scaling 'z' not valid"):
+        T.scale_features(tr, te, scaling="z")
+
+
+# --- splits and scores --------------------------------------------------------------------------
+
+def test_make_splits_are_nested_disjoint_and_seeded():
+    labels = np.repeat(np.arange(4), [40, 12, 31, 80])
+    splits = T.make_splits(labels, reserve=10, test_per_class=50, splits=3, seed=5)
+    for s in splits:
+        full = s.train(10)
+        assert np.array_equal(np.bincount(labels[full]), [10, 10, 10, 10])
+        assert set(s.train(3)) <= set(full) and len(s.train(3)) == 12
+        assert not set(full) & set(s.test)
+        assert np.array_equal(np.bincount(labels[s.test]), [30, 2, 21, 50])  # up to 50
+        assert len(set(s.test)) == len(s.test)
+    assert not np.array_equal(splits[0].test, splits[1].test)
+    again = T.make_splits(labels, reserve=10, test_per_class=50, splits=3, seed=5)
+    assert all(np.array_equal(a.test, b.test) for a, b in zip(splits, again, strict=True))
+    with pytest.raises(ValueError, match="training images per class 11 out of range 1..10"):
+        splits[0].train(11)
+    with pytest.raises(ValueError, match=r"classes \[1\] have 12 images or fewer"):
+        T.make_splits(labels, reserve=12)
+
+
+def test_mean_class_accuracy():
+    y = np.array([0, 0, 0, 0, 1, 1, 2])
+    p = np.array([0, 0, 0, 1, 1, 0, 0])
+    assert T.mean_class_accuracy(y, p) == pytest.approx((3 / 4 + 1 / 2 + 0) / 3)
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 7, 300), rng.integers(0, 7, 300)
+    assert T.mean_class_accuracy(y, p) == pytest.approx(balanced_accuracy_score(y, p))
+
+
+def test_summarize():
+    s = T.summarize([0.5, 0.7])
+    assert s["mean"] == pytest.approx(60.0) and s["std"] == pytest.approx(np.sqrt(200.0))
+    assert T.summarize([0.25])["std"] == 0.0
+
+
+def test_accuracy_curve_separable_blobs():
+    x, y = _blobs(n_per_class=40, k=3, d=6, spread=6.0)
+    splits = T.make_splits(y, reserve=10, test_per_class=20, splits=2)
+    curve = T.accuracy_curve(x, y, splits, [1, 10], classifier="softmax", c=1.0)
+    assert set(curve) == {1, 10} and len(curve[10]["runs"]) == 2
+    assert curve[10]["mean"] > 95.0
+    svm = T.accuracy_curve(x, y, splits, [10], classifier="svm", c=0.01)
+    assert svm[10]["mean"] > 95.0
+
+
+# --- features -----------------------------------------------------------------------------------
+
+def test_pool_features_grid3_is_pool5():
+    torch.manual_seed(0)
+    act = torch.randn(2, 5, 7, 7)
+    pool5 = nn.MaxPool2d(3, 2, ceil_mode=True)(act).flatten(1)  # ZFNet-64's 7x7 -> 3x3
+    assert torch.equal(T.pool_features(act, grid=3), pool5)
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert T.pool_features(x, grid=2).tolist() == [[5.0, 7.0, 13.0, 15.0]]
+    assert torch.equal(T.pool_features(act[:, :, 0, 0]), act[:, :, 0, 0])
+    with pytest.raises(ValueError, match="grid 8 out of range 1..7"):
+        T.pool_features(act, grid=8)
+
+
+def _tiny_model():
+    torch.manual_seed(0)
+    return build_model("zfnet", num_classes=5, size=64, init="kaiming")
+
+
+def test_layer_features_match_direct_forward():
+    cfg = get_config("smoke")
+    model = _tiny_model().train()
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8, generator=g)
+    mean = torch.full((3, 64, 64), 100.0)
+    feats = T.layer_features(model, images, mean, cfg, layers=["conv1", "conv5", "fc7"],
+                             batch_size=2)
+    assert model.training  # mode restored
+    assert not any(m._forward_hooks for m in model.modules())
+    model.eval()
+    with torch.no_grad():
+        x = ((images.permute(0, 3, 1, 2).float() - mean) / 64)[:, :, 4:60, 4:60]
+        fc7 = model.classifier[:6](torch.flatten(model.features(x), 1))
+        conv1 = model.features[:2](x)
+    assert feats["fc7"].dtype == np.float16 and feats["fc7"].shape == (3, 4096)
+    assert np.allclose(feats["fc7"], fc7.numpy(), rtol=2e-3, atol=2e-3)
+    assert feats["conv1"].shape == (3, 96 * 9)
+    assert np.allclose(feats["conv1"], T.pool_features(conv1).numpy(), rtol=2e-3, atol=2e-3)
+    assert feats["conv5"].shape == (3, 256 * 9)
+
+
+def test_cached_features(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZF_HOME", str(tmp_path))
+    cfg = get_config("smoke")
+    model = _tiny_model().eval()
+    images = torch.zeros(2, 64, 64, 3, dtype=torch.uint8)
+    mean = torch.zeros(3, 64, 64)
+    first = T.cached_features(model, images, mean, cfg, layers=["fc6"], name="t")
+    second = T.cached_features(model, images, mean, cfg, layers=["fc6"], name="t")
+    assert not first.cached and second.cached
+    assert np.array_equal(first.layers["fc6"], second.layers["fc6"])
+    with torch.no_grad():
+        model.classifier[1].bias.add_(1.0)  # new weights: a new key, no stale features
+    third = T.cached_features(model, images, mean, cfg, layers=["fc6"], name="t")
+    assert not third.cached
+
+
+# --- the non-pretrained baseline and the experiments --------------------------------------------
+
+def _toy_set(k=3, per_class=6):
+    g = torch.Generator().manual_seed(0)
+    colors = torch.tensor([[230, 20, 20], [20, 230, 20], [20, 20, 230], [200, 200, 20]])[:k]
+    labels = torch.arange(k).repeat_interleave(per_class)
+    noise = torch.randint(0, 20, (k * per_class, 64, 64, 3), generator=g)
+    images = (colors[labels][:, None, None, :] + noise).clamp(0, 255).to(torch.uint8)
+    names = [f"c{i}" for i in range(k)]
+    return ImageSet(images, labels, names, names, [f"{i}.jpg" for i in range(len(labels))])
+
+
+def test_train_scratch_is_deterministic():
+    cfg = get_config("smoke")
+    data = _toy_set()
+    a, mean_a = T.train_scratch(data.images, data.labels, cfg, num_classes=3, steps=2,
+                                batch_size=4, seed=3)
+    b, _ = T.train_scratch(data.images, data.labels, cfg, num_classes=3, steps=2,
+                           batch_size=4, seed=3)
+    assert not a.training
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert torch.allclose(mean_a, data.images.double().mean(0).permute(2, 0, 1).float())
+    assert T.predict_centre(a, data.images, mean_a, cfg).shape == (18,)
+
+
+def test_run_table4_and_table7_end_to_end(tmp_path):
+    cfg = get_config("smoke")
+    data = _toy_set(k=3, per_class=6)
+    s = T.transfer_settings("smoke", test_per_class=3, scratch_steps=1, scratch_batch_size=4,
+                            layers=("conv1", "fc7"))
+    model = _tiny_model().eval()
+    feats = T.FeatureSet(T.layer_features(model, data.images, torch.zeros(3, 64, 64), cfg,
+                                          layers=s.layers), 1.0, False)
+    t4 = T.run_table4(feats, data, cfg, s)
+    assert set(t4["pretrained"]) == {1, 2} and set(t4["scratch"]) == {2}
+    assert t4["pretrained"][2]["mean"] > 90.0  # three flat colours: trivially separable
+    t7 = T.run_table7(feats, data, cfg, s)
+    assert set(t7["layers"]) == {"svm", "softmax"} and set(t7["layers"]["svm"]) == {"conv1", "fc7"}
+    assert t7["dims"] == {"conv1": 864, "fc7": 4096}
+    assert t7["paper"]["svm:conv5"] == (86.2, 0.8)
+    save_results(t4, "t4", tmp_path / "r", profile="smoke")
+    back = load_saved("t4", tmp_path / "r")["data"]
+    assert T.scratch_part(tmp_path / "r" / "t4.json") == back["scratch"]
+    assert back["pretrained"]["2"]["mean"] == pytest.approx(t4["pretrained"][2]["mean"])
+    assert back["paper"]["Non-pretrained convnet"]["30"] == [46.5, 1.7]
+
+
+def test_transfer_settings():
+    assert T.transfer_settings("full").splits == 5
+    assert T.transfer_settings("smoke").per_class_limit == 5
+    with pytest.raises(ValueError, match=r"unknown transfer setting\(s\) \['split'\]"):
+        T.transfer_settings("full", split=3)
+    with pytest.raises(ValueError, match="scratch_splits 6 out of range 1..5"):
+        T.transfer_settings("full", scratch_splits=6)
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        T.transfer_settings("fast")
+
+
+# --- PASCAL VOC ---------------------------------------------------------------------------------
+
+def test_voc_ap_hand_computed():
+    # ranking: TP, FP, TP, FP; precision 1, 1/2, 2/3, 1/2 at recall 1/2, 1/2, 1, 1
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.95])
+    targets = np.array([1, -1, 1, -1, 0])  # the difficult top-scorer is ignored
+    assert T.voc_ap(scores, targets) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    # precision made monotone: TP, FP, FP, TP, TP -> 1/2 * 1 + 1/2 * 3/5 (not 1/2)
+    assert T.voc_ap(np.arange(5.0)[::-1], np.array([1, -1, -1, 1, 1])) == pytest.approx(
+        1 / 3 + 2 / 3 * 3 / 5)
+    rng = np.random.default_rng(0)
+    s, t = rng.random(200), np.where(rng.random(200) < 0.3, 1, -1)
+    assert T.voc_ap(s, t) >= average_precision_score(t == 1, s) - 1e-12
+    with pytest.raises(ValueError, match="no positive"):
+        T.voc_ap(s, -np.ones(200))
+
+
+def test_run_voc_multilabel_pairs():
+    x, y = _blobs(n_per_class=20, k=3, d=4, spread=6.0)
+    targets = -np.ones((60, 3), dtype=np.int8)
+    targets[np.arange(60), y] = 1
+    targets[0, 1] = 0  # difficult: trains as class 1 too, ignored in AP
+    res = T.run_voc(x, targets, x, targets, c=1.0, classes=["a", "b", "c"])
+    assert set(res["ap"]) == {"a", "b", "c"} and res["mean_ap"] > 95.0
+    assert res["paper_mean_ap"]["ImageNet-pretrained convnet"] == 79.0
+
+
+def test_caltech256_and_voc_trees_run_through_transfer(tmp_path, monkeypatch):
+    """The Table 5 and Table 6 paths on synthetic trees of the official layouts."""
+    from PIL import Image
+
+    from zflib.data.caltech import load_caltech256
+    from zflib.data.voc import VOC_CLASSES, load_voc2012
+    from zflib.viz.transfer import table4_markdown
+
+    monkeypatch.setenv("ZF_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    for c, color in enumerate([(250, 0, 0), (0, 250, 0), (0, 0, 250)]):
+        folder = tmp_path / "256_ObjectCategories" / f"00{c + 1}.class{c}"
+        folder.mkdir(parents=True)
+        for i in range(4):
+            arr = np.clip(np.array(color) + rng.integers(0, 30, (40, 60, 3)), 0, 255)
+            Image.fromarray(arr.astype(np.uint8)).save(folder / f"00{c + 1}_{i + 1:04d}.jpg")
+    data = load_caltech256(tmp_path, size=64)
+    cfg = get_config("smoke")
+    model = _tiny_model().eval()
+    feats = T.FeatureSet(T.layer_features(model, data.images, torch.zeros(3, 64, 64), cfg,
+                                          layers=["fc7"]), 0.0, False)
+    s = T.transfer_settings("smoke", table_sizes=(2,), curve_sizes=(1, 2), test_per_class=2)
+    res = T.run_table4(feats, data, cfg, s, scratch=False, dataset="caltech256")
+    assert res["classes"] == 3 and res["pretrained"][2]["mean"] > 90.0
+    assert res["paper"]["ImageNet-pretrained convnet"]["60"] == (74.2, 0.3)  # Table 5
+    assert "Caltech-256, train" in table4_markdown(res) and "| 60/class |" in table4_markdown(res)
+
+    base = tmp_path / "VOCdevkit" / "VOC2012"
+    main = base / "ImageSets" / "Main"
+    for sub in ("JPEGImages", "Annotations"):
+        (base / sub).mkdir(parents=True)
+    main.mkdir(parents=True)
+    ids = {"train": [f"2008_{i:06d}" for i in range(6)], "val": [f"2009_{i:06d}" for i in range(4)]}
+    for split, names in ids.items():
+        for i, image_id in enumerate(names):
+            Image.new("RGB", (80, 60), [(250, 0, 0), (0, 0, 250)][i % 2]).save(
+                base / "JPEGImages" / f"{image_id}.jpg")
+        for j, c in enumerate(VOC_CLASSES):
+            flags = [(1 if i % 2 == j else -1) if j < 2 else -1 for i in range(len(names))]
+            (main / f"{c}_{split}.txt").write_text(
+                "".join(f"{n} {f:2d}\n" for n, f in zip(names, flags, strict=True)))
+    train, val = load_voc2012(tmp_path, "train"), load_voc2012(tmp_path, "val")
+    ftr = T.layer_features(model, train.images, torch.zeros(3, 64, 64), cfg, layers=["fc7"])
+    fva = T.layer_features(model, val.images, torch.zeros(3, 64, 64), cfg, layers=["fc7"])
+    res = T.run_voc(ftr["fc7"], train.targets, fva["fc7"], val.targets, classes=VOC_CLASSES)
+    assert set(res["ap"]) == {"aeroplane", "bicycle"} and res["mean_ap"] == pytest.approx(100.0)

@@ -1,0 +1,142 @@
+"""Tables 4 and 7 and Fig. 9: transfer results beside the paper's numbers (plotting and
+formatting only; the numbers come from :mod:`zflib.transfer`).
+
+Paper: Sec. 5.2 (Table 4, Fig. 9), Sec. 5.3 (Table 7).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+LAYER_LABELS = {"conv1": "1", "conv2": "2", "conv3": "3", "conv4": "4", "conv5": "5",
+                "fc6": "6", "fc7": "7"}
+
+
+def _get(d: dict, n: int | str) -> Any:
+    """``d[n]`` whether the keys are ints (fresh results) or strings (read from JSON)."""
+    return d[n] if n in d else d[str(n)]
+
+
+def _sizes(d: dict) -> list[int]:
+    return sorted(int(k) for k in d)
+
+
+def _fmt(mean: float | None, std: float | None = None, *, paper: bool = False) -> str:
+    """``mean ± std``; the paper's values keep their printed precision (0.33)."""
+    if mean is None:
+        return "-"
+    if std is None:
+        return f"{mean:g}" if paper else f"{mean:.1f}"
+    return f"{mean:g} ± {std:g}" if paper else f"{mean:.1f} ± {std:.1f}"
+
+
+def table4_markdown(results: dict[str, Any]) -> str:
+    """Table 4 (or 5) as markdown: the paper's rows (transcribed) and ours, mean ± std."""
+    paper_sizes = {int(k) for row in results["paper"].values() for k in row}
+    sizes = sorted(set(results["table_sizes"]) | paper_sizes)
+    name = {"caltech101": "Caltech-101", "caltech256": "Caltech-256"}.get(results["dataset"],
+                                                                        results["dataset"])
+    head = f"| {name}, train | " + " | ".join(f"{n}/class" for n in sizes) + " |"
+    rows = [head, "|" + " --- |" * (len(sizes) + 1)]
+    for name, row in results["paper"].items():
+        cells = [_fmt(*_get(row, n), paper=True) if n in (int(k) for k in row) else "-"
+                 for n in sizes]
+        rows.append(f"| {name} (paper) | " + " | ".join(cells) + " |")
+    for label, key in (("Non-pretrained ZFNet-64 (ours)", "scratch"),
+                       ("Tiny-ImageNet-pretrained ZFNet-64 (ours)", "pretrained")):
+        part = results[key]
+        have = set(_sizes(part))
+        cells = [_fmt(_get(part, n)["mean"], _get(part, n)["std"]) if n in have else "-"
+                 for n in sizes]
+        splits = {len(_get(part, n)["runs"]) for n in have}
+        note = f", {'/'.join(map(str, sorted(splits)))} split(s)" if splits else ""
+        rows.append(f"| {label}{note} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def table7_markdown(results: dict[str, Any]) -> str:
+    """Table 7 as markdown: SVM and softmax per layer, ours beside the paper's (transcribed)."""
+    paper = results["paper"]
+    layers = list(next(iter(results["layers"].values())))
+    rows = ["| layer (dims) | SVM (ours) | SVM (paper) | softmax (ours) | softmax (paper) |",
+            "| --- | --- | --- | --- | --- |"]
+    for layer in layers:
+        cells = []
+        for clf in ("svm", "softmax"):
+            ours = results["layers"].get(clf, {}).get(layer)
+            cells.append(_fmt(ours["mean"], ours["std"]) if ours else "-")
+            ref = paper.get(f"{clf}:{layer}")
+            cells.append(_fmt(*ref, paper=True) if ref else "-")
+        rows.append(f"| {LAYER_LABELS.get(layer, layer)} ({results['dims'][layer]}) | "
+                    + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def plot_fig9(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Figure:
+    """Fig. 9 analogue: mean per-class accuracy against training images per class, pretrained
+    (softmax on fixed fc7) and trained from scratch, ± one std over splits (shaded); the
+    paper's Table 4 values as reference markers."""
+    fig, ax = plt.subplots(figsize=(8.0, 4.2))
+    for key, label, color in (("pretrained", "pretrained (ours)", "tab:blue"),
+                              ("scratch", "from scratch (ours)", "tab:red")):
+        part = results.get(key) or {}
+        if not part:
+            continue
+        n = np.array(_sizes(part))
+        m = np.array([_get(part, k)["mean"] for k in n])
+        s = np.array([_get(part, k)["std"] for k in n])
+        ax.plot(n, m, "o-", color=color, label=label, ms=4)
+        ax.fill_between(n, m - s, m + s, color=color, alpha=0.2, lw=0)
+    for name, color in (("ImageNet-pretrained convnet", "tab:blue"),
+                        ("Non-pretrained convnet", "tab:red")):
+        row = results["paper"].get(name, {})
+        pts = [(int(k), v[0]) for k, v in row.items() if v[0] is not None]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), "*", color=color, ms=11, mfc="none",
+                    label=f"{name} (paper, ImageNet 224 px)")
+    chance = 100.0 / results["classes"]
+    ax.axhline(chance, color="grey", lw=0.8, ls=":", label=f"chance ({chance:.1f}%)")
+    ax.set_xlabel("training images per class")
+    ax.set_ylabel("mean per-class accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{title}: accuracy vs. training set size (cf. Fig. 9)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_table7(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Figure:
+    """Table 7 analogue: accuracy of a linear SVM and a softmax on each layer's features
+    (error bars: std over splits); the paper's values as hollow markers."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    layers = list(next(iter(results["layers"].values())))
+    x = np.arange(len(layers))
+    for i, (clf, color) in enumerate((("svm", "tab:green"), ("softmax", "tab:purple"))):
+        part = results["layers"].get(clf)
+        if not part:
+            continue
+        m = [part[layer]["mean"] for layer in layers]
+        s = [part[layer]["std"] for layer in layers]
+        ax.errorbar(x + (i - 0.5) * 0.12, m, yerr=s, fmt="o-", color=color, ms=4, capsize=2,
+                    label=f"{clf} (ours)")
+        ref = [(j, results["paper"][f"{clf}:{layer}"][0]) for j, layer in enumerate(layers)
+               if f"{clf}:{layer}" in results["paper"]]
+        if ref:
+            ax.plot(*zip(*ref, strict=True), "s", color=color, mfc="none", ms=8,
+                    label=f"{clf} (paper)")
+    ax.set_xticks(x, [LAYER_LABELS.get(layer, layer) for layer in layers])
+    ax.set_xlabel("layer whose features are classified")
+    ax.set_ylabel("mean per-class accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{title}, {results['size']}/class: features of each layer (cf. Table 7)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_fig9", "plot_table7", "table4_markdown", "table7_markdown"]
