@@ -5,8 +5,14 @@ import math
 import pytest
 import torch
 
-from zflib.filters import (band_energy, dead_by_activation, dead_by_weight, init_similarity,
-                           learned_component, radial_frequency)
+from zflib.filters import (
+    band_energy,
+    dead_by_activation,
+    dead_by_weight,
+    init_similarity,
+    learned_component,
+    radial_frequency,
+)
 
 
 def test_radial_frequency_bins():
