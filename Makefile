@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
 PORT ?= 8866
-export ZF_DATA_MIRROR ?= $(abspath ../shared/datasets)
+export ZF_DATA_MIRROR ?= $(wildcard $(abspath ../shared/datasets))
 
 .PHONY: setup test lint data figures explore bench clean
 

@@ -84,3 +84,13 @@ def test_numbered_notebooks(tree):
         figures.numbered_notebooks(tree / "notebooks", ["00"])
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         figures.run_all("fast", notebooks=tree / "notebooks")
+
+
+def test_partial_rerun_updates_the_whole_runs_summary(tree):
+    args = ["--profile", "smoke", "--notebooks", str(tree / "notebooks"), "--build",
+            str(tree / "build"), "--figures", str(tree / "figs")]
+    assert figures.main([*args, "--only", "1"]) == 0
+    assert figures.main([*args, "--only", "3"]) == 0
+    summary = json.loads((tree / "build" / "figures-smoke.json").read_text())
+    assert list(summary["notebooks_s"]) == ["01_a", "03_c"] and summary["ok"] is True
+    assert summary["total_s"] == pytest.approx(sum(summary["notebooks_s"].values()), abs=0.2)

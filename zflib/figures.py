@@ -171,9 +171,15 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     log(f"make figures: {len(times)} of {len(todo)} notebooks in {total:.1f} s "
         f"(profile {profile})" + ("" if status == 0 else "; stopped at the failure above"))
     build_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"profile": profile, "ok": status == 0, "total_s": round(total, 1),
-               "notebooks_s": times, "machine": _machine()}
-    (build_dir / f"figures-{profile}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    path = build_dir / f"figures-{profile}.json"
+    if only and path.exists():  # a partial rerun updates the summary of the whole run
+        earlier = json.loads(path.read_text())
+        times = {**earlier["notebooks_s"], **times}
+        status = status or (0 if earlier["ok"] else 1)
+    summary = {"profile": profile, "ok": status == 0,
+               "total_s": round(sum(times.values()) if only else total, 1),
+               "notebooks_s": dict(sorted(times.items())), "machine": _machine()}
+    path.write_text(json.dumps(summary, indent=1) + "\n")
     return status
 
 

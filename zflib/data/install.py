@@ -110,7 +110,7 @@ def install(name: str, *, download: bool = True) -> Path:
     root = datasets_dir() / spec.folder
     if (root / ".installed").exists():
         return root
-    mirror = Path(os.environ.get("ZF_DATA_MIRROR", "/nonexistent"))
+    mirror = Path(os.environ.get("ZF_DATA_MIRROR") or "/nonexistent")
     archive = next(((a, mirror / a.filename) for a in spec.archives
                     if (mirror / a.filename).exists()), None)
     if archive is None:
