@@ -87,9 +87,8 @@ def _benchmarks(folder: Path) -> str:
     lines = []
     for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text())
-        heads = {k: v for k, v in data.items() if k.startswith(("speedup", "ratio", "fraction",
-                                                                "mining_vs"))}
-        vals = ", ".join(f"`{k}` {v:.2f}" for k, v in heads.items())
+        vals = ", ".join(f"`{k}` {v:.3g}" for k, v in data.items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool))
         lines.append(f"- `{path.stem}` ({data.get('machine', '?')}): {vals}")
     return "\n".join(lines)
 
