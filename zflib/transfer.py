@@ -42,7 +42,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
 import shutil
 import time
 from collections.abc import Sequence
@@ -59,7 +58,9 @@ from zflib.config import TRANSFER_LAYERS as LAYERS
 from zflib.config import TRANSFER_PROFILES, Config, TransferSettings, transfer_settings
 from zflib.data.common import ImageSet, cache_dir, cache_key
 from zflib.data.transforms import center_crop, normalize, random_crop_flip
+from zflib.evaluate import predict
 from zflib.models import ConvNet, build_model, renormalize_filters
+from zflib.train import default_device, machine_name
 
 # Paper numbers, transcribed from the ECCV 2014 / arXiv v3 text (mean per-class accuracy, %;
 # None where the paper gives no value or no deviation).
@@ -503,11 +504,7 @@ def predict_centre(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cfg
                    batch_size: int = 256) -> np.ndarray:
     """Predicted classes [N] of ``model`` on the centre crops of uint8 ``images``."""
     device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = normalize(images[i:i + batch_size].to(device), mean.to(device), cfg.input_scale)
-        out.append(model(center_crop(x, cfg.crop_size)).argmax(1).cpu())
-    return torch.cat(out).numpy()
+    return predict(model, images, mean, cfg, device=device, batch_size=batch_size).argmax(1).numpy()
 
 
 def scratch_curve(data: ImageSet, cfg: Config, splits: list[Split], sizes: Sequence[int], *,
@@ -536,13 +533,6 @@ def scratch_curve(data: ImageSet, cfg: Config, splits: list[Split], sizes: Seque
 
 # --------------------------------------------------------------------------------------------
 # the experiments, as the notebooks run them
-
-
-def _machine(device: torch.device | str) -> str:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def _describe(data: ImageSet, settings: TransferSettings, cfg: Config, name: str,
@@ -592,7 +582,7 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
             "table_sizes": list(s.table_sizes), "pretrained": pre, "scratch": scr,
             "seconds": {"features": features.seconds, "features_cached": features.cached,
                         "pretrained_classifiers": t1 - t0, "scratch": t2 - t1},
-            "machine": _machine(device),
+            "machine": machine_name(torch.device(device)),
             "paper": {k: {str(n): v for n, v in row.items()}
                       for k, row in PAPER_TABLES.get(dataset, {}).items()}}
 
@@ -604,11 +594,6 @@ def scratch_part(path: str | os.PathLike | None) -> bool | dict[str, Any]:
         return True
     saved = json.loads(Path(path).read_text())
     return saved.get("data", saved)["scratch"]
-
-
-def default_device() -> str:
-    """``"cuda"`` when a GPU is present, else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: TransferSettings,
@@ -636,7 +621,7 @@ def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
             "layers": table, "dims": {n: int(features.layers[n].shape[1]) for n in s.layers},
             "seconds": {"features": features.seconds, "features_cached": features.cached,
                         "classifiers": t1 - t0},
-            "machine": _machine(device), "paper": paper}
+            "machine": machine_name(torch.device(device)), "paper": paper}
 
 
 # --------------------------------------------------------------------------------------------
