@@ -51,3 +51,22 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean:
     probs = predict(model, images, mean, cfg, ten_crop=ten_crop, device=device,
                     batch_size=batch_size)
     return error_rates(probs, labels)
+
+
+TRAIN_ERROR_IMAGES = 10_000  # Table 3's train error: the first 10,000 training images
+
+
+def table_errors(model: nn.Module, train, val, mean: torch.Tensor, cfg: Config, *,
+                 device: torch.device | str = "cpu", batch_size: int = 256) -> dict[str, float]:
+    """Table 2/3 errors of ``model``: 10-crop validation top-1/top-5 error and loss, and the
+    top-1 error on the first 10,000 training images (centre crop, eval mode).
+
+    ``train`` and ``val`` are :class:`zflib.data.ImageSet` s.
+    """
+    v = evaluate(model, val.images, val.labels, mean, cfg, ten_crop=True, device=device,
+                 batch_size=batch_size)
+    n = min(len(train), TRAIN_ERROR_IMAGES)
+    t = evaluate(model, train.images[:n], train.labels[:n], mean, cfg, device=device,
+                 batch_size=batch_size)
+    return {"val_top1_err_10crop": v["top1_err"], "val_top5_err_10crop": v["top5_err"],
+            "val_loss_10crop": v["loss"], "train_top1_err": t["top1_err"]}

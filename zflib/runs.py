@@ -121,7 +121,7 @@ def evaluate_at_epoch(name: str, profile: str, epoch: int) -> dict[str, float] |
 
     from zflib.checkpoint import load_state
     from zflib.data import load_split
-    from zflib.evaluate import evaluate
+    from zflib.evaluate import table_errors
     from zflib.models import model_from_config
 
     path = run_dir(name, profile) / f"epoch_{epoch}.pt"
@@ -133,11 +133,7 @@ def evaluate_at_epoch(name: str, profile: str, epoch: int) -> dict[str, float] |
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).to(memory_format=torch.channels_last)
     val, train = load_split(cfg, "val"), load_split(cfg, "train")
-    v = evaluate(model, val.images, val.labels, ckpt["mean"], cfg, ten_crop=True, device=device)
-    n = min(len(train), 10_000)
-    t = evaluate(model, train.images[:n], train.labels[:n], ckpt["mean"], cfg, device=device)
-    return {"epoch": epoch, "val_top1_err_10crop": v["top1_err"],
-            "val_top5_err_10crop": v["top5_err"], "train_top1_err": t["top1_err"]}
+    return {"epoch": epoch, **table_errors(model, train, val, ckpt["mean"], cfg, device=device)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,7 +44,7 @@ from zflib.checkpoint import atomic_save, load_state
 from zflib.config import Config, get_config, zf_home
 from zflib.data import ImageSet, load_split, mean_image
 from zflib.data.transforms import augment
-from zflib.evaluate import evaluate
+from zflib.evaluate import evaluate, table_errors
 from zflib.models import ConvNet, model_from_config, renormalize_filters
 
 
@@ -286,14 +286,9 @@ class Trainer:
 
     def finish(self) -> dict[str, Any]:
         """10-crop validation error, train error, and the run's facts in ``results.json``."""
-        val = self.validate(ten_crop=True)
-        n_train = min(len(self.train_set), 10_000)
-        tr = evaluate(self.model, self.train_set.images[:n_train],
-                      self.train_set.labels[:n_train], self.mean, self.cfg,
-                      device=self.device, batch_size=self.cfg.eval_batch_size)
-        results = {"val_top1_err_10crop": val["top1_err"], "val_top5_err_10crop": val["top5_err"],
-                   "val_loss_10crop": val["loss"], "train_top1_err": tr["top1_err"],
-                   "epochs": self.epoch, "steps": self.global_step,
+        errors = table_errors(self.model, self.train_set, self.val_set, self.mean, self.cfg,
+                              device=self.device, batch_size=self.cfg.eval_batch_size)
+        results = {**errors, "epochs": self.epoch, "steps": self.global_step,
                    "train_images": len(self.train_set), "val_images": len(self.val_set),
                    "machine": machine_name(self.device), "world_size": self.world,
                    "images_per_s": (self.history[-1]["images_per_s"] if self.history else None),
