@@ -68,7 +68,6 @@ def main() -> None:
     steps = args.steps
     batches = [t.batch(0, s) for s in range(steps)]
 
-    torch.manual_seed(cfg.seed)
     bare = model_from_config(cfg).to(memory_format=torch.channels_last)
     bare.load_state_dict(t.model.state_dict())
     bare_opt = torch.optim.AdamW(bare.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

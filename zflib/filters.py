@@ -28,8 +28,7 @@ import torch
 from torch import nn
 
 from zflib.activations import extract
-from zflib.config import Config
-from zflib.models import ConvNet, model_from_config
+from zflib.models import initial_model  # noqa: F401  (re-exported: Fig. 6 rebuilds initial filters)
 
 BANDS = ("low", "mid", "high")
 
@@ -74,12 +73,6 @@ def mean_activation(model: nn.Module, x: torch.Tensor, layer: str = "conv1") -> 
 def dead_by_activation(mean_act: torch.Tensor, *, rel: float = 0.01) -> torch.Tensor:
     """[F] bool: mean response below ``rel`` times the layer's median mean response."""
     return mean_act < rel * mean_act.median()
-
-
-def initial_model(cfg: Config) -> ConvNet:
-    """The model exactly as :class:`zflib.train.Trainer` initialised it for ``cfg`` (seeded)."""
-    torch.manual_seed(cfg.seed)
-    return model_from_config(cfg)
 
 
 def learned_component(weight: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:

@@ -200,6 +200,13 @@ def model_from_config(cfg) -> ConvNet:
                        ablation=cfg.ablation, dropout=cfg.dropout, init=cfg.init)
 
 
+def initial_model(cfg) -> ConvNet:
+    """``cfg``'s model with its seeded initial weights: what :class:`zflib.train.Trainer`
+    starts from (on every rank), and what :mod:`zflib.filters` rebuilds to regress out."""
+    torch.manual_seed(cfg.seed)
+    return model_from_config(cfg)
+
+
 @torch.no_grad()
 def renormalize_filters(model: nn.Module, radius: float = 0.1) -> torch.Tensor:
     """Rescale every conv filter whose RMS exceeds ``radius`` back to RMS ``radius``.

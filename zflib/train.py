@@ -45,7 +45,7 @@ from zflib.config import Config, get_config, zf_home
 from zflib.data import ImageSet, load_split, mean_image
 from zflib.data.transforms import augment
 from zflib.evaluate import evaluate, table_errors
-from zflib.models import ConvNet, model_from_config, renormalize_filters
+from zflib.models import ConvNet, initial_model, renormalize_filters
 
 
 def run_name(cfg: Config) -> str:
@@ -107,8 +107,7 @@ class Trainer:
         self.mean_dev = self.mean.to(store)
         self.amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
 
-        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.model: ConvNet = model_from_config(cfg).to(self.device)
+        self.model: ConvNet = initial_model(cfg).to(self.device)  # the same on every rank
         self.model = self.model.to(memory_format=torch.channels_last)
         self.net: nn.Module = self.model
         if self.distributed:
