@@ -71,6 +71,43 @@ def machine_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
+def make_optimizer(cfg: Config, model: nn.Module, *, lr: float | None = None,
+                   device: torch.device | None = None) -> torch.optim.Optimizer:
+    """The optimizer of ``cfg``'s recipe for ``model`` (``lr`` overrides ``cfg.lr``).
+
+    ``sgd`` (the paper, Sec. 3): momentum ``cfg.momentum``, weight decay ``cfg.weight_decay``;
+    ``adam``: AdamW with decoupled ``cfg.weight_decay`` (fused kernels on CUDA).
+    """
+    lr = cfg.lr if lr is None else lr
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay,
+                                 fused=device is not None and device.type == "cuda")
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adam")
+
+
+def update(net: nn.Module, model: ConvNet, opt: torch.optim.Optimizer, x: torch.Tensor,
+           y: torch.Tensor, cfg: Config, *, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step (Sec. 3): forward (bf16 autocast when ``amp``), cross-entropy,
+    backward, update, then each conv filter of ``model`` renormalised to RMS
+    ``cfg.renorm_radius`` when ``cfg.renorm``. ``net`` is ``model`` or its DDP wrapper.
+
+    Returns (loss, logits), detached.
+    """
+    net.train()
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = net(x)
+    loss = F.cross_entropy(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if cfg.renorm:
+        renormalize_filters(model, cfg.renorm_radius)
+    return loss.detach(), logits.detach()
+
+
 class Trainer:
     """Train ``cfg``'s model on ``train`` / ``val`` (decoded :class:`ImageSet` s).
 
@@ -113,15 +150,7 @@ class Trainer:
         if self.distributed:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if cfg.optimizer == "sgd":
-            self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr,
-                                       momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        elif cfg.optimizer == "adam":
-            self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
-                                         weight_decay=cfg.weight_decay,
-                                         fused=self.device.type == "cuda")
-        else:
-            raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adam")
+        self.opt = make_optimizer(cfg, self.model, device=self.device)
         self.steps_per_epoch = len(self.train_set) // cfg.batch_size
         if self.steps_per_epoch < 1:
             raise ValueError(f"{len(self.train_set)} training images are fewer than one batch "
@@ -183,15 +212,8 @@ class Trainer:
         """Forward, backward, update, renormalise; returns (loss, number correct) as tensors."""
         self.net.train()
         torch.manual_seed(_seed(self.cfg.seed, self.global_step, self.rank, 7))  # dropout
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits = self.net(x)
-        loss = F.cross_entropy(logits.float(), y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        if self.cfg.renorm:
-            renormalize_filters(self.model, self.cfg.renorm_radius)
-        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+        loss, logits = update(self.net, self.model, self.opt, x, y, self.cfg, amp=self.amp)
+        return loss, (logits.argmax(1) == y).sum()
 
     # --- epochs ----------------------------------------------------------------------------
     def validate(self, *, ten_crop: bool = False) -> dict[str, float]:

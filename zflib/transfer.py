@@ -59,8 +59,8 @@ from zflib.config import TRANSFER_PROFILES, Config, TransferSettings, transfer_s
 from zflib.data.common import ImageSet, cache_dir, cache_key
 from zflib.data.transforms import center_crop, normalize, random_crop_flip
 from zflib.evaluate import predict
-from zflib.models import ConvNet, build_model, renormalize_filters
-from zflib.train import default_device, machine_name
+from zflib.models import ConvNet, build_model
+from zflib.train import default_device, machine_name, make_optimizer, update
 
 # Paper numbers, transcribed from the ECCV 2014 / arXiv v3 text (mean per-class accuracy, %;
 # None where the paper gives no value or no deviation).
@@ -476,11 +476,10 @@ def train_scratch(images: torch.Tensor, labels: torch.Tensor, cfg: Config, *, nu
     x_all = images.to(device)
     y_all = labels.to(device)
     mean_d = mean.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(dataclasses.replace(cfg, optimizer="adam"), model, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     bs = min(batch_size, len(images))
     amp = device.type == "cuda"
-    model.train()
     perm, pos = torch.randperm(len(images), generator=gen), 0
     for _ in range(steps):
         if pos + bs > len(perm):
@@ -488,14 +487,7 @@ def train_scratch(images: torch.Tensor, labels: torch.Tensor, cfg: Config, *, nu
         idx = perm[pos:pos + bs].to(device)
         pos += bs
         x = random_crop_flip(normalize(x_all[idx], mean_d, cfg.input_scale), cfg.crop_size, gen)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y_all[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if cfg.renorm:
-            renormalize_filters(model, cfg.renorm_radius)
+        update(model, model, opt, x, y_all[idx], cfg, amp=amp)
     return model.eval(), mean
 
 
