@@ -3,7 +3,9 @@
 import json
 
 from zflib.architecture import table2, table3
-from zflib.record import build_record
+import pytest
+
+from zflib.record import build_record, collect, record_dir
 from zflib.results import save_results
 
 
@@ -16,9 +18,32 @@ def test_record_embeds_figures_and_tables(tmp_path):
          "notebooks_s": {"02_fig2_top9": 12.0}}))
     save_results({"table2": table2(), "table3": table3()}, "tables2_3",
                  tmp_path / "build" / "results", profile="smoke")
+    save_results({"x": 1}, "table7_caltech101_quick", tmp_path / "build" / "results",
+                 profile="quick")  # another profile's: not part of this record
+    with pytest.raises(FileNotFoundError, match="make figures PROFILE=smoke"):
+        build_record("smoke", root=tmp_path)  # nothing collected yet
+    assert collect("smoke", root=tmp_path) == ["figures-smoke.json", "tables2_3.json"]
+    assert collect("quick", root=tmp_path) == []  # no quick run in build/
     text = build_record("smoke", root=tmp_path)
     assert "![fig02_top9_layer1](figures/fig02_top9_layer1.png)" in text
     assert "02_fig2_top9 12 s" in text and "test machine" in text
     assert "| 38.4 | 16.5 |" in text  # the paper's Table 2 beside ours
     assert "numbers missing" in text  # the sections whose notebooks did not run say so
     assert "NVIDIA H200" in text  # the training hardware of the committed runs
+
+
+def test_record_renders_from_committed_inputs_alone(tmp_path):
+    """Once collected, build/ can go: RESULTS.md is rebuilt from figures/record."""
+    (tmp_path / "build" / "results").mkdir(parents=True)
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "build" / "figures-full.json").write_text(json.dumps(
+        {"profile": "full", "ok": False, "total_s": 60.0, "machine": "m",
+         "notebooks_s": {"09_tables2_3_architecture": 60.0}}))
+    save_results({"table2": table2(), "table3": table3()}, "tables2_3",
+                 tmp_path / "build" / "results", profile="full")
+    collect("full", root=tmp_path)
+    for p in (tmp_path / "build").rglob("*.json"):
+        p.unlink()
+    assert (record_dir(tmp_path) / "results" / "tables2_3.json").exists()
+    text = build_record("full", root=tmp_path)
+    assert "STOPPED AT A FAILURE" in text and "| 38.4 | 16.5 |" in text
