@@ -138,3 +138,20 @@ def test_renormalisation_caps_filter_rms():
     after = m.conv_layers()[1].weight.pow(2).mean(dim=(1, 2, 3)).sqrt()
     assert torch.all(after <= 0.1 + 1e-6)
     assert torch.equal(m.conv_layers()[1].weight[~over], before_other[~over])
+
+
+def test_first_layer_std_draws_conv1_alone():
+    """cfg.first_layer_std > 0 re-draws conv1 only, at that scale; 0 keeps the recipe."""
+    from zflib.config import get_config
+    from zflib.models import initial_model
+
+    base = get_config("smoke")
+    small = get_config("smoke", first_layer_std=0.01)
+    a, b = initial_model(base), initial_model(small)
+    c1a, c1b = a.conv_layers()[0].weight, b.conv_layers()[0].weight
+    assert abs(float(c1b.std()) - 0.01) < 0.002  # 14,112 draws: std within 20%
+    assert float(c1a.std()) > 0.1  # Kaiming, fan-in 147: about 0.117
+    for wa, wb in zip(a.conv_layers()[1:], b.conv_layers()[1:], strict=True):
+        assert torch.equal(wa.weight, wb.weight)
+    with pytest.raises(ValueError, match="first_layer_std -1"):
+        initial_model(get_config("smoke", first_layer_std=-1.0))

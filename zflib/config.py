@@ -49,6 +49,7 @@ class Config:
     momentum: float = 0.9
     weight_decay: float = 5e-2  # AdamW (decoupled); paper profile: 5e-4 (Krizhevsky et al.)
     init: str = "kaiming"  # normal (paper: N(0, 1e-2), biases 0) | kaiming
+    first_layer_std: float = 0.0  # > 0: conv1 weights N(0, std^2) whatever `init` (see models)
     batch_size: int = 128
     epochs: int = 20  # full profile: 20 epochs of 60,000 images (one H200, ~2 min per run)
     max_steps: int = 0  # 0 = no cap; else stop after this many optimiser steps
