@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -32,18 +31,10 @@ from pathlib import Path
 import torch
 
 from zflib.explorer import app
+from zflib.train import machine_name
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_explorer.json"
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -60,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter() - t
     ex = ui.explorer
     n_img = len(ex.inputs)
-    res: dict[str, float | str] = {"machine": f"{_cpu_name()}, {args.threads} thread(s)",
+    res: dict[str, float | str] = {"machine": machine_name(torch.device("cpu")),
                                    "threads": args.threads, "images_mined": args.images,
                                    "start_s": round(start, 2)}
     every: list[float] = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from captum.attr import Occlusion
 
 from zflib.models import build_model
 from zflib.occlusion import occlusion_maps, pixel_attribution, window_starts
+from zflib.train import machine_name
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_occlusion.json"
 
@@ -41,15 +41,6 @@ def _time(fn, device: torch.device) -> float:
     fn()
     return time.process_time() - t
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -94,8 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
             times[f"ppe{p}"].append(_time(lambda p=p: captum(p), device))
     best = {k: min(v) for k, v in times.items()}
     best_ppe = min(sweep, key=lambda p: best[f"ppe{p}"])
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"{_cpu_name()}, {args.threads} thread(s)"
+    name = machine_name(device)
     result = {
         "machine": name,
         "threads": args.threads,

@@ -65,10 +65,22 @@ def _seed(*parts: int) -> int:
     return h
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the platform's processor or machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_name(device: torch.device) -> str:
+    """What ran a job, for results files: the GPU's name, or the CPU's and its thread count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{cpu_name()} ({platform.machine()}), {torch.get_num_threads()} thread(s)"
 
 
 def make_optimizer(cfg: Config, model: nn.Module, *, lr: float | None = None,
