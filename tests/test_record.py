@@ -2,9 +2,9 @@
 
 import json
 
-from zflib.architecture import table2, table3
 import pytest
 
+from zflib.architecture import table2, table3
 from zflib.record import build_record, collect, record_dir
 from zflib.results import save_results
 

@@ -79,7 +79,8 @@ def table3() -> list[dict]:
     return rows
 
 
-def learning_curves(names: tuple[str, ...] = ("zfnet64", "zfnet64-norenorm", "alexnet64")
+def learning_curves(names: tuple[str, ...] = ("zfnet64", "zfnet64-norenorm", "alexnet64",
+                                               "zfnet64-smallconv1")
                     ) -> dict[str, list[dict]]:
     """Per-epoch history (centre-crop validation error, lr, ...) of each run."""
     return {n: load_results(n)["history"] for n in names}

@@ -79,7 +79,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Renderer | None]] = [
 def _training_facts() -> str:
     lines = ["| run | epochs | hardware | training time | val top-1 / top-5 error (10 crops) |",
              "| --- | --- | --- | --- | --- |"]
-    for name in ("zfnet64", "zfnet64-norenorm", "alexnet64"):
+    for name in ("zfnet64", "zfnet64-norenorm", "alexnet64", "zfnet64-smallconv1"):
         r = load_results(name)
         lines.append(f"| {name} | {r['epochs']} | {r['machine']} | "
                      f"{r['train_seconds'] / 60:.1f} min | {100 * r['val_top1_err_10crop']:.1f}%"

@@ -22,27 +22,39 @@ def filter_grid(weight: torch.Tensor, *, cols: int = 12) -> np.ndarray:
 def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
               reports: dict[str, dict[str, float]], *, learned: bool = False) -> plt.Figure:
     """The paper's arrangement: (a) layer 1 without renormalisation on top; (b) AlexNet's and
-    (c) ZFNet's layer 1; (d) AlexNet's and (e) ZFNet's layer-2 features (projections).
+    (c) ZFNet's layer 1; (d) AlexNet's and (e) ZFNet's layer-2 features (projections); and,
+    when ``first`` has it, (f) our addition at the bottom: ZFNet's layer 1 started small.
 
     Args:
-        first: ``{"a": w, "b": w, "c": w}`` conv1 weights [F, 3, k, k].
+        first: ``{"a": w, "b": w, "c": w}`` (and optionally ``"f"``) conv1 weights
+            [F, 3, k, k].
         second: ``{"d": p, "e": p}`` projections [M, 3, P, P].
-        reports: ``{"a"|"b"|"c": zflib.filters.layer1_report(...)}``, printed under each panel.
+        reports: ``{"a"|"b"|"c"|"f": zflib.filters.layer1_report(...)}``, printed under each
+            panel.
         learned: the layer-1 weights given are learned components (initialisation regressed
             out); titles and printed energies say so.
+
+    Paper: Sec. 4.1, Fig. 6.
+    Note: panel (f) is not in the paper (see the notebook).
     """
     titles = {"a": "(a) ZFNet layer 1, no renormalisation", "b": "(b) AlexNet layer 1",
-              "c": "(c) ZFNet layer 1", "d": "(d) AlexNet layer 2", "e": "(e) ZFNet layer 2"}
+              "c": "(c) ZFNet layer 1", "d": "(d) AlexNet layer 2", "e": "(e) ZFNet layer 2",
+              "f": "(f) ZFNet layer 1, conv1 started at N(0, 1e-2), 5 epochs"}
     if learned:
-        titles = {k: v + (", learned part" if k in "abc" else "") for k, v in titles.items()}
+        titles = {k: v + (", learned part" if k in "abcf" else "") for k, v in titles.items()}
     energy = "learned_energy" if learned else "energy"
-    fig = plt.figure(figsize=(12, 13))
-    grid = fig.add_gridspec(3, 2, height_ratios=[1, 1, 1.1], hspace=0.35, wspace=0.05)
+    extra = "f" in first
+    fig = plt.figure(figsize=(12, 16 if extra else 13))
+    grid = fig.add_gridspec(4 if extra else 3, 2, height_ratios=[1, 1, 1.1] + [1] * extra,
+                            hspace=0.35, wspace=0.05)
     axes = {"a": fig.add_subplot(grid[0, :]), "b": fig.add_subplot(grid[1, 0]),
             "c": fig.add_subplot(grid[1, 1]), "d": fig.add_subplot(grid[2, 0]),
             "e": fig.add_subplot(grid[2, 1])}
+    if extra:
+        axes["f"] = fig.add_subplot(grid[3, :])
     for key, w in first.items():
-        axes[key].imshow(filter_grid(w, cols=24 if key == "a" else 12), interpolation="nearest")
+        axes[key].imshow(filter_grid(w, cols=24 if key in "af" else 12),
+                         interpolation="nearest")
     for key, p in second.items():
         side = int(np.ceil(np.sqrt(len(p))))
         axes[key].imshow(tile_grid([projection_to_rgb(t) for t in p], side),
@@ -55,7 +67,9 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
             ax.set_xlabel(f"{r['kernel']}x{r['kernel']}/{r['stride']}: dead "
                           f"{100 * r['dead_by_activation']:.0f}% (activation), "
                           f"energy low/mid/high {r[energy + '_low']:.2f}/"
-                          f"{r[energy + '_mid']:.2f}/{r[energy + '_high']:.2f}", fontsize=9)
+                          f"{r[energy + '_mid']:.2f}/{r[energy + '_high']:.2f}"
+                          + (f"\nsimilarity to the initial filters {r['init_similarity']:.2f}"
+                             if "init_similarity" in r else ""), fontsize=9)
     return fig
 
 
