@@ -35,12 +35,12 @@ and normalised with ImageNet's mean and standard deviation (torchvision's recipe
 occluder is the mean pixel (zero after normalisation). Without weights (``None``) the model is
 randomly initialised (what the tests use) and its classifier is not shown.
 
-Latency, measured on ZFNet-64 with 2,000 mined images (one thread of a shared 2-core x86
-server under a load of about 3.5; medians of 8 updates, compute + drawing): a new map of conv5
-0.81 s (0.28 s with the occlusion map off), a new layer 0.80 s (0.17 s), a new image 0.74 s
-(0.20 s); the slowest single update 1.13 s. Drawing the PNG takes 0.15-0.20 s of that, the
-occlusion map (81 occluded copies through the whole network) most of the rest. Starting the
-app with the mining cached takes 2-4 s; the first mining of 2,000 images about 15 s.
+Latency (``benchmarks/bench_explorer.py``, results in ``benchmarks/results/bench_explorer.json``;
+ZFNet-64, 2,000 mined images, one thread of a quiet 2-core x86 server, medians of 8 updates,
+compute and drawing): a new conv5 map 0.24 s (0.12 s with the occlusion map off), a new layer
+0.22 s (0.08 s), a new image 0.21 s (0.10 s); the slowest single update 0.39 s. On a machine
+loaded by other jobs these roughly triple. Starting the app with the mining cached takes about
+2 s; the first mining of 2,000 images about 15 s.
 
 Paper: Sec. 2.1 (deconvnet), Sec. 4 and Fig. 2 (top-9), Sec. 4.2 and Fig. 7 (occlusion).
 
