@@ -186,8 +186,10 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
 def _machine() -> str:
     import torch
 
+    from zflib.train import cpu_name
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gpu}"
+    return f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} CPUs, {gpu}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
