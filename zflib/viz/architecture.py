@@ -39,7 +39,7 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
     """
     titles = {"a": "(a) ZFNet layer 1, no renormalisation", "b": "(b) AlexNet layer 1",
               "c": "(c) ZFNet layer 1", "d": "(d) AlexNet layer 2", "e": "(e) ZFNet layer 2",
-              "f": "(f) ZFNet layer 1, conv1 started at N(0, 1e-2), 5 epochs"}
+              "f": "(f) ZFNet layer 1, conv1 started at N(0, 1e-2)"}
     if learned:
         titles = {k: v + (", learned part" if k in "abcf" else "") for k, v in titles.items()}
     energy = "learned_energy" if learned else "energy"
