@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import resource
 import time
 import warnings
@@ -39,6 +38,7 @@ from torch import nn
 from zflib import deconv, topk
 from zflib.config import get_config
 from zflib.models import build_model
+from zflib.train import machine_name
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
@@ -199,8 +199,7 @@ def main() -> None:
           f"{t_floor / t_ours:.0%} of zflib's time")
 
     res["threads"] = args.threads
-    res["machine"] = (f"{platform.processor() or platform.machine()}, "
-                      f"{args.threads} torch thread(s), torch {torch.__version__}, CPU; "
+    res["machine"] = (f"{machine_name(torch.device('cpu'))}, torch {torch.__version__}; "
                       "ZFNet-64 random init")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1) + "\n")

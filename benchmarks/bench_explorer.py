@@ -36,7 +36,6 @@ from zflib.train import machine_name
 OUT = Path(__file__).resolve().parent / "results" / "bench_explorer.json"
 
 
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=2000, help="validation images mined")

@@ -42,7 +42,6 @@ def _time(fn, device: torch.device) -> float:
     return time.process_time() - t
 
 
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=12)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from zflib.config import get_config
 from zflib.data import ImageSet, load_split
 from zflib.models import model_from_config
-from zflib.train import Trainer
+from zflib.train import Trainer, machine_name
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_train.json"
 
@@ -100,8 +99,8 @@ def main() -> None:
            "achieved_gflops": achieved, "matmul_gflops": mm, "fraction_of_matmul": achieved / mm,
            "gflop_per_train_image": flops_per_step / args.batch / 1e9,
            "batch": args.batch, "threads": args.threads,
-           "machine": f"{platform.machine()} CPU, {args.threads} threads, torch "
-                      f"{torch.__version__}, fp32 channels_last, ZFNet-64 (56 px crops)"}
+           "machine": f"{machine_name(torch.device('cpu'))}, torch {torch.__version__}, fp32 "
+                      "channels_last, ZFNet-64 (56 px crops)"}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(res, indent=1))
     print(f"trainer {tr:.1f} img/s, bare loop {br:.1f} img/s: ratio {tr / br:.3f} (goal >= 0.9)")

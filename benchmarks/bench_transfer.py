@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -35,6 +34,7 @@ from sklearn.svm import LinearSVC
 from zflib import transfer
 from zflib.config import get_config
 from zflib.models import build_model
+from zflib.train import machine_name
 
 
 def _data(k: int, per_class: int, d: int = 4096, seed: int = 0):
@@ -121,7 +121,7 @@ def main() -> None:
     transfer.layer_features(model, images[:16], torch.zeros(3, 64, 64), cfg)  # warm-up
     _, t = _time(lambda: transfer.layer_features(model, images, torch.zeros(3, 64, 64), cfg))
     res["extract_images_per_s"] = len(images) / t
-    res["machine"] = f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
+    res["machine"] = machine_name(torch.device("cpu"))
 
     out = Path(__file__).parent / "results" / "bench_transfer.json"
     out.parent.mkdir(parents=True, exist_ok=True)

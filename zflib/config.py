@@ -162,7 +162,6 @@ def transfer_settings(profile: str = "full", **overrides: Any) -> TransferSettin
     return s
 
 
-
 def get_config(profile: str = "full", **overrides: Any) -> Config:
     """Return the config of ``profile`` with ``overrides`` applied.
 

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import io
 import time
 from collections import OrderedDict
@@ -68,6 +67,7 @@ from torch import nn
 
 from zflib import deconv, occlusion, topk
 from zflib.config import Config, get_config, zf_home
+from zflib.data.common import cache_key, tensor_digest
 from zflib.receptive import ReceptiveField, receptive_field
 
 # Default validation images mined for the top-9, by profile (the whole split in full/paper).
@@ -306,14 +306,6 @@ class _LRU(OrderedDict):
         return value
 
 
-def _digest(*tensors: torch.Tensor, extra: str = "") -> str:
-    h = hashlib.sha1(extra.encode())
-    for t in tensors:
-        h.update(str((t.dtype, tuple(t.shape))).encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 class Explorer:
     """The explorer's compute for one :class:`Subject` and one set of images.
 
@@ -475,7 +467,7 @@ def mined_topk(model: nn.Module, inputs: torch.Tensor, images: torch.Tensor, *, 
     """
     feats = deconv.features_of(model)
     state = [t for _, t in sorted(feats.state_dict().items())]
-    key = _digest(*state, images, extra=f"k={k}")
+    key = cache_key(tensor_digest(*state, images), k)
     path = Path(cache_dir) / f"topk-{key}.pt" if cache_dir is not None else None
     t = time.perf_counter()
     if path is not None and path.exists():

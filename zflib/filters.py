@@ -13,7 +13,7 @@ Definitions (ours; the paper gives none):
 - *Learned component*: with the 64-pixel recipe (Kaiming-normal initialisation, Adam), the
   trained first-layer filters keep most of their random initial values (cosine similarity
   about 0.97 after 20 epochs), which hides what was learned. The initialisation is seeded, so
-  it is rebuilt exactly (:func:`initial_model`) and regressed out per filter:
+  it is rebuilt exactly (:func:`zflib.models.initial_model`) and regressed out per filter:
   ``w - a * w0`` with ``a = <w, w0> / <w0, w0>`` (:func:`learned_component`).
 - Frequency bands: each filter (all input channels) is zero-padded to ``n`` x ``n`` (64) and
   Fourier transformed; its power is split by radial frequency ``r`` in cycles per input pixel
@@ -28,7 +28,6 @@ import torch
 from torch import nn
 
 from zflib.activations import extract
-from zflib.models import initial_model  # noqa: F401  (re-exported: Fig. 6 rebuilds initial filters)
 
 BANDS = ("low", "mid", "high")
 

@@ -201,7 +201,7 @@ def model_from_config(cfg) -> ConvNet:
     they show is learned, not left over from the initialisation; Sec. 3, Fig. 6)."""
     model = build_model(cfg.arch, num_classes=cfg.num_classes, size=cfg.size,
                         ablation=cfg.ablation, dropout=cfg.dropout, init=cfg.init)
-    std = getattr(cfg, "first_layer_std", 0.0)
+    std = cfg.first_layer_std
     if std < 0:
         raise ValueError(f"first_layer_std {std} out of range: 0 (the recipe's init) or > 0")
     if std > 0:

@@ -222,7 +222,6 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward, backward, update, renormalise; returns (loss, number correct) as tensors."""
-        self.net.train()
         torch.manual_seed(_seed(self.cfg.seed, self.global_step, self.rank, 7))  # dropout
         loss, logits = update(self.net, self.model, self.opt, x, y, self.cfg, amp=self.amp)
         return loss, (logits.argmax(1) == y).sum()

@@ -39,7 +39,6 @@ Paper: Sec. 5.2 (Tables 4, 5, 6; Fig. 9), Sec. 5.3 (Table 7).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -56,10 +55,10 @@ import torch.nn.functional as F
 from zflib.activations import extract
 from zflib.config import TRANSFER_LAYERS as LAYERS
 from zflib.config import TRANSFER_PROFILES, Config, TransferSettings, transfer_settings
-from zflib.data.common import ImageSet, cache_dir, cache_key
+from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import center_crop, normalize, random_crop_flip
 from zflib.evaluate import predict
-from zflib.models import ConvNet, build_model
+from zflib.models import ConvNet, model_from_config
 from zflib.train import default_device, machine_name, make_optimizer, update
 
 # Paper numbers, transcribed from the ECCV 2014 / arXiv v3 text (mean per-class accuracy, %;
@@ -228,14 +227,6 @@ class FeatureSet:
     cached: bool
 
 
-def _digest(*tensors: torch.Tensor) -> str:
-    h = hashlib.sha1()
-    for t in tensors:
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def cached_features(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cfg: Config, *,
                     layers: Sequence[str] = LAYERS, grid: int = 3,
                     name: str = "features") -> FeatureSet:
@@ -244,7 +235,7 @@ def cached_features(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cf
     The key hashes the weights, the images, the mean, the layers, ``grid`` and the input
     settings, so new weights or data never reuse stale features.
     """
-    key = cache_key(_digest(*model.state_dict().values()), _digest(images, mean),
+    key = cache_key(tensor_digest(*model.state_dict().values()), tensor_digest(images, mean),
                     list(layers), grid, cfg.crop_size, cfg.input_scale)
     folder = cache_dir() / f"{name}-{key}"
     if (folder / "meta.json").exists():
@@ -452,7 +443,7 @@ def train_scratch(images: torch.Tensor, labels: torch.Tensor, cfg: Config, *, nu
                   device: torch.device | str = "cpu") -> tuple[ConvNet, torch.Tensor]:
     """Train ``cfg``'s architecture from scratch on uint8 ``images`` [N, H, W, 3].
 
-    The 64-pixel recipe of :mod:`zflib.config` at a constant rate: ``cfg.init`` weights,
+    The 64-pixel recipe of :mod:`zflib.config` at a constant rate: ``cfg``'s initialisation,
     AdamW (``lr``, ``cfg.weight_decay``), dropout ``cfg.dropout``, random ``cfg.crop_size``
     crops and flips, filter renormalisation when ``cfg.renorm``; the mean image is that of
     these training images. Runs ``steps`` steps of ``min(batch_size, N)`` images, reshuffling
@@ -470,8 +461,7 @@ def train_scratch(images: torch.Tensor, labels: torch.Tensor, cfg: Config, *, nu
     if steps < 1:
         raise ValueError(f"steps {steps} out of range 1..")
     torch.manual_seed(seed)
-    model = build_model(cfg.arch, num_classes=num_classes, size=cfg.size,
-                        ablation=cfg.ablation, dropout=cfg.dropout, init=cfg.init).to(device)
+    model = model_from_config(dataclasses.replace(cfg, num_classes=num_classes)).to(device)
     mean = images.double().mean(0).permute(2, 0, 1).float()
     x_all = images.to(device)
     y_all = labels.to(device)
@@ -665,10 +655,6 @@ def run_voc(train_x: np.ndarray, train_targets: torch.Tensor | np.ndarray, test_
           if (vt[:, j] == 1).any()}
     return {"ap": ap, "mean_ap": float(np.mean(list(ap.values()))),
             "paper_mean_ap": PAPER_TABLE6_MEAN_AP}
-
-
-# --------------------------------------------------------------------------------------------
-# results files
 
 
 __all__ = ["LAYERS", "PAPER_TABLE4", "PAPER_TABLE5", "PAPER_TABLE6_MEAN_AP", "PAPER_TABLE7",

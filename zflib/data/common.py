@@ -120,6 +120,16 @@ def cache_key(*parts: object) -> str:
     return h.hexdigest()[:16]
 
 
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """A short stable hash of tensors' dtypes, shapes and bytes (weights, images), for
+    :func:`cache_key`: a retrained model or another image set never meets a stale entry."""
+    h = hashlib.sha1()
+    for t in tensors:
+        h.update(str((t.dtype, tuple(t.shape))).encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def cached_imageset(name: str, key: str, build: Callable[[], ImageSet]) -> ImageSet:
     """Load ``name``/``key`` from the uint8 cache, or ``build()`` it and store it atomically."""
     folder = cache_dir() / f"{name}-{key}"
