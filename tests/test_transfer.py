@@ -1,6 +1,8 @@
 """Transfer and feature analysis: classifiers against scikit-learn, splits and scores against
 brute force and hand-computed values, features against a direct forward pass."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from sklearn.metrics import average_precision_score, balanced_accuracy_score
 from sklearn.svm import LinearSVC
 from torch import nn
 
+from zflib import scratch as S
 from zflib import transfer as T
 from zflib.config import get_config
 from zflib.data.common import ImageSet
@@ -196,28 +199,105 @@ def _toy_set(k=3, per_class=6):
     return ImageSet(images, labels, names, names, [f"{i}.jpg" for i in range(len(labels))])
 
 
+def test_steps_for_is_epochs_times_batches():
+    assert S.steps_for(1530, 40, 128) == 479  # 61,200 images / 128 = 478.1, rounded up
+    assert S.steps_for(3060, 40, 128) == 957  # twice the data, twice the steps
+    assert S.steps_for(102, 2, 128) == 2  # fewer images than a batch: whole-set steps
+    assert S.steps_for(10, 0.01, 4) == 1
+    with pytest.raises(ValueError, match="epochs > 0"):
+        S.steps_for(10, 0, 4)
+
+
 def test_train_scratch_is_deterministic():
     cfg = get_config("smoke")
     data = _toy_set()
-    a, mean_a = T.train_scratch(data.images, data.labels, cfg, num_classes=3, steps=2,
+    a, mean_a = S.train_scratch(data.images, data.labels, cfg, num_classes=3, steps=2,
                                 batch_size=4, seed=3)
-    b, _ = T.train_scratch(data.images, data.labels, cfg, num_classes=3, steps=2,
+    b, _ = S.train_scratch(data.images, data.labels, cfg, num_classes=3, steps=2,
                            batch_size=4, seed=3)
     assert not a.training
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert torch.allclose(mean_a, data.images.double().mean(0).permute(2, 0, 1).float())
-    assert T.predict_centre(a, data.images, mean_a, cfg).shape == (18,)
+    assert S.predict_centre(a, data.images, mean_a, cfg).shape == (18,)
+
+
+def _baseline_settings(**kw):
+    base = dict(splits=2, scratch_splits=2, test_per_class=3, scratch_sizes=(1, 2),
+                scratch_epochs=1, scratch_batch_size=4)
+    return T.transfer_settings("smoke", **{**base, **kw})
+
+
+def test_baseline_runs_match_direct_training_and_resume(zf_home):
+    cfg = get_config("smoke")
+    data = _toy_set()
+    s = _baseline_settings()
+    out = S.run_baseline(data, cfg, s, progress=False)
+    assert [(r["split"], r["n"]) for r in out["runs"]] == [(0, 2), (1, 2), (0, 1), (1, 1)]
+    # every run is what train_scratch gives on that split, with its documented seed
+    splits = T.table4_splits(data.labels, s)
+    labels = data.labels.numpy()
+    for r in out["runs"]:
+        split, n = splits[r["split"]], r["n"]
+        tr = torch.as_tensor(split.train(n))
+        assert r["steps"] == S.steps_for(len(tr), 1, 4)
+        model, mean = S.train_scratch(data.images[tr], data.labels[tr], cfg, num_classes=3,
+                                      steps=r["steps"], batch_size=4, seed=1000 * r["split"] + n)
+        pred = S.predict_centre(model, data.images[torch.as_tensor(split.test)], mean, cfg)
+        assert r["accuracy"] == T.mean_class_accuracy(labels[split.test], pred)
+    for n in (1, 2):
+        assert out["scratch"][n]["runs"] == [100 * r["accuracy"] for r in out["runs"]
+                                             if r["n"] == n]
+    # a killed job resumes: finished runs are reused, a missing one is trained again
+    state = zf_home / "cache" / f"scratch-{out['key']}"
+    (state / "run-1-1.json").unlink()
+    again = S.run_baseline(data, cfg, s, progress=False)
+    assert again["reused_runs"] == 3 and again["scratch"] == out["scratch"]
+    # other settings: another key, nothing reused
+    other = S.run_baseline(data, cfg, _baseline_settings(scratch_lr=1e-3), progress=False)
+    assert other["key"] != out["key"] and other["reused_runs"] == 0
+
+
+def test_baseline_workers_give_the_same_result(zf_home):
+    cfg = get_config("smoke")
+    data = _toy_set()
+    s = _baseline_settings()
+    one = S.run_baseline(data, cfg, s, resume=False, progress=False)
+    two = S.run_baseline(data, cfg, s, workers=2, resume=False, progress=False)
+    assert two["scratch"] == one["scratch"]
+    with pytest.raises(ValueError, match="workers 0 out of range 1.."):
+        S.run_baseline(data, cfg, s, workers=0)
+
+
+def test_baseline_sources(zf_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path / "artifacts"))
+    cfg = get_config("smoke")
+    data = _toy_set()
+    s = _baseline_settings()
+    assert S.baseline(data, cfg, s, profile="smoke", source="none") is None
+    trained = S.baseline(data, cfg, s, profile="smoke")  # auto, nothing committed: trains
+    assert trained["source"] == "trained"
+    path = S.artifact_path("smoke")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**trained, "scratch": {"1": {"mean": 50.0, "std": 0.0,
+                                                             "runs": [50.0]}}}))
+    committed = S.baseline(data, cfg, s, profile="smoke")  # auto: the matching artifact
+    assert committed["source"] == str(path) and committed["scratch"] == {
+        1: {"mean": 50.0, "std": 0.0, "runs": [50.0]}}
+    # committed with other settings: trained here instead
+    assert S.baseline(data, cfg, _baseline_settings(scratch_epochs=2),
+                      profile="smoke")["source"] == "trained"
+    assert S.baseline(data, cfg, s, profile="smoke", source=str(path))["scratch"][1]["mean"] == 50
 
 
 def test_run_table4_and_table7_end_to_end(tmp_path):
     cfg = get_config("smoke")
     data = _toy_set(k=3, per_class=6)
-    s = T.transfer_settings("smoke", test_per_class=3, scratch_steps=1, scratch_batch_size=4,
+    s = T.transfer_settings("smoke", test_per_class=3, scratch_epochs=1, scratch_batch_size=4,
                             layers=("conv1", "fc7"))
     model = _tiny_model().eval()
     feats = T.FeatureSet(T.layer_features(model, data.images, torch.zeros(3, 64, 64), cfg,
                                           layers=s.layers), 1.0, False)
-    t4 = T.run_table4(feats, data, cfg, s)
+    t4 = T.run_table4(feats, data, cfg, s, scratch=S.run_baseline(data, cfg, s, resume=False))
     assert set(t4["pretrained"]) == {1, 2} and set(t4["scratch"]) == {2}
     assert t4["pretrained"][2]["mean"] > 90.0  # three flat colours: trivially separable
     t7 = T.run_table7(feats, data, cfg, s)
@@ -226,7 +306,7 @@ def test_run_table4_and_table7_end_to_end(tmp_path):
     assert t7["paper"]["svm:conv5"] == (86.2, 0.8)
     save_results(t4, "t4", tmp_path / "r", profile="smoke")
     back = load_saved("t4", tmp_path / "r")["data"]
-    assert T.scratch_part(tmp_path / "r" / "t4.json") == back["scratch"]
+    assert S.load_baseline(tmp_path / "r" / "t4.json")["scratch"] == t4["scratch"]
     assert back["pretrained"]["2"]["mean"] == pytest.approx(t4["pretrained"][2]["mean"])
     assert back["paper"]["Non-pretrained convnet"]["30"] == [46.5, 1.7]
 
@@ -291,7 +371,7 @@ def test_caltech256_and_voc_trees_run_through_transfer(tmp_path, monkeypatch):
     feats = T.FeatureSet(T.layer_features(model, data.images, torch.zeros(3, 64, 64), cfg,
                                           layers=["fc7"]), 0.0, False)
     s = T.transfer_settings("smoke", table_sizes=(2,), curve_sizes=(1, 2), test_per_class=2)
-    res = T.run_table4(feats, data, cfg, s, scratch=False, dataset="caltech256")
+    res = T.run_table4(feats, data, cfg, s, dataset="caltech256")
     assert res["classes"] == 3 and res["pretrained"][2]["mean"] > 90.0
     assert res["paper"]["ImageNet-pretrained convnet"]["60"] == (74.2, 0.3)  # Table 5
     assert "Caltech-256, train" in table4_markdown(res) and "| 60/class |" in table4_markdown(res)

@@ -3,8 +3,8 @@
 Layers 1-7 of the ImageNet-trained network (here: the Tiny ImageNet ZFNet-64) are kept fixed;
 their features are extracted once (:func:`cached_features`) and a new classifier is trained on
 top: a softmax on fc7 (Tables 4-6, Fig. 9) or a linear SVM / softmax on any layer (Table 7).
-The non-pretrained baseline trains the same architecture from scratch on the few training images
-(:func:`scratch_curve`).
+The non-pretrained baseline, the same architecture trained from scratch on the few training
+images, is :mod:`zflib.scratch`.
 
 Protocol (Fei-Fei et al. 2006, as the paper follows it): per class, ``n`` random training images
 and up to ``test_per_class`` (50) test images; the score is the mean of the per-class accuracies,
@@ -45,7 +45,6 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,10 +55,9 @@ from zflib.activations import extract
 from zflib.config import TRANSFER_LAYERS as LAYERS
 from zflib.config import TRANSFER_PROFILES, Config, TransferSettings, transfer_settings
 from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
-from zflib.data.transforms import center_crop, normalize, random_crop_flip
-from zflib.evaluate import predict
-from zflib.models import ConvNet, model_from_config
-from zflib.train import default_device, machine_name, make_optimizer, update
+from zflib.data.transforms import center_crop, normalize
+from zflib.models import ConvNet
+from zflib.train import default_device, machine_name
 
 # Paper numbers, transcribed from the ECCV 2014 / arXiv v3 text (mean per-class accuracy, %;
 # None where the paper gives no value or no deviation).
@@ -438,81 +436,6 @@ def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarr
 # the non-pretrained baseline
 
 
-def train_scratch(images: torch.Tensor, labels: torch.Tensor, cfg: Config, *, num_classes: int,
-                  steps: int, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
-                  device: torch.device | str = "cpu") -> tuple[ConvNet, torch.Tensor]:
-    """Train ``cfg``'s architecture from scratch on uint8 ``images`` [N, H, W, 3].
-
-    The 64-pixel recipe of :mod:`zflib.config` at a constant rate: ``cfg``'s initialisation,
-    AdamW (``lr``, ``cfg.weight_decay``), dropout ``cfg.dropout``, random ``cfg.crop_size``
-    crops and flips, filter renormalisation when ``cfg.renorm``; the mean image is that of
-    these training images. Runs ``steps`` steps of ``min(batch_size, N)`` images, reshuffling
-    every epoch; bf16 autocast on CUDA.
-
-    Returns ``(model in eval mode, mean image [3, H, W])``.
-
-    Paper: Sec. 5.2 ("Non-pretrained convnet": the same architecture trained on the Caltech
-    images alone).
-
-    Note: the paper gives no schedule for this baseline; the step count is a setting
-    (:class:`TransferSettings`), the same for every training-set size.
-    """
-    device = torch.device(device)
-    if steps < 1:
-        raise ValueError(f"steps {steps} out of range 1..")
-    torch.manual_seed(seed)
-    model = model_from_config(dataclasses.replace(cfg, num_classes=num_classes)).to(device)
-    mean = images.double().mean(0).permute(2, 0, 1).float()
-    x_all = images.to(device)
-    y_all = labels.to(device)
-    mean_d = mean.to(device)
-    opt = make_optimizer(dataclasses.replace(cfg, optimizer="adam"), model, lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    bs = min(batch_size, len(images))
-    amp = device.type == "cuda"
-    perm, pos = torch.randperm(len(images), generator=gen), 0
-    for _ in range(steps):
-        if pos + bs > len(perm):
-            perm, pos = torch.randperm(len(images), generator=gen), 0
-        idx = perm[pos:pos + bs].to(device)
-        pos += bs
-        x = random_crop_flip(normalize(x_all[idx], mean_d, cfg.input_scale), cfg.crop_size, gen)
-        update(model, model, opt, x, y_all[idx], cfg, amp=amp)
-    return model.eval(), mean
-
-
-@torch.no_grad()
-def predict_centre(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cfg: Config, *,
-                   batch_size: int = 256) -> np.ndarray:
-    """Predicted classes [N] of ``model`` on the centre crops of uint8 ``images``."""
-    device = next(model.parameters()).device
-    return predict(model, images, mean, cfg, device=device, batch_size=batch_size).argmax(1).numpy()
-
-
-def scratch_curve(data: ImageSet, cfg: Config, splits: list[Split], sizes: Sequence[int], *,
-                  steps: int, batch_size: int = 64, lr: float = 2e-4,
-                  device: torch.device | str = "cpu") -> dict[int, dict[str, Any]]:
-    """The non-pretrained baseline: for each ``n`` in ``sizes`` and each split, train from
-    scratch (:func:`train_scratch`) on ``n`` images per class, score the split's test images.
-
-    Paper: Table 4 and Fig. 9 ("Non-pretrained convnet").
-    """
-    labels = data.labels.numpy()
-    k = int(labels.max()) + 1
-    out = {}
-    for n in sizes:
-        runs = []
-        for i, split in enumerate(splits):
-            tr = torch.as_tensor(split.train(n))
-            model, mean = train_scratch(data.images[tr], data.labels[tr], cfg, num_classes=k,
-                                        steps=steps, batch_size=batch_size, lr=lr,
-                                        seed=1000 * i + n, device=device)
-            pred = predict_centre(model, data.images[torch.as_tensor(split.test)], mean, cfg)
-            runs.append(mean_class_accuracy(labels[split.test], pred))
-        out[int(n)] = summarize(runs)
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # the experiments, as the notebooks run them
 
@@ -526,14 +449,20 @@ def _describe(data: ImageSet, settings: TransferSettings, cfg: Config, name: str
                      f"{cfg.crop_size}"}
 
 
+def table4_splits(labels: torch.Tensor | np.ndarray, s: TransferSettings) -> list[Split]:
+    """The splits of Table 4 and Fig. 9 under settings ``s``: nested, reserving the largest
+    training-set size any part uses (pretrained curve or from-scratch baseline)."""
+    reserve = max((*s.table_sizes, *s.curve_sizes, *s.scratch_sizes))
+    return make_splits(labels, reserve=reserve, test_per_class=s.test_per_class,
+                       splits=s.splits, seed=s.seed)
+
+
 def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: TransferSettings,
-               *, scratch: bool | dict = True, device: torch.device | str = "cpu",
+               *, scratch: dict[str, Any] | None = None, device: torch.device | str = "cpu",
                dataset: str = "caltech101", model_name: str = "zfnet64") -> dict[str, Any]:
     """Table 4 and Fig. 9 on ``data``: a softmax on fixed fc7 features for every size in
-    ``settings.table_sizes`` and ``settings.curve_sizes``, and (``scratch=True``) the
-    from-scratch baseline at ``settings.scratch_sizes`` on the first ``scratch_splits`` splits;
-    ``scratch`` may instead be the ``"scratch"`` part of earlier results (e.g. a GPU run's, see
-    :func:`scratch_part`), reused as it is, or False to skip it.
+    ``settings.table_sizes`` and ``settings.curve_sizes``, beside ``scratch``, the
+    from-scratch baseline as :func:`zflib.scratch.baseline` returns it (None: left out).
 
     Returns a JSON-ready dict: ``pretrained`` and ``scratch`` map ``n`` to summaries;
     ``seconds`` the time of each part; ``paper`` the paper's Table 4 (``dataset="caltech101"``)
@@ -543,39 +472,24 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
     """
     s = settings
     sizes = sorted(set(s.table_sizes) | set(s.curve_sizes))
-    scratch_sizes = sorted(s.scratch_sizes)
-    splits = make_splits(data.labels, reserve=max(sizes + scratch_sizes),
-                         test_per_class=s.test_per_class, splits=s.splits, seed=s.seed)
+    splits = table4_splits(data.labels, s)
     t0 = time.perf_counter()
     pre = accuracy_curve(features.layers["fc7"], data.labels, splits, sizes,
                          classifier="softmax", c=s.softmax_c, scaling=s.scaling,
                          max_iter=s.max_iter, device=device)
     t1 = time.perf_counter()
-    if isinstance(scratch, dict):
-        scr = scratch
-    elif scratch:
-        scr = scratch_curve(data, cfg, splits[:s.scratch_splits], scratch_sizes,
-                            steps=s.scratch_steps, batch_size=s.scratch_batch_size,
-                            lr=s.scratch_lr, device=device)
-    else:
-        scr = {}
-    t2 = time.perf_counter()
+    scratch = scratch or {}
     return {**_describe(data, s, cfg, dataset, model_name),
-            "table_sizes": list(s.table_sizes), "pretrained": pre, "scratch": scr,
+            "table_sizes": list(s.table_sizes), "pretrained": pre,
+            "scratch": scratch.get("scratch", {}),
+            "scratch_source": scratch.get("source", ""),
+            "scratch_machine": scratch.get("machine", ""),
             "seconds": {"features": features.seconds, "features_cached": features.cached,
-                        "pretrained_classifiers": t1 - t0, "scratch": t2 - t1},
+                        "pretrained_classifiers": t1 - t0,
+                        "scratch": float(sum(r["seconds"] for r in scratch.get("runs", [])))},
             "machine": machine_name(torch.device(device)),
             "paper": {k: {str(n): v for n, v in row.items()}
                       for k, row in PAPER_TABLES.get(dataset, {}).items()}}
-
-
-def scratch_part(path: str | os.PathLike | None) -> bool | dict[str, Any]:
-    """``run_table4``'s ``scratch`` argument: the ``"scratch"`` part of the results JSON at
-    ``path`` (computed earlier, e.g. on a GPU), or True (compute it) when ``path`` is empty."""
-    if not path:
-        return True
-    saved = json.loads(Path(path).read_text())
-    return saved.get("data", saved)["scratch"]
 
 
 def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: TransferSettings,
@@ -661,6 +575,6 @@ __all__ = ["LAYERS", "PAPER_TABLE4", "PAPER_TABLE5", "PAPER_TABLE6_MEAN_AP", "PA
            "FeatureSet", "Split", "TransferSettings", "TRANSFER_PROFILES", "accuracy_curve",
            "cached_features", "default_device", "fit_linear", "fit_predict", "fit_softmax",
            "layer_features", "layer_table", "make_splits",
-           "mean_class_accuracy", "pool_features", "predict_centre", "run_table4", "run_table7",
-           "run_voc", "scale_features", "scratch_curve", "scratch_part",
-           "split_score", "summarize", "train_scratch", "transfer_settings", "voc_ap"]
+           "mean_class_accuracy", "pool_features", "run_table4", "run_table7", "run_voc",
+           "scale_features", "split_score", "summarize", "table4_splits", "transfer_settings",
+           "voc_ap"]

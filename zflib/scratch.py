@@ -1,0 +1,291 @@
+"""The non-pretrained baseline of Table 4 and Fig. 9: the same architecture trained from scratch
+on each split's Caltech-101 training images alone.
+
+Budget (the paper gives no schedule): ``scratch_epochs`` passes over each training set, the same
+for every training-set size, in steps of ``min(scratch_batch_size, N)`` images
+(:func:`steps_for`). A fixed number of *steps* instead would give the smaller sets more passes:
+at 300 steps of 128, 15 per class (25 epochs) scored above 30 per class (12.5 epochs), the
+opposite of what more data does once both are trained alike.
+
+Every (split, size) run is independent and seeded (``1000 * split + n``), so runs go to worker
+processes (one torch thread each) and the result does not depend on how many there are; each
+finished run's score is kept under ``$ZF_HOME/cache/scratch-<key>/`` so that a killed job
+resumes where it stopped.
+
+What takes long is committed: ``python -m zflib.scratch --profile full --workers 2`` writes
+``artifacts/transfer/caltech101-scratch-full.json``, which notebook 10 reads
+(:func:`baseline` with ``source="auto"``) when its key (settings, architecture, labels) matches.
+
+Paper: Sec. 5.2, Table 4 and Fig. 9 ("Non-pretrained convnet").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zflib.config import Config, TransferSettings, transfer_settings
+from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
+from zflib.data.transforms import normalize, random_crop_flip
+from zflib.evaluate import predict
+from zflib.models import ConvNet, model_from_config
+from zflib.train import machine_name, make_optimizer, update
+from zflib.transfer import Split, mean_class_accuracy, summarize, table4_splits
+
+# TransferSettings fields that decide the baseline's result (the splits and the training)
+KEY_FIELDS = ("splits", "table_sizes", "curve_sizes", "test_per_class", "per_class_limit",
+              "background", "seed", "scratch_splits", "scratch_sizes", "scratch_epochs",
+              "scratch_batch_size", "scratch_lr")
+# Config fields that do not change what a scratch run computes
+_ENV_FIELDS = ("profile", "data_root", "num_threads", "eval_batch_size", "checkpoint_every",
+               "keep_epochs", "fig_maps_per_layer", "fig_images", "train_per_class", "val_limit",
+               "epochs", "max_steps", "lr", "optimizer", "topk")
+
+
+def steps_for(n_images: int, epochs: float, batch_size: int) -> int:
+    """Optimiser steps for ``epochs`` passes over ``n_images`` in batches of
+    ``min(batch_size, n_images)`` (at least one)."""
+    if n_images < 1 or epochs <= 0 or batch_size < 1:
+        raise ValueError(f"need n_images >= 1, epochs > 0, batch_size >= 1; got {n_images}, "
+                         f"{epochs}, {batch_size}")
+    return max(1, math.ceil(epochs * n_images / min(batch_size, n_images)))
+
+
+def train_scratch(images: torch.Tensor, labels: torch.Tensor, cfg: Config, *, num_classes: int,
+                  steps: int, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
+                  device: torch.device | str = "cpu") -> tuple[ConvNet, torch.Tensor]:
+    """Train ``cfg``'s architecture from scratch on uint8 ``images`` [N, H, W, 3].
+
+    The 64-pixel recipe of :mod:`zflib.config` at a constant rate: ``cfg``'s initialisation,
+    AdamW (``lr``, ``cfg.weight_decay``), dropout ``cfg.dropout``, random ``cfg.crop_size``
+    crops and flips, filter renormalisation when ``cfg.renorm``; the mean image is that of
+    these training images. Runs ``steps`` steps of ``min(batch_size, N)`` images, reshuffling
+    every epoch; bf16 autocast on CUDA.
+
+    Returns ``(model in eval mode, mean image [3, H, W])``.
+
+    Paper: Sec. 5.2 ("Non-pretrained convnet": the same architecture trained on the Caltech
+    images alone).
+    """
+    device = torch.device(device)
+    if steps < 1:
+        raise ValueError(f"steps {steps} out of range 1..")
+    torch.manual_seed(seed)
+    model = model_from_config(dataclasses.replace(cfg, num_classes=num_classes)).to(device)
+    mean = images.double().mean(0).permute(2, 0, 1).float()
+    x_all = images.to(device)
+    y_all = labels.to(device)
+    mean_d = mean.to(device)
+    opt = make_optimizer(dataclasses.replace(cfg, optimizer="adam"), model, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    bs = min(batch_size, len(images))
+    amp = device.type == "cuda"
+    perm, pos = torch.randperm(len(images), generator=gen), 0
+    for _ in range(steps):
+        if pos + bs > len(perm):
+            perm, pos = torch.randperm(len(images), generator=gen), 0
+        idx = perm[pos:pos + bs].to(device)
+        pos += bs
+        x = random_crop_flip(normalize(x_all[idx], mean_d, cfg.input_scale), cfg.crop_size, gen)
+        update(model, model, opt, x, y_all[idx], cfg, amp=amp)
+    return model.eval(), mean
+
+
+@torch.no_grad()
+def predict_centre(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cfg: Config, *,
+                   batch_size: int = 256) -> np.ndarray:
+    """Predicted classes [N] of ``model`` on the centre crops of uint8 ``images``."""
+    device = next(model.parameters()).device
+    return predict(model, images, mean, cfg, device=device, batch_size=batch_size).argmax(1).numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# one run, in this process or a worker
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(data: ImageSet, cfg: Config, splits: list[Split], s: TransferSettings,
+                 device: str) -> None:
+    torch.set_num_threads(1)
+    _WORKER.update(data=data, cfg=cfg, splits=splits, s=s, device=device)
+
+
+def _run(job: tuple[int, int]) -> dict[str, Any]:
+    """Train and score the run of split ``i`` at ``n`` per class (worker state: _WORKER)."""
+    i, n = job
+    w = _WORKER
+    data, s, split = w["data"], w["s"], w["splits"][i]
+    labels = data.labels.numpy()
+    tr = torch.as_tensor(split.train(n))
+    steps = steps_for(len(tr), s.scratch_epochs, s.scratch_batch_size)
+    t0 = time.perf_counter()
+    model, mean = train_scratch(data.images[tr], data.labels[tr], w["cfg"],
+                                num_classes=int(labels.max()) + 1, steps=steps,
+                                batch_size=s.scratch_batch_size, lr=s.scratch_lr,
+                                seed=1000 * i + n, device=w["device"])
+    pred = predict_centre(model, data.images[torch.as_tensor(split.test)], mean, w["cfg"])
+    return {"split": i, "n": n, "steps": steps, "seconds": time.perf_counter() - t0,
+            "accuracy": mean_class_accuracy(labels[split.test], pred)}
+
+
+# --------------------------------------------------------------------------------------------
+# the whole baseline
+
+
+def baseline_key(data: ImageSet, cfg: Config, s: TransferSettings) -> str:
+    """What decides the baseline's numbers: the settings in ``KEY_FIELDS``, the architecture
+    and recipe fields of ``cfg``, and the dataset's labels."""
+    arch = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _ENV_FIELDS}
+    return cache_key({f: getattr(s, f) for f in KEY_FIELDS}, arch, tensor_digest(data.labels))
+
+
+def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: int = 1,
+                 device: torch.device | str = "cpu", resume: bool = True,
+                 progress: bool = True) -> dict[str, Any]:
+    """Train and score the baseline: every size in ``s.scratch_sizes`` on each of the first
+    ``s.scratch_splits`` splits of :func:`zflib.transfer.table4_splits`.
+
+    Args:
+        workers: processes (one torch thread each); 1 runs here. The result is the same.
+        device: where the runs train (use ``workers=1`` on a GPU).
+        resume: keep each finished run under ``$ZF_HOME/cache/scratch-<key>/`` and reuse it.
+
+    Returns a JSON-ready dict: ``scratch`` (``n`` -> summary over splits, percent), ``runs``
+    (split, n, steps, seconds, accuracy of each run), ``key``, ``seconds``, ``machine``.
+    """
+    if workers < 1:
+        raise ValueError(f"workers {workers} out of range 1..")
+    if torch.device(device).type == "cuda":
+        workers = 1  # one process trains on the GPU
+    key = baseline_key(data, cfg, s)
+    state = cache_dir() / f"scratch-{key}"
+    splits = table4_splits(data.labels, s)[:s.scratch_splits]
+    jobs = [(i, n) for n in sorted(s.scratch_sizes, reverse=True) for i in range(len(splits))]
+    done: dict[tuple[int, int], dict] = {}
+    for i, n in jobs:
+        f = state / f"run-{i}-{n}.json"
+        if resume and f.exists():
+            done[(i, n)] = json.loads(f.read_text())
+    todo = [j for j in jobs if j not in done]
+    t0 = time.perf_counter()
+    args = (data, cfg, splits, s, str(device))
+
+    def keep(r: dict) -> None:
+        done[(r["split"], r["n"])] = r
+        if resume:
+            state.mkdir(parents=True, exist_ok=True)
+            tmp = state / f".run-{r['split']}-{r['n']}.json.tmp{os.getpid()}"
+            tmp.write_text(json.dumps(r))
+            os.replace(tmp, state / f"run-{r['split']}-{r['n']}.json")
+        if progress:
+            print(f"scratch split {r['split']} n={r['n']}: {100 * r['accuracy']:.1f}% "
+                  f"({r['steps']} steps, {r['seconds']:.0f} s) [{len(done)}/{len(jobs)}]",
+                  flush=True)
+
+    if todo and (workers == 1 or len(todo) == 1):
+        threads = torch.get_num_threads()
+        _init_worker(*args)
+        torch.set_num_threads(threads)
+        for j in todo:
+            keep(_run(j))
+    elif todo:
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
+                                 initializer=_init_worker, initargs=args) as pool:
+            for r in pool.map(_run, todo):
+                keep(r)
+    runs = [done[j] for j in jobs]
+    return {"scratch": {int(n): summarize([r["accuracy"] for r in runs if r["n"] == n])
+                        for n in sorted(s.scratch_sizes)},
+            "runs": runs, "key": key, "epochs": s.scratch_epochs,
+            "seconds": time.perf_counter() - t0, "reused_runs": len(jobs) - len(todo),
+            "machine": machine_name(torch.device(device)) + (f", {workers} workers" if
+                                                             workers > 1 else "")}
+
+
+def artifact_path(profile: str, dataset: str = "caltech101") -> Path:
+    """Where the committed baseline of ``profile`` lives (``artifacts/transfer/``)."""
+    from zflib.artifacts import artifacts_dir
+
+    return artifacts_dir() / "transfer" / f"{dataset}-scratch-{profile}.json"
+
+
+def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
+    """The baseline in ``path``: an artifact of :func:`main`, or a notebook's results JSON
+    (its ``"scratch"`` part). Keys ``n`` come back as ints."""
+    saved = json.loads(Path(path).read_text())
+    saved = saved.get("data", saved)
+    out = dict(saved) if "runs" in saved else {"scratch": saved["scratch"], "seconds": 0.0}
+    out["scratch"] = {int(n): v for n, v in saved["scratch"].items()}
+    out["source"] = str(path)
+    return out
+
+
+def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
+             source: str = "auto", workers: int = 1,
+             device: torch.device | str = "cpu") -> dict[str, Any] | None:
+    """The baseline as notebook 10 gets it.
+
+    ``source``: ``"auto"`` reads the committed artifact of ``profile`` when its key matches
+    these settings, architecture and labels, and trains otherwise; ``"train"`` always trains
+    (resuming finished runs); ``"none"`` skips the baseline (returns None); anything else is a
+    path (:func:`load_baseline`).
+    """
+    if source == "none":
+        return None
+    if source == "auto":
+        path = artifact_path(profile)
+        if path.exists():
+            saved = load_baseline(path)
+            if saved.get("key") == baseline_key(data, cfg, s):
+                return saved
+            print(f"{path} was made with other settings; training the baseline here")
+    elif source != "train":
+        return load_baseline(source)
+    return {**run_baseline(data, cfg, s, workers=workers, device=device), "source": "trained"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m zflib.scratch --profile full --workers 2``: train the baseline of the
+    profile and write it where :func:`baseline` finds it."""
+    from zflib.artifacts import load_trained
+    from zflib.data.caltech import load_caltech101
+    from zflib.train import default_device
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="full")
+    ap.add_argument("--model", default="zfnet64", help="committed artifact: its architecture")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--device", default="", help="empty: a GPU if present (then 1 worker)")
+    ap.add_argument("--out", default="", help="default: artifacts/transfer/...-<profile>.json")
+    a = ap.parse_args(argv)
+    device = a.device or str(default_device())
+    workers = 1 if device.startswith("cuda") else a.workers
+    s = transfer_settings(a.profile)
+    cfg = load_trained(a.model, device="cpu").cfg
+    data = load_caltech101(size=cfg.image_size, background=s.background,
+                           per_class_limit=s.per_class_limit)
+    out = run_baseline(data, cfg, s, workers=workers, device=device)
+    path = Path(a.out) if a.out else artifact_path(a.profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"profile": a.profile, "model": a.model, "date": time.strftime("%Y-%m-%d %H:%M"),
+              "settings": {f: getattr(s, f) for f in KEY_FIELDS}, **out}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}: " + ", ".join(f"{n}/class {v['mean']:.1f} ± {v['std']:.1f}"
+                                       for n, v in out["scratch"].items()))
+
+
+if __name__ == "__main__":
+    main()
