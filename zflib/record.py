@@ -78,7 +78,9 @@ SECTIONS: list[tuple[str, tuple[str, ...], Renderer | None]] = [
 ]
 
 
-def _training_facts() -> str:
+def _training_facts(profile: str) -> str:
+    from zflib.scratch import artifact_path
+
     lines = ["| run | epochs | hardware | training time | val top-1 / top-5 error (10 crops) |",
              "| --- | --- | --- | --- | --- |"]
     for name in ("zfnet64", "zfnet64-norenorm", "alexnet64", "zfnet64-smallconv1"):
@@ -86,6 +88,11 @@ def _training_facts() -> str:
         lines.append(f"| {name} | {r['epochs']} | {r['machine']} | "
                      f"{r['train_seconds'] / 60:.1f} min | {100 * r['val_top1_err_10crop']:.1f}%"
                      f" / {100 * r['val_top5_err_10crop']:.1f}% |")
+    path = artifact_path(profile)
+    if path.exists():  # Table 4's from-scratch baseline, trained apart from the notebooks
+        b = json.loads(path.read_text())
+        lines.append(f"| Caltech-101 from scratch ({len(b['runs'])} runs, Table 4) | "
+                     f"{b['epochs']:g} | {b['machine']} | {b['seconds'] / 60:.1f} min | - |")
     return "\n".join(lines)
 
 
@@ -141,7 +148,7 @@ def build_record(profile: str, *, root: Path | None = None) -> str:
            f"- Figures: {run['machine']}, {run['total_s'] / 60:.1f} min "
            f"for {len(run['notebooks_s'])} notebooks"
            f"{'' if run['ok'] else ' (STOPPED AT A FAILURE)'}",
-           "- Training (the committed runs behind the figures):", "", _training_facts(), "",
+           "- Training (the committed runs behind the figures):", "", _training_facts(profile), "",
            "Time per notebook: " + ", ".join(f"{k} {v:.0f} s"
                                              for k, v in run["notebooks_s"].items()), ""]
     for heading, prefixes, render in SECTIONS:

@@ -27,7 +27,7 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -204,15 +204,22 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
     elif todo:
         with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
                                  initializer=_init_worker, initargs=args) as pool:
-            for r in pool.map(_run, todo):
-                keep(r)
+            for fut in as_completed([pool.submit(_run, j) for j in todo]):
+                keep(fut.result())  # as each finishes: a killed job loses only running runs
     runs = [done[j] for j in jobs]
     return {"scratch": {int(n): summarize([r["accuracy"] for r in runs if r["n"] == n])
                         for n in sorted(s.scratch_sizes)},
             "runs": runs, "key": key, "epochs": s.scratch_epochs,
             "seconds": time.perf_counter() - t0, "reused_runs": len(jobs) - len(todo),
-            "machine": machine_name(torch.device(device)) + (f", {workers} workers" if
-                                                             workers > 1 else "")}
+            "machine": _machine(device, workers if len(todo) > 1 else 1)}
+
+
+def _machine(device: torch.device | str, workers: int) -> str:
+    """:func:`zflib.train.machine_name`, naming the worker processes (1 thread each)."""
+    device = torch.device(device)
+    if device.type == "cuda" or workers == 1:
+        return machine_name(device)
+    return machine_name(device).rsplit(", ", 1)[0] + f", {workers} processes of 1 thread"
 
 
 def artifact_path(profile: str, dataset: str = "caltech101") -> Path:
