@@ -79,7 +79,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Renderer | None]] = [
 
 
 def _training_facts(profile: str) -> str:
-    from zflib.scratch import artifact_path
+    from zflib.scratch import artifact_path, load_baseline
 
     lines = ["| run | epochs | hardware | training time | val top-1 / top-5 error (10 crops) |",
              "| --- | --- | --- | --- | --- |"]
@@ -90,7 +90,7 @@ def _training_facts(profile: str) -> str:
                      f" / {100 * r['val_top5_err_10crop']:.1f}% |")
     path = artifact_path(profile)
     if path.exists():  # Table 4's from-scratch baseline, trained apart from the notebooks
-        b = json.loads(path.read_text())
+        b = load_baseline(path)
         lines.append(f"| Caltech-101 from scratch ({len(b['runs'])} runs, Table 4) | "
                      f"{b['epochs']:g} | {b['machine']} | {b['seconds'] / 60:.1f} min | - |")
     return "\n".join(lines)

@@ -40,6 +40,7 @@ from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import normalize, random_crop_flip
 from zflib.evaluate import predict
 from zflib.models import ConvNet, model_from_config
+from zflib.results import load_saved, save_results
 from zflib.train import machine_name, make_optimizer, update
 from zflib.transfer import Split, mean_class_accuracy, summarize, table4_splits
 
@@ -119,7 +120,7 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(data: ImageSet, cfg: Config, splits: list[Split], s: TransferSettings,
                  device: str) -> None:
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # one thread per run, here or in a worker: the same numbers
     _WORKER.update(data=data, cfg=cfg, splits=splits, s=s, device=device)
 
 
@@ -174,11 +175,8 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
     state = cache_dir() / f"scratch-{key}"
     splits = table4_splits(data.labels, s)[:s.scratch_splits]
     jobs = [(i, n) for n in sorted(s.scratch_sizes, reverse=True) for i in range(len(splits))]
-    done: dict[tuple[int, int], dict] = {}
-    for i, n in jobs:
-        f = state / f"run-{i}-{n}.json"
-        if resume and f.exists():
-            done[(i, n)] = json.loads(f.read_text())
+    done = {(i, n): load_saved(f"run-{i}-{n}", state)["data"] for i, n in jobs
+            if resume and (state / f"run-{i}-{n}.json").exists()}
     todo = [j for j in jobs if j not in done]
     t0 = time.perf_counter()
     args = (data, cfg, splits, s, str(device))
@@ -186,10 +184,7 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
     def keep(r: dict) -> None:
         done[(r["split"], r["n"])] = r
         if resume:
-            state.mkdir(parents=True, exist_ok=True)
-            tmp = state / f".run-{r['split']}-{r['n']}.json.tmp{os.getpid()}"
-            tmp.write_text(json.dumps(r))
-            os.replace(tmp, state / f"run-{r['split']}-{r['n']}.json")
+            save_results(r, f"run-{r['split']}-{r['n']}", state, profile="scratch")
         if progress:
             print(f"scratch split {r['split']} n={r['n']}: {100 * r['accuracy']:.1f}% "
                   f"({r['steps']} steps, {r['seconds']:.0f} s) [{len(done)}/{len(jobs)}]",
@@ -198,9 +193,11 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
     if todo and (workers == 1 or len(todo) == 1):
         threads = torch.get_num_threads()
         _init_worker(*args)
-        torch.set_num_threads(threads)
-        for j in todo:
-            keep(_run(j))
+        try:
+            for j in todo:
+                keep(_run(j))
+        finally:
+            torch.set_num_threads(threads)
     elif todo:
         with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
                                  initializer=_init_worker, initargs=args) as pool:
@@ -234,7 +231,8 @@ def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
     (its ``"scratch"`` part). Keys ``n`` come back as ints."""
     saved = json.loads(Path(path).read_text())
     saved = saved.get("data", saved)
-    out = dict(saved) if "runs" in saved else {"scratch": saved["scratch"], "seconds": 0.0}
+    out = dict(saved) if "runs" in saved else {"scratch": saved["scratch"], "seconds": 0.0,
+                                                "epochs": saved.get("scratch_epochs")}
     out["scratch"] = {int(n): v for n, v in saved["scratch"].items()}
     out["source"] = str(path)
     return out
@@ -276,20 +274,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", default="zfnet64", help="committed artifact: its architecture")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--device", default="", help="empty: a GPU if present (then 1 worker)")
-    ap.add_argument("--out", default="", help="default: artifacts/transfer/...-<profile>.json")
+    ap.add_argument("--out", default="", help="a .json path; default: "
+                    "artifacts/transfer/...-<profile>.json")
     a = ap.parse_args(argv)
     device = a.device or str(default_device())
-    workers = 1 if device.startswith("cuda") else a.workers
     s = transfer_settings(a.profile)
     cfg = load_trained(a.model, device="cpu").cfg
     data = load_caltech101(size=cfg.image_size, background=s.background,
                            per_class_limit=s.per_class_limit)
-    out = run_baseline(data, cfg, s, workers=workers, device=device)
+    out = run_baseline(data, cfg, s, workers=a.workers, device=device)
     path = Path(a.out) if a.out else artifact_path(a.profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"profile": a.profile, "model": a.model, "date": time.strftime("%Y-%m-%d %H:%M"),
-              "settings": {f: getattr(s, f) for f in KEY_FIELDS}, **out}
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    save_results({"model": a.model, "settings": {f: getattr(s, f) for f in KEY_FIELDS}, **out},
+                 path.stem, path.parent, profile=a.profile)
     print(f"wrote {path}: " + ", ".join(f"{n}/class {v['mean']:.1f} ± {v['std']:.1f}"
                                        for n, v in out["scratch"].items()))
 

@@ -433,10 +433,6 @@ def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarr
 
 
 # --------------------------------------------------------------------------------------------
-# the non-pretrained baseline
-
-
-# --------------------------------------------------------------------------------------------
 # the experiments, as the notebooks run them
 
 
@@ -484,6 +480,7 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
             "scratch": scratch.get("scratch", {}),
             "scratch_source": scratch.get("source", ""),
             "scratch_machine": scratch.get("machine", ""),
+            "scratch_epochs": scratch.get("epochs"),
             "seconds": {"features": features.seconds, "features_cached": features.cached,
                         "pretrained_classifiers": t1 - t0,
                         "scratch": float(scratch.get("seconds", 0.0))},  # wall, where trained

@@ -53,7 +53,7 @@ def table4_markdown(results: dict[str, Any]) -> str:
                  for n in sizes]
         splits = {len(_get(part, n)["runs"]) for n in have}
         note = f", {'/'.join(map(str, sorted(splits)))} split(s)" if splits else ""
-        epochs = results.get("settings", {}).get("scratch_epochs")
+        epochs = results.get("scratch_epochs")  # the baseline's own budget
         if key == "scratch" and have and epochs:
             note = f", {epochs:g} epochs" + note
         rows.append(f"| {label}{note} | " + " | ".join(cells) + " |")
