@@ -318,6 +318,8 @@ def test_transfer_settings():
         T.transfer_settings("full", split=3)
     with pytest.raises(ValueError, match="scratch_splits 6 out of range 1..5"):
         T.transfer_settings("full", scratch_splits=6)
+    with pytest.raises(ValueError, match="scratch_epochs 0 out of range: must be > 0"):
+        T.transfer_settings("full", scratch_epochs=0)
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         T.transfer_settings("fast")
 
