@@ -9,7 +9,6 @@ comparison is of differences between rows, not of absolute values.
 from __future__ import annotations
 
 from zflib.artifacts import load_results
-from zflib.runs import ABLATION_EPOCHS
 
 # (train top-1, val top-1, val top-5) error %, Table 3; None where the paper gives none.
 PAPER_TABLE3: dict[str, tuple[float | None, float, float]] = {
@@ -60,18 +59,15 @@ def table2() -> list[dict]:
 
 
 def table3() -> list[dict]:
-    """Rows of Table 3, every row at the ablations' equal budget (``ABLATION_EPOCHS``):
+    """Rows of Table 3, every row at the ablations' equal budget (``zflib.runs.ABLATION_EPOCHS``):
     train top-1 (centre crop, eval mode), val top-1 and top-5 (10 crops), in %."""
     rows = []
     for name, label in TABLE3_LABELS.items():
-        if name in ("zfnet64", "alexnet64"):
-            r = load_results(name, file=f"results_epoch{ABLATION_EPOCHS}.json")
-            epochs = r["epoch"]
-        else:
-            r = load_results(f"runs/{name}")
-            epochs = r["epochs"]
+        # the reference rows: the full networks under the ablations' recipe (zflib.runs)
+        run = f"table3-{name}" if name in ("zfnet64", "alexnet64") else name
+        r = load_results(f"runs/{run}")
         pt, p1, p5 = PAPER_TABLE3[name]
-        rows.append({"model": label, "run": name, "epochs": epochs,
+        rows.append({"model": label, "run": run, "epochs": r["epochs"],
                      "train_top1": 100 * r["train_top1_err"],
                      "val_top1": 100 * r["val_top1_err_10crop"],
                      "val_top5": 100 * r["val_top5_err_10crop"],
