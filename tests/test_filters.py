@@ -10,6 +10,7 @@ from zflib.filters import (
     dead_by_activation,
     dead_by_weight,
     init_similarity,
+    layer1_report,
     learned_component,
     radial_frequency,
 )
@@ -59,3 +60,18 @@ def test_learned_component_removes_the_initial_direction():
     w = 0.8 * w0 + learned
     assert torch.allclose(learned_component(w, w0), learned, atol=1e-5)
     assert init_similarity(w0, w0) == pytest.approx(1.0)
+
+
+def test_layer1_report_counts_filters_over_the_radius_by_hand():
+    from zflib.config import get_config
+    from zflib.models import model_from_config
+
+    model = model_from_config(get_config("smoke")).eval()
+    w = model.features[0].weight
+    with torch.no_grad():
+        w.copy_(torch.full_like(w, 0.05))  # RMS 0.05 each: under the radius
+        w[:3] = 0.3  # three filters at RMS 0.3, six times the median
+        w[3] = 0.1  # exactly at the radius (what renormalisation leaves): not over
+    r = layer1_report(model, torch.randn(2, 3, 56, 56))
+    assert r["over_radius"] == pytest.approx(3 / w.shape[0])
+    assert r["rms_max_over_median"] == pytest.approx(6.0, rel=1e-5)

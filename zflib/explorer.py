@@ -493,11 +493,11 @@ def mined_topk(model: nn.Module, inputs: torch.Tensor, images: torch.Tensor, *, 
 
 def model_choices() -> dict[str, tuple[str, int | None]]:
     """The committed artifacts present, as dropdown label -> (artifact, epoch): ``zfnet64``,
-    its epoch snapshots, ``alexnet64``, ``zfnet64-norenorm``, ``zfnet64-smallconv1``."""
+    its epoch snapshots, ``alexnet64``, ``zfnet64-paper-sgd`` and its ``-norenorm`` twin."""
     from zflib.artifacts import artifacts_dir, available_epochs
 
     out: dict[str, tuple[str, int | None]] = {}
-    for name in ("zfnet64", "alexnet64", "zfnet64-norenorm", "zfnet64-smallconv1"):
+    for name in ("zfnet64", "alexnet64", "zfnet64-paper-sgd", "zfnet64-paper-sgd-norenorm"):
         folder = artifacts_dir() / name
         if (folder / "model.pt").exists() or (folder / "conv.pt").exists():
             out[name] = (name, None)

@@ -10,11 +10,15 @@ Definitions (ours; the paper gives none):
 - A filter is *dead by activation* when its mean rectified response over a set of images is
   below ``rel`` (1%) of the median over the layer's filters: it hardly ever fires.
 - A filter is *dead by weight* when its RMS is below ``rel`` (10%) of the layer's median RMS.
-- *Learned component*: with the 64-pixel recipe (Kaiming-normal initialisation, Adam), the
-  trained first-layer filters keep most of their random initial values (cosine similarity
-  about 0.97 after 20 epochs), which hides what was learned. The initialisation is seeded, so
-  it is rebuilt exactly (:func:`zflib.models.initial_model`) and regressed out per filter:
-  ``w - a * w0`` with ``a = <w, w0> / <w0, w0>`` (:func:`learned_component`).
+- *Learned component*: when conv1 starts large (Kaiming-normal, RMS about 0.12), the trained
+  filters keep most of their random initial values (cosine similarity 0.97 after 20 epochs
+  under Adam), which hides what was learned. The initialisation is seeded, so it is rebuilt
+  exactly (:func:`zflib.models.initial_model`) and regressed out per filter:
+  ``w - a * w0`` with ``a = <w, w0> / <w0, w0>`` (:func:`learned_component`). The committed
+  runs start conv1 at N(0, 1e-2) (``zflib.runs.SMALL_CONV1``), where it matters less.
+- *Dominant* filters (Fig. 6(a): "a few first-layer filters dominate"): RMS above the
+  renormalisation radius (0.1, Sec. 3), which renormalisation forbids; and the ratio of the
+  largest RMS to the median.
 - Frequency bands: each filter (all input channels) is zero-padded to ``n`` x ``n`` (64) and
   Fourier transformed; its power is split by radial frequency ``r`` in cycles per input pixel
   into low (``r < 1/6``), mid (``1/6 <= r < 1/3``) and high (``r >= 1/3``) thirds of the
@@ -88,8 +92,8 @@ def init_similarity(weight: torch.Tensor, initial: torch.Tensor) -> float:
         weight.detach().flatten(1).float(), initial.detach().flatten(1).float(), dim=1).mean())
 
 
-def layer1_report(model: nn.Module, x: torch.Tensor,
-                  initial: torch.Tensor | None = None) -> dict[str, float]:
+def layer1_report(model: nn.Module, x: torch.Tensor, initial: torch.Tensor | None = None,
+                  *, radius: float = 0.1) -> dict[str, float]:
     """Fig. 6's numbers for one model's first layer: dead shares and band energies, of the
     filters as trained and (given their ``initial`` values) of their learned component.
 
@@ -97,13 +101,17 @@ def layer1_report(model: nn.Module, x: torch.Tensor,
         model: a ZFNet/AlexNet (``features[0]`` is conv1).
         x: [N, 3, S, S] network inputs (validation images).
         initial: conv1's initial weights [F, 3, k, k], or None.
+        radius: the renormalisation radius (``over_radius``: share of filters above it).
     """
     w = model.features[0].weight.detach()
+    rms = w.float().pow(2).mean(dim=(1, 2, 3)).sqrt()
     act = mean_activation(model, x)
     out = {"filters": int(w.shape[0]), "kernel": int(w.shape[-1]),
            "stride": int(model.features[0].stride[0]),
            "dead_by_activation": float(dead_by_activation(act).float().mean()),
            "dead_by_weight": float(dead_by_weight(w).float().mean()),
+           "over_radius": float((rms > radius * (1 + 1e-3)).float().mean()),  # fp16 slack
+           "rms_max_over_median": float(rms.max() / rms.median()),
            **{f"energy_{b}": float(v) for b, v in zip(BANDS, band_energy(w).mean(0),
                                                       strict=True)}}
     if initial is not None:

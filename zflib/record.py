@@ -83,7 +83,8 @@ def _training_facts(profile: str) -> str:
 
     lines = ["| run | epochs | hardware | training time | val top-1 / top-5 error (10 crops) |",
              "| --- | --- | --- | --- | --- |"]
-    for name in ("zfnet64", "zfnet64-norenorm", "alexnet64", "zfnet64-smallconv1"):
+    for name in ("zfnet64", "alexnet64", "zfnet64-norenorm", "zfnet64-paper-sgd",
+                 "zfnet64-paper-sgd-norenorm"):
         r = load_results(name)
         lines.append(f"| {name} | {r['epochs']} | {r['machine']} | "
                      f"{r['train_seconds'] / 60:.1f} min | {100 * r['val_top1_err_10crop']:.1f}%"

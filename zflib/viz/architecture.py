@@ -14,16 +14,18 @@ from zflib.filters import BANDS
 from zflib.viz.deconv import projection_to_rgb, tile_grid
 
 
-def filter_grid(weight: torch.Tensor, *, cols: int = 12) -> np.ndarray:
-    """Conv filters [F, 3, k, k] tiled as RGB, each scaled by its own max |value| (zero grey)."""
-    return tile_grid([projection_to_rgb(w) for w in weight], cols)
+def filter_grid(weight: torch.Tensor, *, cols: int = 12, shared: bool = False) -> np.ndarray:
+    """Conv filters [F, 3, k, k] tiled as RGB (zero grey), each scaled by its own max |value|,
+    or with ``shared`` all by the layer's, so that filters of large norm stand out."""
+    scale = float(weight.detach().abs().max()) if shared else None
+    return tile_grid([projection_to_rgb(w, scale) for w in weight], cols)
 
 
 def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
               reports: dict[str, dict[str, float]], *, learned: bool = False) -> plt.Figure:
     """The paper's arrangement: (a) layer 1 without renormalisation on top; (b) AlexNet's and
     (c) ZFNet's layer 1; (d) AlexNet's and (e) ZFNet's layer-2 features (projections); and,
-    when ``first`` has it, (f) our addition at the bottom: ZFNet's layer 1 started small.
+    when ``first`` has it, (f) our addition at the bottom: (a)'s twin with renormalisation.
 
     Args:
         first: ``{"a": w, "b": w, "c": w}`` (and optionally ``"f"``) conv1 weights
@@ -37,9 +39,10 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
     Paper: Sec. 4.1, Fig. 6.
     Note: panel (f) is not in the paper (see the notebook).
     """
-    titles = {"a": "(a) ZFNet layer 1, no renormalisation", "b": "(b) AlexNet layer 1",
-              "c": "(c) ZFNet layer 1", "d": "(d) AlexNet layer 2", "e": "(e) ZFNet layer 2",
-              "f": "(f) ZFNet layer 1, conv1 started at N(0, 1e-2)"}
+    titles = {"a": "(a) ZFNet layer 1, no renormalisation (paper's SGD recipe; one scale)",
+              "b": "(b) AlexNet layer 1", "c": "(c) ZFNet layer 1", "d": "(d) AlexNet layer 2",
+              "e": "(e) ZFNet layer 2",
+              "f": "(f) ZFNet layer 1, with renormalisation (paper's SGD recipe; one scale)"}
     if learned:
         titles = {k: v + (", learned part" if k in "abcf" else "") for k, v in titles.items()}
     energy = "learned_energy" if learned else "energy"
@@ -52,8 +55,8 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
             "e": fig.add_subplot(grid[2, 1])}
     if extra:
         axes["f"] = fig.add_subplot(grid[3, :])
-    for key, w in first.items():
-        axes[key].imshow(filter_grid(w, cols=24 if key in "af" else 12),
+    for key, w in first.items():  # (a) and (f): one scale per layer, to show dominance
+        axes[key].imshow(filter_grid(w, cols=24 if key in "af" else 12, shared=key in "af"),
                          interpolation="nearest")
     for key, p in second.items():
         side = int(np.ceil(np.sqrt(len(p))))
@@ -68,6 +71,9 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
                           f"{100 * r['dead_by_activation']:.0f}% (activation), "
                           f"energy low/mid/high {r[energy + '_low']:.2f}/"
                           f"{r[energy + '_mid']:.2f}/{r[energy + '_high']:.2f}"
+                          + (f"\nover the radius {100 * r['over_radius']:.0f}%, largest RMS "
+                             f"{r['rms_max_over_median']:.1f}x the median"
+                             if "over_radius" in r else "")
                           + (f"\nsimilarity to the initial filters {r['init_similarity']:.2f}"
                              if "init_similarity" in r else ""), fontsize=9)
     return fig

@@ -17,10 +17,11 @@ from matplotlib.patches import Rectangle
 from zflib.topk import TopProjections
 
 
-def projection_to_rgb(p: torch.Tensor) -> np.ndarray:
-    """A projection [3, P, P] as RGB [P, P, 3] in 0..1: zero grey, scaled by its max |value|."""
+def projection_to_rgb(p: torch.Tensor, scale: float | None = None) -> np.ndarray:
+    """A projection [3, P, P] as RGB [P, P, 3] in 0..1: zero grey, ``scale`` (default: its own
+    max |value|) at black / white."""
     p = p.detach().float().cpu()
-    scale = float(p.abs().max()) or 1.0
+    scale = scale or float(p.abs().max()) or 1.0
     return (0.5 + 0.5 * p / scale).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
