@@ -48,3 +48,30 @@ def test_roundtrip_and_refusal(tmp_path, monkeypatch):
         load_trained("mine", epoch=3)
     with pytest.raises(FileNotFoundError, match="no artifact 'nothing'"):
         load_trained("nothing")
+
+
+def test_zflib_runs_reproduces_every_committed_run_config():
+    """Each committed run's recorded config is what ``zflib.runs`` would train today; a key
+    absent from an older record must have the value it had when absent (``first_layer_std``
+    came later: absent meant 0)."""
+    import dataclasses
+    import json
+
+    from zflib.artifacts import artifacts_dir
+    from zflib.config import get_config
+    from zflib.runs import RUNS
+
+    legacy = {"first_layer_std": 0.0}
+    checked = 0
+    for name, run in RUNS.items():
+        for path in (artifacts_dir() / name / "results.json",
+                     artifacts_dir() / "runs" / name / "results.json"):
+            saved = json.loads(path.read_text()).get("config") if path.exists() else None
+            if not saved:
+                continue
+            now = dataclasses.asdict(get_config(saved["profile"], **run.overrides))
+            for key, value in now.items():
+                value = list(value) if isinstance(value, tuple) else value
+                assert saved.get(key, legacy.get(key)) == value, (name, key)
+            checked += 1
+    assert checked >= 15  # every run but the two converted Table 3 references

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -317,3 +318,19 @@ def test_out_of_range_errors_and_no_hooks_left():
         deconv.project(model, torch.zeros(1, 3, 64, 64), 1, maps=[0])
     deconv.project(model, x[:1], "conv5", maps=[0, 1], positions=[[0, 0], [1, 1]])
     assert no_hooks(model)
+
+
+def test_projection_to_rgb_scales_by_a_quantile_and_clips_outliers():
+    from zflib.viz.deconv import projection_to_rgb
+
+    p = torch.zeros(3, 20, 20)
+    p[0] = torch.linspace(-1, 1, 400).reshape(20, 20)  # the bulk: |value| <= 1
+    p[1, 0, 0] = 10.0  # one outlier pixel
+    by_max = projection_to_rgb(p, quantile=1.0)
+    assert by_max[0, 0, 1] == pytest.approx(1.0) and by_max[5, 5, 2] == pytest.approx(0.5)
+    assert by_max[:, :, 0].max() == pytest.approx(0.55)  # the bulk squeezed into 0.45..0.55
+    robust = projection_to_rgb(p, quantile=0.99)  # 1% of 1,200 values: the outlier and the
+    assert robust[0, 0, 1] == 1.0  # largest of the bulk reach full contrast; outlier clipped
+    assert robust[:, :, 0].max() == pytest.approx(1.0, abs=0.01)
+    assert robust[:, :, 0].min() == pytest.approx(0.0, abs=0.01)
+    assert projection_to_rgb(torch.zeros(3, 4, 4)).tolist() == np.full((4, 4, 3), 0.5).tolist()

@@ -145,8 +145,9 @@ def test_first_layer_std_draws_conv1_alone():
     from zflib.config import get_config
     from zflib.models import initial_model
 
-    base = get_config("smoke")
-    small = get_config("smoke", first_layer_std=0.01)
+    base = get_config("smoke", first_layer_std=0.0)
+    small = get_config("smoke")  # the 64-pixel recipe's default: 1e-2
+    assert small.first_layer_std == 0.01 and get_config("paper").first_layer_std == 0.0
     a, b = initial_model(base), initial_model(small)
     c1a, c1b = a.conv_layers()[0].weight, b.conv_layers()[0].weight
     assert abs(float(c1b.std()) - 0.01) < 0.002  # 14,112 draws: std within 20%

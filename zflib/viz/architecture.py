@@ -18,7 +18,7 @@ def filter_grid(weight: torch.Tensor, *, cols: int = 12, shared: bool = False) -
     """Conv filters [F, 3, k, k] tiled as RGB (zero grey), each scaled by its own max |value|,
     or with ``shared`` all by the layer's, so that filters of large norm stand out."""
     scale = float(weight.detach().abs().max()) if shared else None
-    return tile_grid([projection_to_rgb(w, scale) for w in weight], cols)
+    return tile_grid([projection_to_rgb(w, scale, quantile=1.0) for w in weight], cols)
 
 
 def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
