@@ -146,6 +146,12 @@ def _run(job: tuple[int, int]) -> dict[str, Any]:
 # the whole baseline
 
 
+def scratch_config(cfg: Config, s: TransferSettings) -> Config:
+    """The baseline's config: the pretrained net's ``cfg`` with conv1 initialised as
+    ``s.scratch_first_layer_std`` says."""
+    return dataclasses.replace(cfg, first_layer_std=s.scratch_first_layer_std)
+
+
 def baseline_key(data: ImageSet, cfg: Config, s: TransferSettings) -> str:
     """What decides the baseline's numbers: the settings in ``KEY_FIELDS``, the architecture
     and recipe fields of ``cfg``, and the dataset's labels."""
@@ -171,6 +177,7 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
         raise ValueError(f"workers {workers} out of range 1..")
     if torch.device(device).type == "cuda":
         workers = 1  # one process trains on the GPU
+    cfg = scratch_config(cfg, s)
     key = baseline_key(data, cfg, s)
     state = cache_dir() / f"scratch-{key}"
     splits = table4_splits(data.labels, s)[:s.scratch_splits]
@@ -254,7 +261,7 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
         path = artifact_path(profile)
         if path.exists():
             saved = load_baseline(path)
-            if saved.get("key") == baseline_key(data, cfg, s):
+            if saved.get("key") == baseline_key(data, scratch_config(cfg, s), s):
                 return saved
             print(f"{path} was made with other settings; training the baseline here")
     elif source != "train":
