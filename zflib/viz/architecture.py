@@ -152,8 +152,10 @@ def table3_markdown(rows: list[dict]) -> str:
 
 
 def fig6_markdown(reports: dict[str, dict[str, float]]) -> str:
-    """Fig. 6's numbers as Markdown: dead shares and band energies per model (%)."""
-    cols = ["dead_by_activation", "dead_by_weight", "init_similarity", "energy_low",
+    """Fig. 6's numbers as Markdown: dead and over-the-radius shares, largest / median RMS,
+    similarity to the initial filters, and band energies per model (shares, 0..1)."""
+    cols = ["dead_by_activation", "dead_by_weight", "over_radius", "rms_max_over_median",
+            "init_similarity", "energy_low",
             "energy_mid", "energy_high", "learned_energy_low", "learned_energy_mid",
             "learned_energy_high"]
     lines = [_row(["layer 1 of", "filter"] + [c.replace("_", " ") for c in cols]),
