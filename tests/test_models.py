@@ -149,7 +149,7 @@ def test_first_layer_std_draws_conv1_alone():
     small = get_config("smoke")  # the 64-pixel recipe's default: 1e-2
     assert small.first_layer_std == 0.01 and get_config("paper").first_layer_std == 0.0
     a, b = initial_model(base), initial_model(small)
-    c1a, c1b = a.conv_layers()[0].weight, b.conv_layers()[0].weight
+    c1a, c1b = a.conv_layers()[0].weight.detach(), b.conv_layers()[0].weight.detach()
     assert abs(float(c1b.std()) - 0.01) < 0.002  # 14,112 draws: std within 20%
     assert float(c1a.std()) > 0.1  # Kaiming, fan-in 147: about 0.117
     for wa, wb in zip(a.conv_layers()[1:], b.conv_layers()[1:], strict=True):
