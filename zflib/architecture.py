@@ -8,54 +8,51 @@ comparison is of differences between rows, not of absolute values.
 
 from __future__ import annotations
 
-from zflib.artifacts import load_results
+from zflib.runs import results_of
 
-# (train top-1, val top-1, val top-5) error %, Table 3; None where the paper gives none.
+# (train top-1, val top-1, val top-5) error %, Table 3, by run of ``zflib.runs`` (``table3-*``:
+# the reference networks under the ablations' recipe); None where the paper gives none.
 PAPER_TABLE3: dict[str, tuple[float | None, float, float]] = {
-    "alexnet64": (35.1, 40.5, 18.1),
+    "table3-alexnet64": (35.1, 40.5, 18.1),
     "ablation-alexnet64-no34": (41.8, 45.4, 22.1),
     "ablation-alexnet64-no7": (27.4, 40.0, 18.4),
     "ablation-alexnet64-no67": (27.4, 44.8, 22.4),
     "ablation-alexnet64-no3467": (71.1, 71.3, 50.1),
     "ablation-alexnet64-fc2048": (40.3, 41.7, 18.8),
     "ablation-alexnet64-fc8192": (26.8, 40.0, 18.1),
-    "zfnet64": (33.1, 38.4, 16.5),
+    "table3-zfnet64": (33.1, 38.4, 16.5),
     "ablation-zfnet64-fc2048": (38.2, 40.2, 17.6),
     "ablation-zfnet64-fc8192": (22.0, 38.8, 17.0),
     "ablation-zfnet64-wide345": (18.8, 37.5, 16.0),
     "ablation-zfnet64-wide345_fc8192": (10.0, 38.3, 16.9),
 }
 TABLE3_LABELS = {
-    "alexnet64": "Our replication of Krizhevsky et al., 1 convnet",
+    "table3-alexnet64": "Our replication of Krizhevsky et al., 1 convnet",
     "ablation-alexnet64-no34": "  Removed layers 3, 4",
     "ablation-alexnet64-no7": "  Removed layer 7",
     "ablation-alexnet64-no67": "  Removed layers 6, 7",
     "ablation-alexnet64-no3467": "  Removed layers 3, 4, 6, 7",
     "ablation-alexnet64-fc2048": "  Adjust layers 6, 7: 2048 units",
     "ablation-alexnet64-fc8192": "  Adjust layers 6, 7: 8192 units",
-    "zfnet64": "Our model (as per Fig. 3)",
+    "table3-zfnet64": "Our model (as per Fig. 3)",
     "ablation-zfnet64-fc2048": "  Adjust layers 6, 7: 2048 units",
     "ablation-zfnet64-fc8192": "  Adjust layers 6, 7: 8192 units",
     "ablation-zfnet64-wide345": "  Adjust layers 3, 4, 5: 512, 1024, 512 maps",
     "ablation-zfnet64-wide345_fc8192": "  Layers 6, 7: 8192 units and 3, 4, 5: 512, 1024, 512 maps",
 }
-# Table 2: (val top-1, val top-5) error %, one network.
-PAPER_TABLE2 = {"Krizhevsky et al., 1 convnet": (40.7, 18.2),
-                "alexnet64": (40.5, 18.1), "zfnet64": (38.4, 16.5),
-                "zfnet64-paper-sgd": (38.4, 16.5)}
-# Table 2's rows: run, label. The first two share the 64-pixel recipe (AdamW, conv1 N(0, 1e-2));
-# the third is ZFNet-64 under Sec. 3's own recipe (SGD 1e-2, all weights N(0, 1e-2)).
-TABLE2_RUNS = (("alexnet64", "AlexNet (dense), 1 convnet"),
-               ("zfnet64", "ZFNet, 1 convnet (Fig. 3)"),
-               ("zfnet64-paper-sgd", "ZFNet, 1 convnet, the paper's recipe (SGD)"))
+# Table 2's rows: run, label, the paper's (val top-1, val top-5) error % of that network. The
+# first two share the 64-pixel recipe (AdamW, conv1 N(0, 1e-2)); the third is ZFNet-64 under
+# Sec. 3's own recipe (SGD 1e-2, all weights N(0, 1e-2)).
+TABLE2_RUNS = (("alexnet64", "AlexNet (dense), 1 convnet", (40.5, 18.1)),
+               ("zfnet64", "ZFNet, 1 convnet (Fig. 3)", (38.4, 16.5)),
+               ("zfnet64-paper-sgd", "ZFNet, 1 convnet, the paper's recipe (SGD)", (38.4, 16.5)))
 
 
 def table2() -> list[dict]:
     """Rows of Table 2: single model, 10-crop validation error (%), ours beside the paper's."""
     rows = []
-    for name, label in TABLE2_RUNS:
-        r = load_results(name)
-        p1, p5 = PAPER_TABLE2[name]
+    for name, label, (p1, p5) in TABLE2_RUNS:
+        r = results_of(name)
         rows.append({"model": label, "epochs": r["epochs"],
                      "val_top1": 100 * r["val_top1_err_10crop"],
                      "val_top5": 100 * r["val_top5_err_10crop"],
@@ -68,11 +65,9 @@ def table3() -> list[dict]:
     train top-1 (centre crop, eval mode), val top-1 and top-5 (10 crops), in %."""
     rows = []
     for name, label in TABLE3_LABELS.items():
-        # the reference rows: the full networks under the ablations' recipe (zflib.runs)
-        run = f"table3-{name}" if name in ("zfnet64", "alexnet64") else name
-        r = load_results(f"runs/{run}")
+        r = results_of(name)
         pt, p1, p5 = PAPER_TABLE3[name]
-        rows.append({"model": label, "run": run, "epochs": r["epochs"],
+        rows.append({"model": label, "run": name, "epochs": r["epochs"],
                      "train_top1": 100 * r["train_top1_err"],
                      "val_top1": 100 * r["val_top1_err_10crop"],
                      "val_top5": 100 * r["val_top5_err_10crop"],
@@ -84,9 +79,9 @@ def learning_curves(names: tuple[str, ...] = ("zfnet64", "alexnet64", "zfnet64-p
                                                "zfnet64-paper-sgd-norenorm")
                     ) -> dict[str, list[dict]]:
     """Per-epoch history (centre-crop validation error, lr, ...) of each run."""
-    return {n: load_results(n)["history"] for n in names}
+    return {n: results_of(n)["history"] for n in names}
 
 
 def paper_recipe_result() -> dict:
     """The paper's own recipe (SGD 1e-2, N(0, 1e-2)) on the 64-pixel network, 3 epochs."""
-    return load_results("runs/zfnet64-paper-recipe")
+    return results_of("zfnet64-paper-recipe")

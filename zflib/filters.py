@@ -15,7 +15,7 @@ Definitions (ours; the paper gives none):
   under Adam), which hides what was learned. The initialisation is seeded, so it is rebuilt
   exactly (:func:`zflib.models.initial_model`) and regressed out per filter:
   ``w - a * w0`` with ``a = <w, w0> / <w0, w0>`` (:func:`learned_component`). The committed
-  runs start conv1 at N(0, 1e-2) (``zflib.runs.SMALL_CONV1``), where it matters less.
+  runs start conv1 at N(0, 1e-2) (``Config.first_layer_std``), where it matters less.
 - *Dominant* filters (Fig. 6(a): "a few first-layer filters dominate"): RMS above the
   renormalisation radius (0.1, Sec. 3), which renormalisation forbids; and the ratio of the
   largest RMS to the median.
@@ -61,9 +61,14 @@ def band_energy(weight: torch.Tensor, *, n: int = 64,
     return (parts / total.clamp_min(1e-30)).float()
 
 
+def filter_rms(weight: torch.Tensor) -> torch.Tensor:
+    """[F] RMS of each filter of ``weight`` [F, C, k, k] (what renormalisation bounds)."""
+    return weight.float().pow(2).mean(dim=(1, 2, 3)).sqrt()
+
+
 def dead_by_weight(weight: torch.Tensor, *, rel: float = 0.1) -> torch.Tensor:
     """[F] bool: filter RMS below ``rel`` times the layer's median RMS."""
-    rms = weight.float().pow(2).mean(dim=(1, 2, 3)).sqrt()
+    rms = filter_rms(weight)
     return rms < rel * rms.median()
 
 
@@ -104,7 +109,7 @@ def layer1_report(model: nn.Module, x: torch.Tensor, initial: torch.Tensor | Non
         radius: the renormalisation radius (``over_radius``: share of filters above it).
     """
     w = model.features[0].weight.detach()
-    rms = w.float().pow(2).mean(dim=(1, 2, 3)).sqrt()
+    rms = filter_rms(w)
     act = mean_activation(model, x)
     out = {"filters": int(w.shape[0]), "kernel": int(w.shape[-1]),
            "stride": int(model.features[0].stride[0]),

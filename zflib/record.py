@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zflib.artifacts import load_results
 from zflib.config import repo_root
 from zflib.results import load_saved
+from zflib.runs import results_of
 
 Renderer = Callable[[Path, str], str]
 
@@ -85,7 +85,7 @@ def _training_facts(profile: str) -> str:
              "| --- | --- | --- | --- | --- |"]
     for name in ("zfnet64", "alexnet64", "zfnet64-norenorm", "zfnet64-paper-sgd",
                  "zfnet64-paper-sgd-norenorm"):
-        r = load_results(name)
+        r = results_of(name)
         lines.append(f"| {name} | {r['epochs']} | {r['machine']} | "
                      f"{r['train_seconds'] / 60:.1f} min | {100 * r['val_top1_err_10crop']:.1f}%"
                      f" / {100 * r['val_top5_err_10crop']:.1f}% |")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zflib.config import get_config, zf_home
+from zflib.config import PROFILES, get_config, zf_home
 
 ABLATION_EPOCHS = 10  # Table 3 analog: a reduced, equal budget for every ablation
 
@@ -34,6 +34,16 @@ class Run:
     epochs_kept: bool = False  # export the conv layers of cfg.keep_epochs (Fig. 4)
 
 
+# The ablations (Table 3) were trained before conv1 started at N(0, 1e-2) by default
+# (``Config.first_layer_std``); with Kaiming conv1 the trained first-layer filters kept most of
+# their random start (cosine similarity 0.97 after 20 epochs), so they looked like noise.
+KAIMING_CONV1 = {"first_layer_std": 0.0}
+# Sec. 3's own recipe (the ``paper`` profile's) on the 64-pixel network: inputs on the 0..255
+# scale, SGD, N(0, 1e-2) weights.
+PAPER_RECIPE = {k: PROFILES["paper"][k] for k in ("optimizer", "lr", "init", "first_layer_std",
+                                                  "input_scale", "weight_decay")}
+
+
 def _ablations() -> dict[str, Run]:
     runs = {}
     for arch, names in (("alexnet", ("no34", "no7", "no67", "no3467", "fc2048", "fc8192")),
@@ -45,14 +55,6 @@ def _ablations() -> dict[str, Run]:
                 export="results")
     return runs
 
-
-# The ablations (Table 3) were trained before conv1 started at N(0, 1e-2) by default
-# (``Config.first_layer_std``); with Kaiming conv1 the trained first-layer filters kept most of
-# their random start (cosine similarity 0.97 after 20 epochs), so they looked like noise.
-KAIMING_CONV1 = {"first_layer_std": 0.0}
-# Sec. 3's own recipe on the 64-pixel network (inputs on the 0..255 scale, SGD, N(0, 1e-2)).
-PAPER_RECIPE = {"optimizer": "sgd", "lr": 1e-2, "init": "normal", "first_layer_std": 0.0,
-                "input_scale": 1.0, "weight_decay": 5e-4}
 
 RUNS: dict[str, Run] = {
     "zfnet64": Run({}, export="whole", epochs_kept=True),
@@ -76,6 +78,13 @@ RUNS: dict[str, Run] = {
     "zfnet64-paper-sgd-norenorm": Run({**PAPER_RECIPE, "renorm": False, "keep_epochs": []}),
     **_ablations(),
 }
+
+
+def results_of(name: str) -> dict:
+    """Run ``name``'s committed results, from where :func:`export` puts them."""
+    from zflib.artifacts import load_results
+
+    return load_results(f"runs/{name}" if RUNS[name].export == "results" else name)
 
 
 def run_dir(name: str, profile: str) -> Path:
