@@ -11,10 +11,12 @@ export ZF_DATA_MIRROR ?= $(wildcard $(abspath ../shared/datasets))
 
 setup: $(VENV)/.installed
 
+# The install needs about 6 GB of free disk (torch's CUDA wheel); pip keeps no cache copy of it.
 $(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c "import shutil,sys; f=shutil.disk_usage('.').free/2**30; f<6.5 and print(f'warning: {f:.1f} GB free here; the install needs about 6 GB', file=sys.stderr)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-cache-dir --upgrade pip
+	$(PY) -m pip install -q --no-cache-dir -e '.[dev]'
 	touch $@
 
 lint: setup
