@@ -15,6 +15,7 @@ from zflib.correspondence import (
     PARTS,
     ROWS,
     correspondence_table,
+    decompose,
     example_random_boxes,
     load_dog_parts,
     mask_inputs,
@@ -25,6 +26,7 @@ from zflib.data import ImageSet, to_input
 from zflib.models import build_model
 from zflib.occlusion import grey_baseline
 from zflib.results import load_saved, save_results
+from zflib.viz.correspondence import decomposition_markdown, models_markdown
 
 torch.set_num_threads(1)
 
@@ -44,6 +46,19 @@ def test_sign_change_mean_is_the_papers_sum_normalised():
     assert float(sign_change(eps).mean()) == pytest.approx(delta / (5 * 4 * 40))
     with pytest.raises(ValueError, match="N >= 2"):
         sign_change(eps[:1])
+
+
+def test_decompose_by_hand():
+    eps = torch.tensor([[1.0, -1.0, 0.0, 2.0], [2.0, 3.0, 0.0, 0.0], [-1.0, -1.0, 0.0, 0.0]])
+    # changed: 3 + 2 + 2 of 12; pairs changing common features: (0,1) features 0, 1: one
+    # opposite; (0,2) 0, 1: one; (1,2) 0, 1: two -> (1/2 + 1/2 + 2/2) / 3
+    d = decompose(eps)
+    assert d["changed"] == pytest.approx(7 / 12)
+    assert d["disagree"] == pytest.approx(2 / 3)
+    # pairs with no commonly changed feature are left out; none at all gives nan
+    d = decompose(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]))
+    assert d["disagree"] == 1.0
+    assert torch.isnan(torch.tensor(decompose(torch.zeros(3, 2))["disagree"]))
 
 
 def test_mask_inputs_covers_exactly_the_box():
@@ -148,10 +163,39 @@ def test_table_equals_brute_force():
             assert got["mean"] == pytest.approx(sum(pairs) / 10, abs=1e-9)
             assert got["std"] == pytest.approx(
                 float(torch.tensor(pairs, dtype=torch.float64).std()), abs=1e-9)
+            # the decomposition, by brute force over the pairs
+            shared = [((s[i] != 0) & (s[j] != 0)) for i in range(5) for j in range(i + 1, 5)]
+            opposite = [((s[i] == -s[j]) & (s[i] != 0)).sum() for i in range(5)
+                        for j in range(i + 1, 5)]
+            dec = res["decomposition"][part][name]
+            assert dec["changed"] == pytest.approx(float((s != 0).double().mean()))
+            assert dec["disagree"] == pytest.approx(
+                sum(float(o / c.sum()) for o, c in zip(opposite, shared, strict=True)) / 10)
     for row in ROWS:
         for name in ("conv5", "fc7"):
             assert 0 < res["rows"][row][name]["mean"] < 1
     assert "draw_std" in res["rows"]["random"]["conv5"]
+    assert 0 < res["decomposition"]["random"]["fc7"]["disagree"] < 1
+    # the ranks, by brute force: the random boxes drawn again with the table's seed and order
+    g = torch.Generator().manual_seed(5)
+    drawn = [random_boxes(boxes[p], lo=4, hi=60, generator=g) for _ in range(2) for p in PARTS]
+
+    def conv5_score(box: torch.Tensor) -> float:
+        masked = mask_inputs(x, box, fill, offset=4)
+        return float(sign_change(clean5 - feats(masked)[0]).mean())
+
+    for i, part in enumerate(PARTS):
+        own = res["rows"][part]["conv5"]["mean"]
+        same = [conv5_score(drawn[d * len(PARTS) + i]) for d in range(2)]
+        want = sum(r <= own for r in same) / 2
+        assert res["decomposition"][part]["conv5"]["score_rank"] == want
+        assert 0 <= res["decomposition"][part]["conv5"]["disagree_rank"] <= 1
+    table = decomposition_markdown(res)
+    assert table.count("\n") == 1 + len(ROWS)
+    assert f"| right eye | {res['decomposition']['right_eye']['conv5']['changed']:.3f} |" in table
+    across = models_markdown({"a": res, "b": res})
+    assert across.count("\n") == 3 and f"| a | {res['rows']['right_eye']['conv5']['mean']:.3f}" \
+        in across
     again = correspondence_table(model, images, boxes, mean, cfg, draws=2, seed=5)
     assert again["rows"]["random"] == res["rows"]["random"]
     assert res["paper"]["random"]["layer5"] == {"mean": 0.107, "std": 0.017}
@@ -166,6 +210,11 @@ def test_a_mask_outside_the_crop_changes_nothing():
     for part in PARTS:
         assert res["rows"][part]["conv5"]["mean"] == 0
         assert res["rows"][part]["fc7"]["mean"] == 0
+        # nothing changed: every random region (inside the crop) changes more; no pair shares
+        # a changed feature, so the disagreement and its rank are undefined
+        dec = res["decomposition"][part]["conv5"]
+        assert dec["changed"] == 0 and dec["score_rank"] == 0
+        assert dec["disagree"] != dec["disagree"] and dec["disagree_rank"] != dec["disagree_rank"]
 
 
 def test_table_errors_and_json_round_trip(tmp_path):

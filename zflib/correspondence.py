@@ -16,6 +16,9 @@ images. The paper does not say what its +- is; we report the standard deviation 
 (pooled over the draws for random regions) and, for random regions, also the standard deviation
 of Delta over the draws (``draw_std``).
 
+Beyond the paper, :func:`decompose` takes the score apart into how many features a mask
+changes and how consistently two images' shared changes point: the score alone mixes the two.
+
 Paper: Sec. 5 ("Correspondence Analysis"), Fig. 8, Table 1.
 """
 
@@ -135,6 +138,28 @@ def sign_change(eps: torch.Tensor) -> torch.Tensor:
     return (s[i] != s[j]).double().mean(dim=1)
 
 
+def decompose(eps: torch.Tensor) -> dict[str, float]:
+    """Split the sign change of ``eps`` [N, D] into its two causes.
+
+    ``changed``: the share of features a mask changes at all (mean over the images);
+    ``disagree``: among the features that both images of a pair change, the share whose
+    changes have opposite signs (mean over the unordered pairs that share one; 0.5 is chance).
+    :func:`sign_change` counts a feature that one mask changes and the other does not as a
+    difference too, so a mask that reaches more features scores higher whatever their signs;
+    ``disagree`` is the consistency the paper's argument is about, free of that extent.
+
+    Paper: Sec. 5, Table 1 (an analysis beyond it).
+    """
+    s = torch.sign(eps)
+    i, j = torch.triu_indices(len(s), len(s), offset=1)
+    both = (s[i] != 0) & (s[j] != 0)
+    shared = both.sum(dim=1)
+    opposite = ((s[i] != s[j]) & both).sum(dim=1)
+    keep = shared > 0
+    disagree = (opposite[keep].double() / shared[keep]).mean() if keep.any() else torch.nan
+    return {"changed": float((s != 0).double().mean()), "disagree": float(disagree)}
+
+
 def _features(model: ConvNet, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
     device = next(model.parameters()).device
     acts = extract(model, x.to(device), list(layers), batch_size=len(x))
@@ -144,7 +169,7 @@ def _features(model: ConvNet, x: torch.Tensor, layers: tuple[str, ...]) -> dict[
 @torch.no_grad()
 def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, torch.Tensor],
                          mean: torch.Tensor, cfg: Config, *,
-                         layers: tuple[str, ...] = ("conv5", "fc7"), draws: int = 20,
+                         layers: tuple[str, ...] = ("conv5", "fc7"), draws: int = 100,
                          seed: int = 0, chunk: int = 15) -> dict:
     """Mean feature sign change for each part and for random regions (Table 1).
 
@@ -162,7 +187,11 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
 
     Returns a JSON-ready dict (save it with :func:`zflib.results.save_results`):
     ``rows[row][layer] = {"mean", "std"}`` (and ``draw_std`` for ``random``), the paper's
-    values under ``paper``, and what was measured.
+    values under ``paper``, ``decomposition[row][layer] = {"changed", "disagree"}``
+    (:func:`decompose`, averaged over the masked sets; for the parts also ``score_rank`` and
+    ``disagree_rank``, the share of the ``draws`` random regions of the part's size whose
+    sign change or disagreement is as low or lower: an empirical one-sided p-value), and what
+    was measured.
 
     Paper: Sec. 5, Table 1.
     Note: the grey mask is the mean pixel, as in Fig. 7; random regions have the sizes of the
@@ -188,6 +217,7 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
         random_boxes(boxes[p], lo=offset, hi=offset + cfg.crop_size, generator=g)
         for _ in range(draws) for p in PARTS]
     scores: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
+    parts_of: dict[str, list[dict[str, float]]] = {k: [] for k in layers}
     n = len(images)
     for start in range(0, len(sets), chunk):
         # the clean images ride in every batch, so that clean and masked features come from
@@ -198,11 +228,26 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
         for k in layers:
             f = feats[k].reshape(len(part) + 1, n, -1)
             scores[k] += [sign_change(f[0] - f[j]) for j in range(1, len(part) + 1)]
+            parts_of[k] += [decompose(f[0] - f[j]) for j in range(1, len(part) + 1)]
     rows: dict[str, dict[str, dict[str, float]]] = {
         p: {k: _stats(scores[k][i][None]) for k in layers} for i, p in enumerate(PARTS)}
     rows["random"] = {k: _stats(torch.stack(scores[k][len(PARTS):])) for k in layers}
+    draws_of = {p: [i] for i, p in enumerate(PARTS)}
+    draws_of["random"] = list(range(len(PARTS), len(sets)))
+    decomposition = {row: {k: {m: _nanmean([parts_of[k][i][m] for i in idx])
+                               for m in ("changed", "disagree")} for k in layers}
+                     for row, idx in draws_of.items()}
+    for i, p in enumerate(PARTS):  # how often a random region of the part's size does as well
+        same = range(len(PARTS) + i, len(sets), len(PARTS))
+        for k in layers:
+            d = decomposition[p][k]
+            d["score_rank"] = _share_at_most([float(scores[k][j].mean()) for j in same],
+                                             float(scores[k][i].mean()))
+            d["disagree_rank"] = _share_at_most([parts_of[k][j]["disagree"] for j in same],
+                                                parts_of[k][i]["disagree"])
     return {
         "rows": rows,
+        "decomposition": decomposition,
         "paper": {row: {name: {"mean": m, "std": s} for name, (m, s) in v.items()}
                   for row, v in PAPER_TABLE1.items()},
         "paper_layers": {"layer5": layers[0], "layer7": layers[-1]},
@@ -214,6 +259,19 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
         "normalisation": "mean over unordered image pairs of Hamming(sign eps_i, sign eps_j) "
                          "/ feature dimension; std over pairs (and draws for random)",
     }
+
+
+def _share_at_most(random: list[float], part: float) -> float:
+    """The share of ``random`` values <= ``part``: an empirical one-sided p-value of the part
+    being more consistent (lower) than random regions of its size; nan for a nan ``part``."""
+    if part != part:
+        return float("nan")
+    return sum(r <= part for r in random) / len(random)
+
+
+def _nanmean(values: list[float]) -> float:
+    t = torch.tensor(values, dtype=torch.float64)
+    return float(t.nanmean())
 
 
 def _stats(values: torch.Tensor) -> dict[str, float]:

@@ -34,9 +34,14 @@ def _fig6(results: Path, profile: str) -> str:
 
 
 def _table1(results: Path, profile: str) -> str:
-    from zflib.viz.correspondence import table_markdown
+    from zflib.viz.correspondence import decomposition_markdown, models_markdown, table_markdown
 
-    return table_markdown(load_saved(f"table1_correspondence_{profile}", results)["data"])
+    data = load_saved(f"table1_correspondence_{profile}", results)["data"]
+    out = table_markdown(data) + "\n\n**Taken apart** (share of features changed; among " \
+        "those two images both change, share changed in opposite directions):\n\n" + \
+        decomposition_markdown(data)
+    models = load_saved(f"table1_models_{profile}", results)["data"]
+    return out + "\n\n**Layer 5 of each model:**\n\n" + models_markdown(models)
 
 
 def _tables23(results: Path, profile: str) -> str:

@@ -78,3 +78,48 @@ def table_markdown(results: dict) -> str:
         lines.append(f"| {_LABEL[row]} | {cell(ours[l5])} | {cell(ours[l7])} | "
                      f"{cell(paper['layer5'])} | {cell(paper['layer7'])} |")
     return "\n".join(lines)
+
+
+def decomposition_markdown(results: dict) -> str:
+    """Table 1's scores taken apart (:func:`zflib.correspondence.decompose`): per row and
+    layer, the share of features the mask changes and, among the features two images both
+    change, the share changed in opposite directions (0.5 is chance); for each part, in
+    brackets, the share of random regions of its size that score as low or lower (the
+    sign change's, then the disagreement's: empirical one-sided p-values)."""
+    layers = results["layers"]
+    head = " | ".join(f"{k}: changed | {k}: disagree | {k}: p (score, disagree)"
+                      for k in layers)
+    lines = [f"| Occlusion location | {head} |", "|---" * (1 + 3 * len(layers)) + "|"]
+    for row in ROWS:
+        d = results["decomposition"][row]
+        cells = " | ".join(
+            f"{d[k]['changed']:.3f} | {d[k]['disagree']:.3f} | "
+            + (f"{d[k]['score_rank']:.2f}, {d[k]['disagree_rank']:.2f}" if row in PARTS else "-")
+            for k in layers)
+        lines.append(f"| {_LABEL[row]} | {cells} |")
+    return "\n".join(lines)
+
+
+def models_markdown(per_model: dict[str, dict], layer: str = "conv5") -> str:
+    """One ``layer`` row of Table 1 per model: the mean sign change of each part and of random
+    regions, the decomposition averaged over the three parts against random regions, and each
+    part's ``disagree_rank`` (share of random regions of its size as consistent or more).
+
+    ``per_model``: label -> results of :func:`zflib.correspondence.correspondence_table`.
+    """
+    lines = [f"| model ({layer}) | " + " | ".join(_LABEL[r] for r in ROWS)
+             + " | changed: parts / random | disagree: parts / random | "
+             "p (disagree): " + ", ".join(_LABEL[p] for p in PARTS) + " |",
+             "|---" * (len(ROWS) + 4) + "|"]
+    for label, res in per_model.items():
+        dec = res["decomposition"]
+
+        def parts(m: str, dec: dict = dec) -> float:
+            return float(np.mean([dec[p][layer][m] for p in PARTS]))
+
+        cells = " | ".join(f"{res['rows'][r][layer]['mean']:.3f}" for r in ROWS)
+        lines.append(f"| {label} | {cells} | {parts('changed'):.3f} / "
+                     f"{dec['random'][layer]['changed']:.3f} | {parts('disagree'):.3f} / "
+                     f"{dec['random'][layer]['disagree']:.3f} | "
+                     + ", ".join(f"{dec[p][layer]['disagree_rank']:.2f}" for p in PARTS) + " |")
+    return "\n".join(lines)
