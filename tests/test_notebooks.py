@@ -28,6 +28,8 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, monkeypatch):
         "cell 2 must be tagged `parameters` with `profile` first"
     assert all(not c.get("outputs") for c in src["cells"] if c["cell_type"] == "code"), \
         "notebooks are committed without outputs"
+    ids = [c.get("id") for c in src["cells"]]  # nbformat 4.5: every cell has a unique id
+    assert None not in ids and len(set(ids)) == len(ids), f"cell ids missing or repeated: {ids}"
     figures = tmp_path / "figures"
     monkeypatch.setenv("ZF_FIGURES", str(figures))
     params = {"profile": "smoke"}
