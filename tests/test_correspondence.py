@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from itertools import permutations
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,7 +27,7 @@ from zflib.data import ImageSet, to_input
 from zflib.models import build_model
 from zflib.occlusion import grey_baseline
 from zflib.results import load_saved, save_results
-from zflib.viz.correspondence import decomposition_markdown, models_markdown
+from zflib.viz.correspondence import decomposition_markdown, models_markdown, plot_consistency
 
 torch.set_num_threads(1)
 
@@ -193,6 +194,13 @@ def test_table_equals_brute_force():
     table = decomposition_markdown(res)
     assert table.count("\n") == 1 + len(ROWS)
     assert f"| right eye | {res['decomposition']['right_eye']['conv5']['changed']:.3f} |" in table
+    fig = plot_consistency(res)  # one panel per layer, each part's own value marked
+    assert [a.get_title().split(":")[0] for a in fig.axes] == ["conv5", "fc7"]
+    points = {tuple(np.round(o, 9)) for c in fig.axes[1].collections
+              if hasattr(c, "get_offsets") for o in c.get_offsets()}
+    for x, part in enumerate(PARTS):
+        assert (x, round(res["decomposition"][part]["fc7"]["disagree"], 9)) in points
+        assert len(res["decomposition"][part]["fc7"]["random_disagree"]) == 2
     across = models_markdown({"a": res, "b": res})
     assert across.count("\n") == 3 and f"| a | {res['rows']['right_eye']['conv5']['mean']:.3f}" \
         in across

@@ -190,8 +190,8 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
     values under ``paper``, ``decomposition[row][layer] = {"changed", "disagree"}``
     (:func:`decompose`, averaged over the masked sets; for the parts also ``score_rank`` and
     ``disagree_rank``, the share of the ``draws`` random regions of the part's size whose
-    sign change or disagreement is as low or lower: an empirical one-sided p-value), and what
-    was measured.
+    sign change or disagreement is as low or lower: an empirical one-sided p-value, and
+    ``random_disagree``, those regions' disagreements), and what was measured.
 
     Paper: Sec. 5, Table 1.
     Note: the grey mask is the mean pixel, as in Fig. 7; random regions have the sizes of the
@@ -243,8 +243,8 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
             d = decomposition[p][k]
             d["score_rank"] = _share_at_most([float(scores[k][j].mean()) for j in same],
                                              float(scores[k][i].mean()))
-            d["disagree_rank"] = _share_at_most([parts_of[k][j]["disagree"] for j in same],
-                                                parts_of[k][i]["disagree"])
+            d["random_disagree"] = [parts_of[k][j]["disagree"] for j in same]
+            d["disagree_rank"] = _share_at_most(d["random_disagree"], parts_of[k][i]["disagree"])
     return {
         "rows": rows,
         "decomposition": decomposition,

@@ -61,6 +61,46 @@ def plot_fig8(images: torch.Tensor, boxes: dict[str, torch.Tensor],
     return fig
 
 
+def plot_consistency(results: dict) -> plt.Figure:
+    """Beside Table 1: for each layer and part, the disagreement of the part's mask (red)
+    against those of random regions of the same size (violins, one dot per placement): the
+    further below the violin, the more consistently masking the part changes the shared
+    features of different dogs (0.5 is chance; p, the share of random regions as low or
+    lower, as in :func:`decomposition_markdown`).
+
+    ``results`` from :func:`zflib.correspondence.correspondence_table`.
+
+    Paper: Sec. 5, Table 1 (an analysis beyond it).
+    """
+    layers = results["layers"]
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.4), sharey=True,
+                             squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, layer in zip(axes[0], layers, strict=True):
+        for x, part in enumerate(PARTS):
+            d = results["decomposition"][part][layer]
+            rand = np.asarray(d["random_disagree"], dtype=float)
+            rand = rand[np.isfinite(rand)]
+            v = ax.violinplot(rand, positions=[x], widths=0.7, showextrema=False)
+            for body in v["bodies"]:
+                body.set_facecolor("0.75")
+                body.set_alpha(0.6)
+            ax.scatter(x + rng.uniform(-0.12, 0.12, len(rand)), rand, s=4, color="0.35")
+            ax.scatter([x], [d["disagree"]], s=60, marker="D", color="tab:red", zorder=3)
+            ax.annotate(f"p = {d['disagree_rank']:.2f}", (x, d["disagree"]),
+                        xytext=(9, 0), textcoords="offset points", ha="left", va="center",
+                        fontsize=8, color="tab:red", zorder=4,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                              "alpha": 0.85})
+        ax.axhline(0.5, color="0.5", lw=0.8, ls="--")
+        ax.margins(y=0.08)
+        ax.set_xticks(range(len(PARTS)), [_LABEL[p] for p in PARTS])
+        ax.set_title(f"{layer}: part (red) vs random regions", fontsize=9)
+    axes[0, 0].set_ylabel("sign disagreement among\nfeatures both dogs change")
+    fig.tight_layout()
+    return fig
+
+
 def table_markdown(results: dict) -> str:
     """Table 1 as Markdown: our mean feature sign change beside the paper's.
 
