@@ -106,3 +106,22 @@ def test_crop_patches_pads_outside():
     assert torch.equal(p[1, 0, :3, :3], img[1, 0, 3:6, 3:6])
     assert torch.equal(p[1, 0, 3], torch.full((4,), -1.0))
     assert torch.equal(p[1, 0, :, 3], torch.full((4,), -1.0))
+
+
+@pytest.mark.parametrize("rf", [ReceptiveField(4, 2, -1), ReceptiveField(7, 2, -3),
+                                ReceptiveField(3, 1, 0), ReceptiveField(11, 4, -5)])
+def test_crop_patches_names_the_valid_positions(rf):
+    """The range in the error is the set of positions that crop without error (brute force)."""
+    img = torch.zeros(1, 1, 9, 7)
+    ok = {ax: [] for ax in "yx"}
+    for v in range(-12, 13):
+        for ax in "yx":
+            y, x = (v, 0) if ax == "y" else (0, v)
+            try:
+                crop_patches(img, rf, torch.tensor([y]), torch.tensor([x]))
+                ok[ax].append(v)
+            except ValueError as err:
+                msg = str(err)
+    assert ok["y"] == list(range(ok["y"][0], ok["y"][-1] + 1))  # contiguous
+    assert f"valid: y in {ok['y'][0]}..{ok['y'][-1]}, x in {ok['x'][0]}..{ok['x'][-1]}" in msg
+    assert "9x7 image" in msg

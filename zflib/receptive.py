@@ -105,9 +105,16 @@ def crop_patches(images: torch.Tensor, rf: ReceptiveField, ys: torch.Tensor, xs:
     ar = torch.arange(rf.size, device=images.device)
     rows = (ys * rf.stride + rf.offset + pad).to(images.device)[:, None] + ar  # [K, size]
     cols = (xs * rf.stride + rf.offset + pad).to(images.device)[:, None] + ar
-    if rows.min() < 0 or rows.max() >= h + 2 * pad or cols.min() < 0 or \
-            cols.max() >= w + 2 * pad:
-        raise ValueError("unit position out of the layer's map")
+    bad = (rows[:, 0] < 0) | (rows[:, -1] >= h + 2 * pad) | (cols[:, 0] < 0) | \
+        (cols[:, -1] >= w + 2 * pad)
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        lo = -((rf.offset + pad) // rf.stride)  # the first position whose box starts >= 0
+        raise ValueError(
+            f"unit position (y={int(ys[i])}, x={int(xs[i])}) puts its {rf.size}-pixel receptive "
+            f"field outside the {h}x{w} image; valid: y in {lo}.."
+            f"{(h + pad - rf.offset - rf.size) // rf.stride}, x in {lo}.."
+            f"{(w + pad - rf.offset - rf.size) // rf.stride}")
     kk = torch.arange(k, device=images.device)[:, None, None]
     out = padded[kk, :, rows[:, :, None], cols[:, None, :]]  # [K, size, size, C]
     return out.permute(0, 3, 1, 2).contiguous()
