@@ -15,6 +15,7 @@ from zflib.correspondence import (
     PAPER_TABLE1,
     PARTS,
     ROWS,
+    aligned_boxes,
     correspondence_table,
     decompose,
     example_random_boxes,
@@ -138,6 +139,36 @@ def _setup():
     return model, cfg, images, mean, boxes
 
 
+def _disagree(eps: torch.Tensor) -> float:
+    """Brute force: per pair, opposite signs among features both rows change; mean of pairs."""
+    s = torch.sign(eps)
+    out = []
+    for i in range(len(s)):
+        for j in range(i + 1, len(s)):
+            both = (s[i] != 0) & (s[j] != 0)
+            if both.any():
+                out.append(float((s[i][both] != s[j][both]).double().mean()))
+    return sum(out) / len(out)
+
+
+def test_aligned_boxes_share_one_centre_and_reach_every_allowed_one():
+    boxes = torch.tensor([[10, 20, 15, 30], [30, 30, 44, 41], [0, 0, 9, 9]])
+    g = torch.Generator().manual_seed(3)
+    centres = set()
+    for _ in range(3000):
+        b = aligned_boxes(boxes, lo=4, hi=60, generator=g)
+        assert torch.equal(b[:, 2] - b[:, 0], boxes[:, 2] - boxes[:, 0])
+        assert torch.equal(b[:, 3] - b[:, 1], boxes[:, 3] - boxes[:, 1])
+        assert b[:, :2].min() >= 4 and b[:, 2:].max() <= 60
+        cx, cy = b[:, 0] + (b[:, 2] - b[:, 0]) // 2, b[:, 1] + (b[:, 3] - b[:, 1]) // 2
+        assert len(set(cx.tolist())) == 1 and len(set(cy.tolist())) == 1
+        centres.add(int(cx[0]))
+    # widths 5, 14, 9: the centre ranges over 4 + 7 .. 60 - 7, every value of it
+    assert centres == set(range(11, 54))
+    with pytest.raises(ValueError, match="larger than the visible range"):
+        aligned_boxes(torch.tensor([[0, 0, 60, 5]]), lo=4, hi=60, generator=g)
+
+
 def test_table_equals_brute_force():
     model, cfg, images, mean, boxes = _setup()
     res = correspondence_table(model, images, boxes, mean, cfg, draws=2, seed=5)
@@ -165,13 +196,9 @@ def test_table_equals_brute_force():
             assert got["std"] == pytest.approx(
                 float(torch.tensor(pairs, dtype=torch.float64).std()), abs=1e-9)
             # the decomposition, by brute force over the pairs
-            shared = [((s[i] != 0) & (s[j] != 0)) for i in range(5) for j in range(i + 1, 5)]
-            opposite = [((s[i] == -s[j]) & (s[i] != 0)).sum() for i in range(5)
-                        for j in range(i + 1, 5)]
             dec = res["decomposition"][part][name]
             assert dec["changed"] == pytest.approx(float((s != 0).double().mean()))
-            assert dec["disagree"] == pytest.approx(
-                sum(float(o / c.sum()) for o, c in zip(opposite, shared, strict=True)) / 10)
+            assert dec["disagree"] == pytest.approx(_disagree(eps))
     for row in ROWS:
         for name in ("conv5", "fc7"):
             assert 0 < res["rows"][row][name]["mean"] < 1
@@ -179,21 +206,30 @@ def test_table_equals_brute_force():
     assert 0 < res["decomposition"]["random"]["fc7"]["disagree"] < 1
     # the ranks, by brute force: the random boxes drawn again with the table's seed and order
     g = torch.Generator().manual_seed(5)
-    drawn = [random_boxes(boxes[p], lo=4, hi=60, generator=g) for _ in range(2) for p in PARTS]
+    drawn = {"random": [random_boxes(boxes[p], lo=4, hi=60, generator=g) for _ in range(2)
+                        for p in PARTS]}
+    drawn["random_aligned"] = [aligned_boxes(boxes[p], lo=4, hi=60, generator=g)
+                               for _ in range(2) for p in PARTS]
 
-    def conv5_score(box: torch.Tensor) -> float:
-        masked = mask_inputs(x, box, fill, offset=4)
-        return float(sign_change(clean5 - feats(masked)[0]).mean())
+    def conv5_change(box: torch.Tensor) -> torch.Tensor:
+        return clean5 - feats(mask_inputs(x, box, fill, offset=4))[0]
 
     for i, part in enumerate(PARTS):
+        dec = res["decomposition"][part]["conv5"]
+        eps = {c: [conv5_change(b[d * len(PARTS) + i]) for d in range(2)] for c, b in drawn.items()}
+        score = [float(sign_change(e).mean()) for e in eps["random"]]
         own = res["rows"][part]["conv5"]["mean"]
-        same = [conv5_score(drawn[d * len(PARTS) + i]) for d in range(2)]
-        want = sum(r <= own for r in same) / 2
-        assert res["decomposition"][part]["conv5"]["score_rank"] == want
-        assert 0 <= res["decomposition"][part]["conv5"]["disagree_rank"] <= 1
+        assert dec["score_rank"] == sum(r <= own for r in score) / 2
+        for c in drawn:
+            rand = [_disagree(e) for e in eps[c]]
+            assert dec[f"{c}_disagree"] == pytest.approx(rand)
+            assert dec[f"{c}_disagree_rank"] == sum(r <= dec["disagree"] for r in rand) / 2
     table = decomposition_markdown(res)
-    assert table.count("\n") == 1 + len(ROWS)
-    assert f"| right eye | {res['decomposition']['right_eye']['conv5']['changed']:.3f} |" in table
+    assert table.count("\n") == 1 + (len(ROWS) + 1) * 2  # parts, random, aligned; 2 layers
+    right = res["decomposition"]["right_eye"]["conv5"]
+    assert f"| right eye | conv5 | {right['changed']:.3f} | {right['disagree']:.3f} | " \
+        f"{right['score_rank']:.2f} | {right['random_disagree_rank']:.2f} | " \
+        f"{right['random_aligned_disagree_rank']:.2f} |" in table
     fig = plot_consistency(res)  # one panel per layer, each part's own value marked
     assert [a.get_title().split(":")[0] for a in fig.axes] == ["conv5", "fc7"]
     points = {tuple(np.round(o, 9)) for c in fig.axes[1].collections
@@ -222,7 +258,8 @@ def test_a_mask_outside_the_crop_changes_nothing():
         # a changed feature, so the disagreement and its rank are undefined
         dec = res["decomposition"][part]["conv5"]
         assert dec["changed"] == 0 and dec["score_rank"] == 0
-        assert dec["disagree"] != dec["disagree"] and dec["disagree_rank"] != dec["disagree_rank"]
+        assert dec["disagree"] != dec["disagree"]
+        assert dec["random_disagree_rank"] != dec["random_disagree_rank"]
 
 
 def test_table_errors_and_json_round_trip(tmp_path):

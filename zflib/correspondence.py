@@ -123,6 +123,26 @@ def random_boxes(boxes: torch.Tensor, *, lo: int, hi: int,
     return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
 
 
+def aligned_boxes(boxes: torch.Tensor, *, lo: int, hi: int,
+                  generator: torch.Generator) -> torch.Tensor:
+    """Boxes of the same sizes as ``boxes`` [N, 4] all centred on one random point, drawn
+    uniformly among those where every box fits inside ``[lo, hi)`` on both axes.
+
+    The control for spatial alignment: conv5 features are maps, so masking the same place in
+    every image changes the same features, whatever lies there. A part that beats these
+    regions is consistent beyond where it sits in the frame."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    if (w > hi - lo).any() or (h > hi - lo).any():
+        raise ValueError(f"a box is larger than the visible range {lo}..{hi}")
+
+    def centre(size: torch.Tensor) -> torch.Tensor:
+        first, last = lo + int((size // 2).max()), hi - int((size - size // 2).max())
+        return first + (torch.rand(1, generator=generator) * (last - first + 1)).long()
+
+    x0, y0 = centre(w) - w // 2, centre(h) - h // 2
+    return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
+
+
 def sign_change(eps: torch.Tensor) -> torch.Tensor:
     """Normalised Hamming distances between ``sign(eps_i)`` and ``sign(eps_j)`` for every
     unordered pair i < j of the rows of ``eps`` [N, D]: [N (N - 1) / 2] fractions in 0..1.
@@ -181,21 +201,26 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
         mean: training mean image [3, H, W]; cfg: input scale and crop.
         layers: the layers compared (paper: 5 and 7; ours ``conv5`` after its ReLU, before
             pooling, and ``fc7``).
-        draws: random placements of every part-sized box (per image, independently).
+        draws: random placements of every part-sized box, independent per image and aligned
+            (one centre for all images), each.
         seed: seed of the random placements.
         chunk: masked sets (of N images each) per forward pass, with the clean images.
 
     Returns a JSON-ready dict (save it with :func:`zflib.results.save_results`):
     ``rows[row][layer] = {"mean", "std"}`` (and ``draw_std`` for ``random``), the paper's
     values under ``paper``, ``decomposition[row][layer] = {"changed", "disagree"}``
-    (:func:`decompose`, averaged over the masked sets; for the parts also ``score_rank`` and
-    ``disagree_rank``, the share of the ``draws`` random regions of the part's size whose
-    sign change or disagreement is as low or lower: an empirical one-sided p-value, and
-    ``random_disagree``, those regions' disagreements), and what was measured.
+    (:func:`decompose`, averaged over the masked sets) for the parts, ``random`` and
+    ``random_aligned``; for each part also ``score_rank``, the share of the ``draws`` random
+    regions of its size whose sign change is as low or lower (an empirical one-sided p-value),
+    and ``random_disagree_rank`` and ``random_aligned_disagree_rank``, the same for the
+    disagreement against random and aligned random regions, with those regions' values
+    (``random_disagree``, ``random_aligned_disagree``); and what was measured.
 
     Paper: Sec. 5, Table 1.
     Note: the grey mask is the mean pixel, as in Fig. 7; random regions have the sizes of the
-    three parts in turn and are placed anywhere in the centre crop.
+    three parts in turn and are placed anywhere in the centre crop, independently in each
+    image (the paper's control, Table 1's ``random`` row); aligned random regions
+    (:func:`aligned_boxes`) share one centre in all images, the control for where a part sits.
     """
     if draws < 1:
         raise ValueError(f"draws {draws} out of range 1..")
@@ -213,9 +238,12 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
     fill = grey_baseline(mean, cfg)
     offset = (images.shape[1] - cfg.crop_size) // 2
     g = torch.Generator().manual_seed(seed)
-    sets = [boxes[p] for p in PARTS] + [
-        random_boxes(boxes[p], lo=offset, hi=offset + cfg.crop_size, generator=g)
-        for _ in range(draws) for p in PARTS]
+    lo, hi = offset, offset + cfg.crop_size
+    sets = [boxes[p] for p in PARTS]
+    sets += [random_boxes(boxes[p], lo=lo, hi=hi, generator=g) for _ in range(draws)
+             for p in PARTS]
+    sets += [aligned_boxes(boxes[p], lo=lo, hi=hi, generator=g) for _ in range(draws)
+             for p in PARTS]
     scores: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
     parts_of: dict[str, list[dict[str, float]]] = {k: [] for k in layers}
     n = len(images)
@@ -229,22 +257,27 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
             f = feats[k].reshape(len(part) + 1, n, -1)
             scores[k] += [sign_change(f[0] - f[j]) for j in range(1, len(part) + 1)]
             parts_of[k] += [decompose(f[0] - f[j]) for j in range(1, len(part) + 1)]
+    first = {"random": len(PARTS), "random_aligned": len(PARTS) * (1 + draws)}
     rows: dict[str, dict[str, dict[str, float]]] = {
         p: {k: _stats(scores[k][i][None]) for k in layers} for i, p in enumerate(PARTS)}
-    rows["random"] = {k: _stats(torch.stack(scores[k][len(PARTS):])) for k in layers}
+    rows["random"] = {k: _stats(torch.stack(scores[k][first["random"]:first["random_aligned"]]))
+                      for k in layers}
     draws_of = {p: [i] for i, p in enumerate(PARTS)}
-    draws_of["random"] = list(range(len(PARTS), len(sets)))
+    draws_of.update({c: list(range(at, at + draws * len(PARTS))) for c, at in first.items()})
     decomposition = {row: {k: {m: _nanmean([parts_of[k][i][m] for i in idx])
                                for m in ("changed", "disagree")} for k in layers}
                      for row, idx in draws_of.items()}
     for i, p in enumerate(PARTS):  # how often a random region of the part's size does as well
-        same = range(len(PARTS) + i, len(sets), len(PARTS))
         for k in layers:
             d = decomposition[p][k]
+            same = range(first["random"] + i, first["random_aligned"], len(PARTS))
             d["score_rank"] = _share_at_most([float(scores[k][j].mean()) for j in same],
                                              float(scores[k][i].mean()))
-            d["random_disagree"] = [parts_of[k][j]["disagree"] for j in same]
-            d["disagree_rank"] = _share_at_most(d["random_disagree"], parts_of[k][i]["disagree"])
+            for c in first:
+                same = range(first[c] + i, first[c] + draws * len(PARTS), len(PARTS))
+                d[f"{c}_disagree"] = [parts_of[k][j]["disagree"] for j in same]
+                d[f"{c}_disagree_rank"] = _share_at_most(d[f"{c}_disagree"],
+                                                         parts_of[k][i]["disagree"])
     return {
         "rows": rows,
         "decomposition": decomposition,

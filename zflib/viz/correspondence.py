@@ -61,42 +61,55 @@ def plot_fig8(images: torch.Tensor, boxes: dict[str, torch.Tensor],
     return fig
 
 
+_CONTROLS = {"random": ("anywhere in each image", "0.72"),
+             "random_aligned": ("at one place in every image", "#9ecae1")}
+
+
 def plot_consistency(results: dict) -> plt.Figure:
     """Beside Table 1: for each layer and part, the disagreement of the part's mask (red)
-    against those of random regions of the same size (violins, one dot per placement): the
-    further below the violin, the more consistently masking the part changes the shared
-    features of different dogs (0.5 is chance; p, the share of random regions as low or
-    lower, as in :func:`decomposition_markdown`).
+    against those of random regions of the same size (violins, one dot per placement), placed
+    anywhere in each image (grey, the paper's control) or at one place in every image (blue,
+    the control for where the part sits). The further below a violin, the more consistently
+    masking the part changes the features of different dogs (0.5 is chance); p, the share of
+    the violin as low or lower, is written beside the part.
 
     ``results`` from :func:`zflib.correspondence.correspondence_table`.
 
     Paper: Sec. 5, Table 1 (an analysis beyond it).
     """
     layers = results["layers"]
-    fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.4), sharey=True,
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.4 * len(layers), 3.8), sharey=True,
                              squeeze=False)
     rng = np.random.default_rng(0)
     for ax, layer in zip(axes[0], layers, strict=True):
         for x, part in enumerate(PARTS):
             d = results["decomposition"][part][layer]
-            rand = np.asarray(d["random_disagree"], dtype=float)
-            rand = rand[np.isfinite(rand)]
-            v = ax.violinplot(rand, positions=[x], widths=0.7, showextrema=False)
-            for body in v["bodies"]:
-                body.set_facecolor("0.75")
-                body.set_alpha(0.6)
-            ax.scatter(x + rng.uniform(-0.12, 0.12, len(rand)), rand, s=4, color="0.35")
+            for shift, (control, (_, colour)) in zip((-0.2, 0.2), _CONTROLS.items(),
+                                                      strict=True):
+                rand = np.asarray(d[f"{control}_disagree"], dtype=float)
+                rand = rand[np.isfinite(rand)]
+                v = ax.violinplot(rand, positions=[x + shift], widths=0.38, showextrema=False)
+                for body in v["bodies"]:
+                    body.set_facecolor(colour)
+                    body.set_alpha(0.7)
+                ax.scatter(x + shift + rng.uniform(-0.06, 0.06, len(rand)), rand, s=3,
+                           color="0.3")
             ax.scatter([x], [d["disagree"]], s=60, marker="D", color="tab:red", zorder=3)
-            ax.annotate(f"p = {d['disagree_rank']:.2f}", (x, d["disagree"]),
-                        xytext=(9, 0), textcoords="offset points", ha="left", va="center",
-                        fontsize=8, color="tab:red", zorder=4,
+            ax.annotate(f"p = {d['random_disagree_rank']:.2f} / "
+                        f"{d['random_aligned_disagree_rank']:.2f}", (x, d["disagree"]),
+                        xytext=(0, -13), textcoords="offset points", ha="center", va="center",
+                        fontsize=7.5, color="tab:red", zorder=4,
                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                               "alpha": 0.85})
         ax.axhline(0.5, color="0.5", lw=0.8, ls="--")
-        ax.margins(y=0.08)
+        ax.margins(y=0.1)
         ax.set_xticks(range(len(PARTS)), [_LABEL[p] for p in PARTS])
-        ax.set_title(f"{layer}: part (red) vs random regions", fontsize=9)
+        ax.set_title(f"{layer}: each part (red) against random regions of its size",
+                     fontsize=9)
     axes[0, 0].set_ylabel("sign disagreement among\nfeatures both dogs change")
+    handles = [plt.Rectangle((0, 0), 1, 1, fc=c, alpha=0.7) for _, c in _CONTROLS.values()]
+    fig.legend(handles, [f"random, {t}" for t, _ in _CONTROLS.values()], loc="lower center",
+               ncol=2, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.06))
     fig.tight_layout()
     return fig
 
@@ -121,45 +134,42 @@ def table_markdown(results: dict) -> str:
 
 
 def decomposition_markdown(results: dict) -> str:
-    """Table 1's scores taken apart (:func:`zflib.correspondence.decompose`): per row and
-    layer, the share of features the mask changes and, among the features two images both
-    change, the share changed in opposite directions (0.5 is chance); for each part, in
-    brackets, the share of random regions of its size that score as low or lower (the
-    sign change's, then the disagreement's: empirical one-sided p-values)."""
-    layers = results["layers"]
-    head = " | ".join(f"{k}: changed | {k}: disagree | {k}: p (score, disagree)"
-                      for k in layers)
-    lines = [f"| Occlusion location | {head} |", "|---" * (1 + 3 * len(layers)) + "|"]
-    for row in ROWS:
-        d = results["decomposition"][row]
-        cells = " | ".join(
-            f"{d[k]['changed']:.3f} | {d[k]['disagree']:.3f} | "
-            + (f"{d[k]['score_rank']:.2f}, {d[k]['disagree_rank']:.2f}" if row in PARTS else "-")
-            for k in layers)
-        lines.append(f"| {_LABEL[row]} | {cells} |")
+    """Table 1's scores taken apart (:func:`zflib.correspondence.decompose`), one line per
+    location and layer: the share of features the mask changes; among the features two
+    images both change, the share changed in opposite directions (0.5 is chance); and, for
+    the parts, the share of random regions of the part's size that score as low or lower
+    (empirical one-sided p-values) by the paper's sign change and by the disagreement, against
+    regions anywhere in each image and against regions at one place in every image."""
+    lines = ["| location | layer | changed | disagree | p: score vs random | "
+             "p: disagree vs random | p: disagree vs aligned random |", "|---" * 7 + "|"]
+    labels = {**_LABEL, "random_aligned": "random, aligned"}
+    for row, label in labels.items():
+        for k in results["layers"]:
+            d = results["decomposition"][row][k]
+            ps = (f"{d['score_rank']:.2f} | {d['random_disagree_rank']:.2f} | "
+                  f"{d['random_aligned_disagree_rank']:.2f}" if row in PARTS else "- | - | -")
+            lines.append(f"| {label} | {k} | {d['changed']:.3f} | {d['disagree']:.3f} | {ps} |")
     return "\n".join(lines)
 
 
 def models_markdown(per_model: dict[str, dict], layer: str = "conv5") -> str:
     """One ``layer`` row of Table 1 per model: the mean sign change of each part and of random
-    regions, the decomposition averaged over the three parts against random regions, and each
-    part's ``disagree_rank`` (share of random regions of its size as consistent or more).
+    regions; the disagreement of the parts (averaged) against random and aligned random
+    regions; and each part's p-value of its disagreement against either control.
 
     ``per_model``: label -> results of :func:`zflib.correspondence.correspondence_table`.
     """
+    names = ", ".join(_LABEL[p] for p in PARTS)
     lines = [f"| model ({layer}) | " + " | ".join(_LABEL[r] for r in ROWS)
-             + " | changed: parts / random | disagree: parts / random | "
-             "p (disagree): " + ", ".join(_LABEL[p] for p in PARTS) + " |",
+             + " | disagree: parts / random / aligned random | "
+             f"p vs random ({names}) | p vs aligned random ({names}) |",
              "|---" * (len(ROWS) + 4) + "|"]
     for label, res in per_model.items():
         dec = res["decomposition"]
-
-        def parts(m: str, dec: dict = dec) -> float:
-            return float(np.mean([dec[p][layer][m] for p in PARTS]))
-
+        parts = float(np.mean([dec[p][layer]["disagree"] for p in PARTS]))
         cells = " | ".join(f"{res['rows'][r][layer]['mean']:.3f}" for r in ROWS)
-        lines.append(f"| {label} | {cells} | {parts('changed'):.3f} / "
-                     f"{dec['random'][layer]['changed']:.3f} | {parts('disagree'):.3f} / "
-                     f"{dec['random'][layer]['disagree']:.3f} | "
-                     + ", ".join(f"{dec[p][layer]['disagree_rank']:.2f}" for p in PARTS) + " |")
+        ps = [", ".join(f"{dec[p][layer][f'{c}_disagree_rank']:.2f}" for p in PARTS)
+              for c in _CONTROLS]
+        lines.append(f"| {label} | {cells} | {parts:.3f} / {dec['random'][layer]['disagree']:.3f}"
+                     f" / {dec['random_aligned'][layer]['disagree']:.3f} | {ps[0]} | {ps[1]} |")
     return "\n".join(lines)
