@@ -186,6 +186,36 @@ def _features(model: ConvNet, x: torch.Tensor, layers: tuple[str, ...]) -> dict[
     return {k: v.flatten(1).double() for k, v in acts.items()}
 
 
+def _summarise(scores: dict[str, list[torch.Tensor]],
+               parts_of: dict[str, list[dict[str, float]]], draws: int) -> tuple[dict, dict]:
+    """Table 1's rows and the decomposition from the per-set results, the sets ordered as
+    :func:`correspondence_table` builds them: the parts, then ``draws`` rounds of random
+    regions of each part's size, then as many aligned ones."""
+    layers = list(scores)
+    first = {"random": len(PARTS), "random_aligned": len(PARTS) * (1 + draws)}
+    rows: dict[str, dict[str, dict[str, float]]] = {
+        p: {k: _stats(scores[k][i][None]) for k in layers} for i, p in enumerate(PARTS)}
+    rows["random"] = {k: _stats(torch.stack(scores[k][first["random"]:first["random_aligned"]]))
+                      for k in layers}
+    draws_of = {p: [i] for i, p in enumerate(PARTS)}
+    draws_of.update({c: list(range(at, at + draws * len(PARTS))) for c, at in first.items()})
+    decomposition = {row: {k: {m: _nanmean([parts_of[k][i][m] for i in idx])
+                               for m in ("changed", "disagree")} for k in layers}
+                     for row, idx in draws_of.items()}
+    for i, p in enumerate(PARTS):  # how often a random region of the part's size does as well
+        for k in layers:
+            d = decomposition[p][k]
+            same = range(first["random"] + i, first["random_aligned"], len(PARTS))
+            d["score_rank"] = _share_at_most([float(scores[k][j].mean()) for j in same],
+                                             float(scores[k][i].mean()))
+            for c in first:
+                same = range(first[c] + i, first[c] + draws * len(PARTS), len(PARTS))
+                d[f"{c}_disagree"] = [parts_of[k][j]["disagree"] for j in same]
+                d[f"{c}_disagree_rank"] = _share_at_most(d[f"{c}_disagree"],
+                                                         parts_of[k][i]["disagree"])
+    return rows, decomposition
+
+
 @torch.no_grad()
 def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, torch.Tensor],
                          mean: torch.Tensor, cfg: Config, *,
@@ -257,27 +287,7 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
             f = feats[k].reshape(len(part) + 1, n, -1)
             scores[k] += [sign_change(f[0] - f[j]) for j in range(1, len(part) + 1)]
             parts_of[k] += [decompose(f[0] - f[j]) for j in range(1, len(part) + 1)]
-    first = {"random": len(PARTS), "random_aligned": len(PARTS) * (1 + draws)}
-    rows: dict[str, dict[str, dict[str, float]]] = {
-        p: {k: _stats(scores[k][i][None]) for k in layers} for i, p in enumerate(PARTS)}
-    rows["random"] = {k: _stats(torch.stack(scores[k][first["random"]:first["random_aligned"]]))
-                      for k in layers}
-    draws_of = {p: [i] for i, p in enumerate(PARTS)}
-    draws_of.update({c: list(range(at, at + draws * len(PARTS))) for c, at in first.items()})
-    decomposition = {row: {k: {m: _nanmean([parts_of[k][i][m] for i in idx])
-                               for m in ("changed", "disagree")} for k in layers}
-                     for row, idx in draws_of.items()}
-    for i, p in enumerate(PARTS):  # how often a random region of the part's size does as well
-        for k in layers:
-            d = decomposition[p][k]
-            same = range(first["random"] + i, first["random_aligned"], len(PARTS))
-            d["score_rank"] = _share_at_most([float(scores[k][j].mean()) for j in same],
-                                             float(scores[k][i].mean()))
-            for c in first:
-                same = range(first[c] + i, first[c] + draws * len(PARTS), len(PARTS))
-                d[f"{c}_disagree"] = [parts_of[k][j]["disagree"] for j in same]
-                d[f"{c}_disagree_rank"] = _share_at_most(d[f"{c}_disagree"],
-                                                         parts_of[k][i]["disagree"])
+    rows, decomposition = _summarise(scores, parts_of, draws)
     return {
         "rows": rows,
         "decomposition": decomposition,
