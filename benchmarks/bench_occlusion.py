@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
     best_ppe = min(sweep, key=lambda p: best[f"ppe{p}"])
     name = machine_name(device)
     result = {
-        "machine": name,
+        "machine": f"{name}; timed in "
+                   + ("process CPU time" if device.type == "cpu" else "wall time"),
         "threads": args.threads,
-        "clock": "process CPU time" if device.type == "cpu" else "wall time",
         "size": args.size,
         "stride": args.stride,
         "positions": n_pos,

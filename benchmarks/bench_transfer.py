@@ -87,7 +87,7 @@ def main() -> None:
         xtr, ytr, xte, yte = _data(102, args.per_class)
         source = "synthetic"
     k = int(ytr.max()) + 1
-    res: dict[str, float | str] = {"features": source, "classes": k, "train_images": len(ytr),
+    res: dict[str, float | str] = {"classes": k, "train_images": len(ytr),
                                    "dims": int(xtr.shape[1])}
 
     ours, t_ours = _time(lambda: transfer.fit_predict(xtr, ytr, xte, classifier="softmax",
@@ -121,7 +121,7 @@ def main() -> None:
     transfer.layer_features(model, images[:16], torch.zeros(3, 64, 64), cfg)  # warm-up
     _, t = _time(lambda: transfer.layer_features(model, images, torch.zeros(3, 64, 64), cfg))
     res["extract_images_per_s"] = len(images) / t
-    res["machine"] = machine_name(torch.device("cpu"))
+    res["machine"] = f"{machine_name(torch.device('cpu'))}; features: {source}"
 
     out = Path(__file__).parent / "results" / "bench_transfer.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,7 @@
-"""pyproject.toml and environment.yml list the same packages, pinned alike."""
+"""pyproject.toml and environment.yml list the same packages, pinned alike; the benchmarks
+write their results in one shape."""
 
+import json
 from pathlib import Path
 
 import tomllib
@@ -17,3 +19,17 @@ def test_environment_yml_matches_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(pip) == wanted
     assert "torch==2.14.1" in wanted and "torchvision==0.29.1" in wanted
+
+
+def test_benchmark_results_are_flat_numbers_and_a_machine():
+    """Each benchmarks/results/<bench>.json: a flat object of numbers plus a ``machine``
+    string, one per benchmark script."""
+    folder = ROOT / "benchmarks" / "results"
+    benches = {p.stem for p in (ROOT / "benchmarks").glob("bench_*.py")}
+    assert {p.stem for p in folder.glob("*.json")} == benches
+    for path in folder.glob("*.json"):
+        data = json.loads(path.read_text())
+        assert isinstance(data.pop("machine"), str), path.name
+        bad = {k: v for k, v in data.items()
+               if not isinstance(v, (int, float)) or isinstance(v, bool)}
+        assert not bad, f"{path.name}: not numbers: {bad}"
