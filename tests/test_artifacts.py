@@ -53,7 +53,8 @@ def test_roundtrip_and_refusal(tmp_path, monkeypatch):
 def test_zflib_runs_reproduces_every_committed_run_config():
     """Each committed run's recorded config is what ``zflib.runs`` would train today; a key
     absent from an older record must have the value it had when absent (``first_layer_std``
-    came later: absent meant 0)."""
+    came later: absent meant 0; ``correspondence_draws``, an analysis setting that training
+    never reads, came later still)."""
     import dataclasses
     import json
 
@@ -61,7 +62,7 @@ def test_zflib_runs_reproduces_every_committed_run_config():
     from zflib.config import get_config
     from zflib.runs import RUNS
 
-    legacy = {"first_layer_std": 0.0}
+    legacy = {"first_layer_std": 0.0, "correspondence_draws": 100}
     checked = 0
     for name, run in RUNS.items():
         for path in (artifacts_dir() / name / "results.json",

@@ -12,6 +12,7 @@ import torch
 from zflib.config import get_config
 from zflib.correspondence import (
     ANNOTATIONS,
+    MORE_DOGS,
     PAPER_TABLE1,
     PARTS,
     ROWS,
@@ -89,11 +90,12 @@ def test_random_boxes_keep_sizes_and_stay_visible():
         random_boxes(torch.tensor([[0, 0, 60, 5]]), lo=4, hi=60, generator=g)
 
 
-def test_annotation_file_is_plausible():
-    """Five dogs, each box inside the centre crop; the dog's right eye is on the image's left,
-    the nose below both eyes."""
-    spec = json.loads(ANNOTATIONS.read_text())
-    assert len(spec["images"]) == 5
+@pytest.mark.parametrize(("path", "dogs"), [(ANNOTATIONS, 5), (MORE_DOGS, 9)])
+def test_annotation_file_is_plausible(path, dogs):
+    """Five dogs (nine more in the second file), each box inside the centre crop; the dog's
+    right eye is on the image's left, the nose below both eyes."""
+    spec = json.loads(path.read_text())
+    assert len(spec["images"]) == dogs
     for e in spec["images"]:
         b = {p: e["boxes"][p] for p in PARTS}
         for x0, y0, x1, y1 in b.values():
@@ -119,6 +121,10 @@ def test_load_dog_parts_finds_images_and_reports_missing_ones(tmp_path):
     assert set(parts.boxes) == set(PARTS) and parts.boxes["nose"].shape == (5, 4)
     with pytest.raises(ValueError, match=files[0]):
         load_dog_parts(_fake_split(files[1:]))
+    more = [e["file"] for e in json.loads(MORE_DOGS.read_text())["images"]]
+    both = load_dog_parts(_fake_split(more + files), [ANNOTATIONS, MORE_DOGS])
+    assert both.files == files + more and len(set(files + more)) == 14
+    assert both.boxes["left_eye"].shape == (14, 4)
     bad = json.loads(ANNOTATIONS.read_text())
     bad["images"][0]["boxes"]["nose"] = [50, 50, 70, 60]
     path = tmp_path / "bad.json"

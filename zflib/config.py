@@ -71,13 +71,14 @@ class Config:
     topk: int = 9
     fig_maps_per_layer: int = 16
     fig_images: int = 0  # images mined for top-9 (0 = whole validation split)
+    correspondence_draws: int = 100  # random placements per part-sized box (Table 1, Fig. 8)
 
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         train_per_class=2, val_limit=200, epochs=1, batch_size=16,
         keep_epochs=(1,), checkpoint_every=0, eval_batch_size=100, fig_maps_per_layer=4,
-        fig_images=200,
+        fig_images=200, correspondence_draws=10,
     ),
     "quick": dict(
         train_per_class=50, val_limit=2000, epochs=2, keep_epochs=(1, 2), fig_maps_per_layer=8,

@@ -40,8 +40,12 @@ def _table1(results: Path, profile: str) -> str:
     out = table_markdown(data) + "\n\n**Taken apart** (share of features changed; among " \
         "those two images both change, share changed in opposite directions):\n\n" + \
         decomposition_markdown(data)
+    all_dogs = load_saved(f"table1_all_dogs_{profile}", results)["data"]
     models = load_saved(f"table1_models_{profile}", results)["data"]
-    return out + "\n\n**Layer 5 of each model:**\n\n" + models_markdown(models)
+    return (out + f"\n\n**All {all_dogs['images']} annotated dogs, taken apart:**\n\n"
+            + decomposition_markdown(all_dogs)
+            + f"\n\n**Layer 5 of each model ({all_dogs['images']} dogs):**\n\n"
+            + models_markdown(models))
 
 
 def _tables23(results: Path, profile: str) -> str:
