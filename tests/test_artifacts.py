@@ -76,3 +76,21 @@ def test_zflib_runs_reproduces_every_committed_run_config():
                 assert saved.get(key, legacy.get(key)) == value, (name, key)
             checked += 1
     assert checked >= 15  # every run but the two converted Table 3 references
+
+
+def test_committed_caltech_baseline_matches_what_notebook_10_asks_for():
+    """Notebook 10 reads the committed from-scratch baseline (80 CPU minutes to retrain) only
+    when its key matches: a Config field that a scratch run does not read (an analysis
+    setting, say) must not change the key."""
+    from zflib import scratch, transfer
+    from zflib.data.caltech import load_caltech101
+
+    trained = load_trained("zfnet64")
+    s = transfer.transfer_settings("full")
+    try:
+        data = load_caltech101(size=trained.cfg.image_size, background=s.background,
+                               per_class_limit=s.per_class_limit)
+    except FileNotFoundError as err:  # no copy of Caltech-101 and no mirror
+        pytest.skip(str(err))
+    saved = scratch.load_baseline(scratch.artifact_path("full"))
+    assert saved["key"] == scratch.baseline_key(data, scratch.scratch_config(trained.cfg, s), s)

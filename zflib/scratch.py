@@ -51,7 +51,7 @@ KEY_FIELDS = ("splits", "table_sizes", "curve_sizes", "test_per_class", "per_cla
 # Config fields that do not change what a scratch run computes
 _ENV_FIELDS = ("profile", "data_root", "num_threads", "eval_batch_size", "checkpoint_every",
                "keep_epochs", "fig_maps_per_layer", "fig_images", "train_per_class", "val_limit",
-               "epochs", "max_steps", "lr", "optimizer", "topk")
+               "epochs", "max_steps", "lr", "optimizer", "topk", "correspondence_draws")
 
 
 def steps_for(n_images: int, epochs: float, batch_size: int) -> int:
