@@ -209,14 +209,13 @@ def _summarise(scores: dict[str, list[torch.Tensor]],
                                for m in ("changed", "disagree")} for k in layers}
                      for row, idx in draws_of.items()}
     for i, p in enumerate(PARTS):  # how often a random region of the part's size does as well
+        same = {c: draws_of[c][i::len(PARTS)] for c in first}  # the sets of part i's size
         for k in layers:
             d = decomposition[p][k]
-            same = range(first["random"] + i, first["random_aligned"], len(PARTS))
-            d["score_rank"] = _share_at_most([float(scores[k][j].mean()) for j in same],
+            d["score_rank"] = _share_at_most([float(scores[k][j].mean()) for j in same["random"]],
                                              float(scores[k][i].mean()))
             for c in first:
-                same = range(first[c] + i, first[c] + draws * len(PARTS), len(PARTS))
-                d[f"{c}_disagree"] = [parts_of[k][j]["disagree"] for j in same]
+                d[f"{c}_disagree"] = [parts_of[k][j]["disagree"] for j in same[c]]
                 d[f"{c}_disagree_rank"] = _share_at_most(d[f"{c}_disagree"],
                                                          parts_of[k][i]["disagree"])
     return rows, decomposition
