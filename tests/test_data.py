@@ -209,3 +209,68 @@ def test_image_folder_tree(zf_home, tmp_path):
     assert data.images.shape == (4, 32, 32, 3) and data.paths[0] == "cat/0.png"
     with pytest.raises(FileNotFoundError, match="needs .*/train/<class>/<image>"):
         load_image_folder(tmp_path / "tree", "train", size=32)
+
+
+def _with_extra_class(tmp_path):
+    """A synthetic unpacked copy holding one class beyond the official list (as the public
+    500-per-class copy holds two): its training folder, wnid and validation lines."""
+    src = tmp_path / "copy"
+    make_tiny_imagenet(src, bad_files=False)
+    base = src / "tiny-imagenet-200"
+    official = tmp_path / "official_wnids.txt"
+    official.write_text((base / "wnids.txt").read_text())
+    extra = "n99999999"
+    (base / "train" / extra / "images").mkdir(parents=True)
+    (base / "train" / extra / "images" / f"{extra}_0.JPEG").write_bytes(
+        (base / "val" / "images" / "val_0.JPEG").read_bytes())
+    (base / "val" / "images" / "val_extra.JPEG").write_bytes(b"x")
+    with open(base / "wnids.txt", "a") as f:
+        f.write(extra + "\n")
+    with open(base / "val" / "val_annotations.txt", "a") as f:
+        f.write(f"val_extra.JPEG\t{extra}\t0\t0\t63\t63\n")
+    return base, official, extra
+
+
+def test_install_from_folder_keeps_the_official_classes(zf_home, tmp_path, monkeypatch):
+    from zflib.data import __main__ as cli
+    from zflib.data import _load, tiny
+
+    base, official, extra = _with_extra_class(tmp_path)
+    monkeypatch.setattr(tiny, "OFFICIAL_WNIDS", official)
+    assert cli.main(["install", "tiny-imagenet", "--from", str(base)]) == 0
+    root = zf_home / "datasets" / "tiny-imagenet-200"
+    assert (root / "wnids.txt").read_text().split() == official.read_text().split()
+    assert not (root / "train" / extra).exists()
+    assert extra in (root / ".installed").read_text()
+    _load.cache_clear()
+    train = load_split(cfg10(train_per_class=0), "train")
+    val = load_split(cfg10(val_limit=0), "val")
+    assert len(train) == N_CLASSES * N_TRAIN and len(val) == N_CLASSES * N_VAL
+    assert "val_extra.JPEG" not in " ".join(val.paths)
+    # the same bytes as the source, file for file
+    name = f"train/n{3:08d}/images/n{3:08d}_2.JPEG"
+    assert (root / name).read_bytes() == (base / name).read_bytes()
+
+
+def test_install_from_folder_refuses_a_copy_without_every_official_class(zf_home, tmp_path,
+                                                                         monkeypatch):
+    from zflib.data import tiny
+    from zflib.data.install import install_folder
+
+    base, official, _ = _with_extra_class(tmp_path)
+    official.write_text(official.read_text() + "n12345678\n")
+    monkeypatch.setattr(tiny, "OFFICIAL_WNIDS", official)
+    with pytest.raises(ValueError, match="lacks 1 of the 11 official classes: n12345678"):
+        install_folder("tiny-imagenet", base)
+    assert not (zf_home / "datasets").exists() or not list((zf_home / "datasets").iterdir())
+    with pytest.raises(FileNotFoundError, match="not an unpacked tiny-imagenet-200 folder"):
+        install_folder("tiny-imagenet", tmp_path)
+
+
+def test_official_class_list_is_tiny_imagenets():
+    from zflib.data.tiny import OFFICIAL_WNIDS
+
+    wnids = OFFICIAL_WNIDS.read_text().split()
+    assert len(wnids) == len(set(wnids)) == 200
+    assert all(w.startswith("n") and len(w) == 9 for w in wnids)
+    assert get_config("full").train_per_class == 300  # the committed runs' 60,000 images

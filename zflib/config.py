@@ -84,7 +84,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         train_per_class=50, val_limit=2000, epochs=2, keep_epochs=(1, 2), fig_maps_per_layer=8,
         fig_images=2000,
     ),
-    "full": dict(),
+    # the committed runs' split: the first 300 training images of every class (the mirror's
+    # copy has exactly these; with the official 500 installed, train_per_class=0 takes all)
+    "full": dict(train_per_class=300),
     "paper": dict(
         dataset="imagefolder", image_size=256, crop_size=224, size=224, num_classes=1000,
         input_scale=1.0, optimizer="sgd", lr=1e-2, init="normal", first_layer_std=0.0,

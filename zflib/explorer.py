@@ -68,6 +68,7 @@ from torch import nn
 from zflib import deconv, occlusion, topk
 from zflib.config import Config, get_config, zf_home
 from zflib.data.common import cache_key, tensor_digest
+from zflib.data.folder import folder_images
 from zflib.receptive import ReceptiveField, receptive_field
 
 # Default validation images mined for the top-9, by profile (the whole split in full/paper).
@@ -658,7 +659,7 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
     n_default = mine_images or MINE_IMAGES[profile]
-    folder = _folder_images(image_folder) if image_folder else None
+    folder = folder_images(image_folder) if image_folder else None
     loaders: dict[str, Callable[[], Explorer]] = {}
     for label, (name, epoch) in model_choices().items():
         loaders[label] = _zf_loader(name, epoch, n_default, folder, device, cache_dir)
@@ -669,17 +670,6 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
         loaders[arch if weights else f"{arch} (random init)"] = _tv_loader(
             subject_fn, mine_images, folder, cache_dir)
     return ExplorerApp(loaders)
-
-
-def _folder_images(folder: str | Path) -> tuple[torch.Tensor, list[str]]:
-    from zflib.data.common import decode_images
-
-    paths = sorted(p for p in Path(folder).expanduser().iterdir()
-                   if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp"))
-    if not paths:
-        raise ValueError(f"no image files (jpg, png, bmp, webp) in {folder}")
-    images, kept, _failed = decode_images([str(p) for p in paths], size=256)
-    return torch.as_tensor(images), [Path(p).name for p in kept]
 
 
 def _zf_loader(name: str, epoch: int | None, n: int, folder, device, cache_dir):

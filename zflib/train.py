@@ -44,6 +44,7 @@ from zflib.checkpoint import atomic_save, load_state
 from zflib.config import Config, get_config, zf_home
 from zflib.data import ImageSet, load_split, mean_image
 from zflib.data.transforms import augment
+from zflib.distributed import launched
 from zflib.evaluate import evaluate, table_errors
 from zflib.models import ConvNet, initial_model, renormalize_filters
 
@@ -373,16 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--set wants KEY=VALUE, got {item!r}")
         overrides[key] = _parse_value(value)
     cfg = get_config(args.profile, **overrides)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = args.device
-    if distributed:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-        if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", 0))
-            torch.cuda.set_device(local)
-            device = f"cuda:{local}"
-    try:
+    with launched(args.device) as device:
         deadline = time.time() + args.minutes * 60 if args.minutes else None
         t = train(cfg, args.run_dir, resume=not args.no_resume, device=device,
                   deadline=deadline)
@@ -390,9 +382,6 @@ def main(argv: list[str] | None = None) -> int:
             last = t.history[-1] if t.history else {}
             print(json.dumps({"run_dir": str(t.run_dir), **{k: last.get(k) for k in
                              ("epoch", "val_top1_err", "val_top5_err", "images_per_s")}}))
-    finally:
-        if distributed:
-            dist.destroy_process_group()
     return 0
 
 

@@ -1,9 +1,10 @@
-"""``python -m zflib.data install NAME...``: install datasets (what ``make data`` runs)."""
+"""``python -m zflib.data install NAME...``: install datasets (what ``make data`` runs);
+``install NAME --from FOLDER`` installs an unpacked copy in the official layout."""
 
 import argparse
 import sys
 
-from zflib.data.install import DATASETS, install
+from zflib.data.install import DATASETS, install, install_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -11,7 +12,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     i = sub.add_parser("install", help="install datasets from $ZF_DATA_MIRROR or the web")
     i.add_argument("names", nargs="+", choices=sorted(DATASETS))
+    i.add_argument("--from", dest="source", metavar="FOLDER",
+                   help="an unpacked copy in the official layout (e.g. .../tiny-imagenet-200 "
+                        "with all 500 training images per class); replaces the installed one")
     args = p.parse_args(argv)
+    if args.source:
+        if len(args.names) != 1:
+            p.error(f"--from installs one dataset, got {len(args.names)}: {' '.join(args.names)}")
+        root, summary = install_folder(args.names[0], args.source)
+        print(f"{args.names[0]}: {root} ({summary})")
+        return 0
     for name in args.names:
         print(f"{name}: {install(name)}")
     return 0

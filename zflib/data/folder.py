@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zflib.data.common import ImageSet, load_listed
+import torch
+
+from zflib.data.common import ImageSet, decode_images, load_listed
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -25,3 +27,19 @@ def load_image_folder(root: Path, split: str, *, size: int) -> ImageSet:
         paths += files
         labels += [i] * len(files)
     return load_listed(base, f"folder-{split}", paths, labels, classes, classes, size=size)
+
+
+def folder_images(folder: str | Path, *, size: int = 256) -> tuple[torch.Tensor, list[str]]:
+    """The images in ``folder`` (not its subfolders), sorted by name, decoded at ``size``
+    (shorter side, centre square): (uint8 [N, size, size, 3], file names). A user's own images
+    for the explorer and ``zflib.mine``; unreadable files are reported and left out.
+
+    Raises ``ValueError`` if the folder holds no image file."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder {folder}")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS)
+    if not paths:
+        raise ValueError(f"no image files ({', '.join(sorted(EXTENSIONS))}) in {folder}")
+    images, kept, _failed = decode_images([str(p) for p in paths], size=size)
+    return images, [Path(p).name for p in kept]

@@ -1,7 +1,9 @@
 """``make data``: install a dataset archive from the mirror (``$ZF_DATA_MIRROR``) or the official
 site, verify its checksum and unpack it under ``$ZF_HOME/datasets``.
 
-Usage: ``python -m zflib.data install tiny-imagenet caltech101``.
+Usage: ``python -m zflib.data install tiny-imagenet caltech101``; an unpacked copy in the
+official layout (the whole 500-per-class Tiny ImageNet, say):
+``python -m zflib.data install tiny-imagenet --from path/to/tiny-imagenet-200``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zflib.config import zf_home
+from zflib.data.tiny import copy_official
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,44 @@ def dataset_root(name: str, *, install_missing: bool = True) -> Path:
     if install_missing and os.environ.get("ZF_DATA_MIRROR"):
         return install(name, download=False)
     raise FileNotFoundError(f"dataset {name} not found at {root}; {spec.howto}")
+
+
+def install_folder(name: str, source: str | os.PathLike) -> tuple[Path, str]:
+    """Install ``name`` from an unpacked copy ``source`` (its official top folder, e.g.
+    ``.../tiny-imagenet-200``), replacing any installed copy, atomically. Tiny ImageNet keeps
+    its 200 official classes only (:func:`zflib.data.tiny.copy_official`). Folders carry no
+    checksum: the summary returned beside the root says what was installed.
+
+    Raises ``FileNotFoundError`` if ``source`` is not that folder."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    source = Path(source).expanduser().resolve()
+    if not source.is_dir() or (spec.folder == "tiny-imagenet-200"
+                               and not (source / "wnids.txt").exists()):
+        raise FileNotFoundError(f"{source} is not an unpacked {spec.folder} folder")
+    root = datasets_dir() / spec.folder
+    tmp = datasets_dir() / f".{spec.folder}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        if name == "tiny-imagenet":
+            s = copy_official(source, tmp)
+            summary = (f"{s['classes']} classes, {s['train']} training images "
+                       f"({s['train_per_class'][0]}..{s['train_per_class'][1]} per class), "
+                       f"{s['val']} validation images; left out: "
+                       f"{', '.join(s['dropped']) or 'no class'}"
+                       + (f", {len(s['val_missing'])} annotated validation files absent"
+                          if s["val_missing"] else ""))
+        else:
+            shutil.copytree(source, tmp)
+            summary = f"copied {source}"
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
+    (root / ".installed").write_text(f"folder {source}: {summary}\n")
+    return root, summary
 
 
 def install(name: str, *, download: bool = True) -> Path:

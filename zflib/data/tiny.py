@@ -1,19 +1,26 @@
 """Tiny ImageNet (200 classes, 64x64) in its official ``tiny-imagenet-200`` layout.
 
 ``train/<wnid>/images/<wnid>_<i>.JPEG`` and ``val/images/val_<k>.JPEG`` labelled by
-``val/val_annotations.txt``; class names from ``words.txt``.
+``val/val_annotations.txt``; class names from ``words.txt``. :func:`copy_official` installs an
+unpacked copy (500 training images per class, e.g. a public repository holding the official
+files) keeping only the 200 official classes (``tiny_imagenet_wnids.txt``, the official
+archive's ``wnids.txt``).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 from zflib.data.common import ImageSet, load_listed
 
+OFFICIAL_WNIDS = Path(__file__).with_name("tiny_imagenet_wnids.txt")
 
-def _number(path: Path) -> int:
-    m = re.search(r"_(\d+)\.", path.name)
+
+def _number(name: str) -> int:
+    m = re.search(r"_(\d+)\.", name)
     return int(m.group(1)) if m else -1
 
 
@@ -26,8 +33,10 @@ def _names(root: Path, wnids: list[str]) -> list[str]:
     return [words.get(w, w) for w in wnids]
 
 
-def list_split(root: Path, split: str) -> tuple[list[str], list[Path], list[int]]:
-    """(wnids, image paths, labels) of ``split`` (``train`` | ``val``), in a fixed order."""
+def list_split(root: Path, split: str) -> tuple[list[str], list[str], list[int]]:
+    """(wnids, image paths, labels) of ``split`` (``train`` | ``val``), in a fixed order: the
+    training images of each class by number (``<wnid>_0``, ``_1``, ...), validation images as
+    ``val_annotations.txt`` lists them."""
     if split not in ("train", "val"):
         raise ValueError(f"split {split!r} not valid; valid: train, val")
     wnids = (root / "wnids.txt").read_text().split()
@@ -35,14 +44,17 @@ def list_split(root: Path, split: str) -> tuple[list[str], list[Path], list[int]
     if split == "train":
         paths, labels = [], []
         for w in wnids:
-            files = sorted((root / "train" / w / "images").glob("*.JPEG"), key=_number)
-            paths += files
-            labels += [index[w]] * len(files)
+            folder = os.path.join(root, "train", w, "images")
+            names = sorted((e.name for e in os.scandir(folder) if e.name.endswith(".JPEG")),
+                           key=_number)
+            paths += [os.path.join(folder, n) for n in names]
+            labels += [index[w]] * len(names)
         return wnids, paths, labels
     paths, labels = [], []
+    folder = os.path.join(root, "val", "images")
     for line in (root / "val" / "val_annotations.txt").read_text().splitlines():
         name, wnid = line.split("\t")[:2]
-        paths.append(root / "val" / "images" / name)
+        paths.append(os.path.join(folder, name))
         labels.append(index[wnid])
     return wnids, paths, labels
 
@@ -52,3 +64,61 @@ def load_tiny_imagenet(root: Path, split: str) -> ImageSet:
     wnids, paths, labels = list_split(root, split)
     return load_listed(root, f"tiny-imagenet-{split}", paths, labels, wnids, _names(root, wnids),
                        size=64)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def copy_official(source: Path, dest: Path, *, wnids_file: Path | None = None) -> dict:
+    """Copy the official classes of an unpacked ``tiny-imagenet-200`` folder ``source`` into
+    ``dest`` (hard links where the file system allows): ``wnids.txt`` reduced to the official
+    list, their ``train/<wnid>`` folders, the validation images whose annotation names an
+    official class, ``words.txt``. Classes beyond the official 200 are left out and reported.
+
+    Returns a summary: ``classes``, ``dropped`` (wnids), ``train`` (images), ``train_per_class``
+    (min, max), ``val`` (images), ``val_missing`` (annotated files absent, left out).
+    Raises ``ValueError`` naming missing official classes, or official classes without
+    training images.
+    """
+    official = (wnids_file or OFFICIAL_WNIDS).read_text().split()
+    have = (source / "wnids.txt").read_text().split()
+    missing = [w for w in official if w not in have]
+    if missing:
+        raise ValueError(f"{source} lacks {len(missing)} of the {len(official)} official "
+                         f"classes: {', '.join(missing[:5])}")
+    dropped = [w for w in have if w not in set(official)]
+    counts = []
+    for w in official:
+        files = sorted((source / "train" / w / "images").glob("*.JPEG"))
+        if not files:
+            raise ValueError(f"{source}: class {w} has no training images in "
+                             f"train/{w}/images (valid: 1 or more)")
+        counts.append(len(files))
+        out = dest / "train" / w / "images"
+        out.mkdir(parents=True)
+        for f in files:
+            _link_or_copy(f, out / f.name)
+        boxes = source / "train" / w / f"{w}_boxes.txt"
+        if boxes.exists():
+            _link_or_copy(boxes, dest / "train" / w / boxes.name)
+    keep = set(official)
+    lines = [line for line in (source / "val" / "val_annotations.txt").read_text().splitlines()
+             if line.split("\t")[1:2] and line.split("\t")[1] in keep]
+    absent = [line.split("\t")[0] for line in lines
+              if not (source / "val" / "images" / line.split("\t")[0]).exists()]
+    lines = [line for line in lines if line.split("\t")[0] not in set(absent)]
+    (dest / "val" / "images").mkdir(parents=True)
+    for line in lines:
+        name = line.split("\t")[0]
+        _link_or_copy(source / "val" / "images" / name, dest / "val" / "images" / name)
+    (dest / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    (dest / "wnids.txt").write_text("\n".join(official) + "\n")
+    if (source / "words.txt").exists():
+        _link_or_copy(source / "words.txt", dest / "words.txt")
+    return {"classes": len(official), "dropped": dropped, "train": sum(counts),
+            "train_per_class": (min(counts), max(counts)), "val": len(lines),
+            "val_missing": absent}

@@ -1,0 +1,73 @@
+"""Top-k mining sharded over ranks: ``python -m zflib.mine`` on one process against
+``torchrun --nproc_per_node=N -m zflib.mine`` on the same images, same threads per process.
+
+Model: the committed ZFNet-64 (``zfnet64``); images: the first ``--images`` of the Tiny ImageNet
+validation split; layers 1-5, k = 9; no figures. Each run's mining time is what
+:mod:`zflib.mine` records around the pass (the gather and merge included; start-up and data
+loading not). Results must be identical (``results_equal``).
+
+- ``images_per_s_1_rank``, ``images_per_s_<N>_ranks``; ``sharded_speedup_<N>_ranks``: their
+  ratio (N is the cores of this machine by default: there is nothing else to shard over here).
+
+Run: ``python benchmarks/bench_mine.py [--images 10000] [--ranks 2] [--threads 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from zflib.mine import load_mined
+from zflib.train import machine_name
+
+
+def _run(ranks: int, out: Path, args) -> tuple[dict, dict]:
+    cmd = [sys.executable, "-m", "zflib.mine", "--model", "zfnet64", "--limit",
+           str(args.images), "--maps", "0", "--out", str(out)]
+    if ranks > 1:
+        cmd[1:3] = ["-m", "torch.distributed.run", f"--nproc_per_node={ranks}",
+                    "--master_port=29531", "-m", "zflib.mine"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    return load_mined(out / "topk.pt")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=10000)
+    ap.add_argument("--ranks", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--threads", type=int, default=1, help="threads per process")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results/bench_mine.json"))
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        one, m1 = _run(1, Path(tmp) / "one", args)
+        many, mn = _run(args.ranks, Path(tmp) / "many", args)
+    equal = all(torch.equal(getattr(one[n], f), getattr(many[n], f))
+                for n in one for f in ("values", "images", "ys", "xs"))
+    n = args.ranks
+    res = {
+        "machine": f"{machine_name(torch.device('cpu'))}, {args.threads} thread(s) per process",
+        "images": args.images, "ranks": n, "threads_per_rank": args.threads,
+        "images_per_s_1_rank": round(args.images / m1["seconds"], 1),
+        f"images_per_s_{n}_ranks": round(args.images / mn["seconds"], 1),
+        f"sharded_speedup_{n}_ranks": round(m1["seconds"] / mn["seconds"], 3),
+        "results_equal": int(equal),
+    }
+    print(f"mining {args.images} images, layers 1-5, k=9: 1 rank "
+          f"{res['images_per_s_1_rank']} img/s, {n} ranks {res[f'images_per_s_{n}_ranks']} img/s"
+          f" = {res[f'sharded_speedup_{n}_ranks']}x; identical results: {bool(equal)}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""zflib.mine: the mining command on one process and under torchrun (two CPU ranks, gloo) give
+the same result, which is one pass of zflib.topk over every image; its projections are
+top_projections over every image, though only the top images are preprocessed."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zflib import mine, topk
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _folder(path, n=30):
+    rng = np.random.default_rng(4)
+    path.mkdir()
+    for i in range(n):
+        h, w = int(rng.integers(48, 90)), int(rng.integers(48, 90))
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path / f"{i:03d}.png")
+    (path / "notes.txt").write_text("not an image")
+    return path
+
+
+def test_two_ranks_give_one_pass(tmp_path):
+    photos = _folder(tmp_path / "photos")
+    args = ["--model", "alexnet64", "--folder", str(photos), "--k", "4", "--batch-size", "4",
+            "--maps", "2"]
+    assert mine.main([*args, "--out", str(tmp_path / "one")]) == 0
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port=29519", "-m", "zflib.mine", *args, "--out", str(tmp_path / "two")]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    one, meta1 = mine.load_mined(tmp_path / "one" / "topk.pt")
+    two, meta2 = mine.load_mined(tmp_path / "two" / "topk.pt")
+    assert (meta1["ranks"], meta2["ranks"]) == (1, 2)
+    assert meta1["images"] == meta2["images"] == [f"{i:03d}.png" for i in range(30)]
+    assert list(one) == list(topk.LAYERS)
+    for layer in one:
+        for field in ("values", "images", "ys", "xs"):
+            assert torch.equal(getattr(one[layer], field), getattr(two[layer], field)), layer
+    assert sorted(p.name for p in (tmp_path / "two").glob("*.png")) == [
+        f"top9_conv{i}.png" for i in range(1, 6)]
+
+
+def test_mine_and_project_equal_topk_over_every_image(tmp_path):
+    sub = mine.subject("alexnet64")
+    images, names = mine.images_of(sub, folder=_folder(tmp_path / "photos", 13))
+    assert len(names) == 13
+    top = mine.mine(sub, images, k=3, batch_size=5)
+    x = sub.preprocess.inputs(images)
+    ref = topk.mine_topk(sub.model, x, k=3)
+    for layer in ref:
+        assert torch.equal(top[layer].values, ref[layer].values)
+        assert torch.equal(top[layer].images, ref[layer].images)
+    maps = topk.choose_maps(sub.model, ["conv2", "conv5"], 3, seed=1)
+    ours = mine.project(sub, images, top, maps)
+    display = sub.preprocess.display(images)
+    for layer, m in maps.items():
+        r = topk.top_projections(sub.model, x, display, ref, layer, m)
+        assert torch.equal(ours[layer].maps, m)
+        assert torch.equal(ours[layer].top.images, r.top.images)
+        assert torch.allclose(ours[layer].projections, r.projections, atol=1e-5)
+        assert torch.allclose(ours[layer].patches, r.patches)
+        assert ours[layer].projections.abs().sum() > 0
+
+
+def test_bad_input_is_named(tmp_path):
+    sub = mine.subject("alexnet64")
+    with pytest.raises(ValueError, match="limit -1 out of range 0"):
+        mine.images_of(sub, folder=tmp_path, limit=-1)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no image files"):
+        mine.images_of(sub, folder=tmp_path / "empty")
+    torch.save({"model": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a zflib.mine result"):
+        mine.load_mined(tmp_path / "other.pt")

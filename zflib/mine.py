@@ -1,0 +1,181 @@
+"""Top-k mining from the command line, on one process or sharded over many.
+
+Any committed model (or torchvision's AlexNet / VGG16 with their weights in a local file), over
+a Tiny ImageNet split or a folder of your own images: the k strongest activations of every map
+of layers 1-5 in one streaming pass (:func:`zflib.topk.mine_topk`), then, for a seeded subset
+of maps, their deconvnet projections beside the image patches (Fig. 2)::
+
+    python -m zflib.mine --model zfnet64-paper-sgd --split val --out mined/
+    torchrun --nproc_per_node=4 -m zflib.mine --model zfnet64 --split train --out mined/
+    python -m zflib.mine --torchvision vgg16 --weights vgg16-397923af.pth --folder photos/
+
+Under ``torchrun`` each rank mines every ``world``-th batch and the ranks' results are merged
+(exactly one pass's result: ties go to the smaller image index); rank 0 writes ``--out``:
+``topk.pt`` (read it with :func:`load_mined`) and ``top9_<layer>.png`` per layer.
+
+Paper: Sec. 4, Fig. 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+
+from zflib import topk
+from zflib.checkpoint import atomic_save
+from zflib.config import get_config
+from zflib.distributed import launched, rank
+from zflib.explorer import Preprocess, Subject, torchvision_subject, zf_subject
+
+
+def subject(model: str = "zfnet64", *, epoch: int | None = None, torchvision: str = "",
+            weights: str | None = None, device: str | torch.device = "cpu") -> Subject:
+    """The network and its preprocessing: a committed artifact (``model``, optionally its
+    ``epoch`` snapshot) or, with ``torchvision`` set, torchvision's ``alexnet`` / ``vgg16``
+    with ``weights`` (a local state_dict file)."""
+    if torchvision:
+        return torchvision_subject(torchvision, weights, device=device)
+    return zf_subject(model, epoch=epoch, device=device)
+
+
+def images_of(sub: Subject, *, split: str = "val", folder: str | Path | None = None,
+              limit: int = 0) -> tuple[torch.Tensor, list[str]]:
+    """uint8 [N, H, W, 3] images and their names: ``folder``'s image files, or the Tiny
+    ImageNet ``split`` the model was trained on (``train``: the profile's training images;
+    torchvision models: Tiny ImageNet's, which their preprocessing resizes). ``limit``: the
+    first N (0: all)."""
+    from zflib.data import load_split
+    from zflib.data.folder import folder_images
+
+    if limit < 0:
+        raise ValueError(f"limit {limit} out of range 0.. (0: all images)")
+    if folder is not None:
+        images, names = folder_images(folder)
+    else:
+        cfg = sub.data_cfg or get_config("full")
+        data = load_split(dataclasses.replace(cfg, val_limit=0), split)
+        images, names = data.images, [f"{p} ({data.names[y]})"
+                                      for p, y in zip(data.paths, data.labels.tolist(),
+                                                      strict=True)]
+    if limit:
+        images, names = images[:limit], names[:limit]
+    return images, names
+
+
+def batches(pre: Preprocess, images: torch.Tensor, batch_size: int, *, shard: tuple[int, int]
+            ) -> Iterator[torch.Tensor]:
+    """Network inputs batch by batch, computed only for this shard's batches (``i % world ==
+    rank``); the others are empty placeholders of the right length, which
+    :func:`zflib.topk.mine_topk` only counts."""
+    r, world = shard
+    for b, i in enumerate(range(0, len(images), batch_size)):
+        chunk = images[i:i + batch_size]
+        yield pre.inputs(chunk) if b % world == r else torch.empty(len(chunk), 0)
+
+
+def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAYERS, k: int = 9,
+         batch_size: int = 128, device: str | torch.device | None = None) -> dict[str, topk.TopK]:
+    """:func:`zflib.topk.mine_topk` over ``images`` through ``sub``'s preprocessing; under an
+    initialised process group every rank takes its share and all get the merged result."""
+    shard = (0, 1)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        shard = (torch.distributed.get_rank(), torch.distributed.get_world_size())
+    return topk.mine_topk(sub.model, batches(sub.preprocess, images, batch_size, shard=shard),
+                          layers=layers, k=k, device=device)
+
+
+def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
+            maps: dict[str, torch.Tensor]) -> dict[str, topk.TopProjections]:
+    """Fig. 2's projections and patches of ``maps`` (per layer), preprocessing only the
+    images among their top-k (not all of ``images``)."""
+    out = {}
+    for layer, m in maps.items():
+        every, sel = top[layer], top[layer].select(m)
+        used = sel.images[sel.images >= 0].unique()
+        local = torch.full((len(images),), -1, dtype=torch.long)
+        local[used] = torch.arange(len(used))
+        # image numbers into the used images (-1 for images outside them: unused rows)
+        remapped = dataclasses.replace(every, images=torch.where(
+            every.images >= 0, local[every.images.clamp(min=0)], every.images))
+        tp = topk.top_projections(sub.model, sub.preprocess.inputs(images[used]),
+                                  sub.preprocess.display(images[used]), remapped, layer, m)
+        out[layer] = dataclasses.replace(tp, top=sel)
+    return out
+
+
+def save_mined(path: str | Path, top: dict[str, topk.TopK], **meta) -> None:
+    """Write a mining result (``meta``: what was mined, JSON-serialisable) atomically."""
+    atomic_save({"top": {n: dataclasses.asdict(v) for n, v in top.items()}, "meta": meta}, path)
+
+
+def load_mined(path: str | Path) -> tuple[dict[str, topk.TopK], dict]:
+    """Read :func:`save_mined`'s file: ``({layer: TopK}, meta)``."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or "top" not in saved:
+        raise ValueError(f"{path} is not a zflib.mine result (no 'top' entry)")
+    return {n: topk.TopK(**v) for n, v in saved["top"].items()}, saved.get("meta", {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m zflib.mine", description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="zfnet64", help="a committed artifact (zflib.artifacts)")
+    p.add_argument("--epoch", type=int, default=None, help="its conv layers at this epoch")
+    p.add_argument("--torchvision", default="", choices=["", "alexnet", "vgg16"],
+                   help="mine torchvision's model instead (with --weights)")
+    p.add_argument("--weights", default=None, help="local state_dict file for --torchvision")
+    p.add_argument("--split", default="val", choices=["val", "train"])
+    p.add_argument("--folder", default=None, help="mine these image files instead of a split")
+    p.add_argument("--limit", type=int, default=0, help="the first N images (0: all)")
+    p.add_argument("--layers", nargs="+", default=list(topk.LAYERS))
+    p.add_argument("--k", type=int, default=9)
+    p.add_argument("--maps", type=int, default=16, help="maps per layer drawn (0: no figures)")
+    p.add_argument("--seed", type=int, default=0, help="which maps are drawn")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--out", default="mined", help="folder for topk.pt and top9_<layer>.png")
+    p.add_argument("--device", default=None)
+    args = p.parse_args(argv)
+    with launched(args.device) as device:
+        device = device or "cpu"
+        sub = subject(args.model, epoch=args.epoch, torchvision=args.torchvision,
+                      weights=args.weights, device=device)
+        images, names = images_of(sub, split=args.split, folder=args.folder, limit=args.limit)
+        t = time.perf_counter()
+        top = mine(sub, images, layers=args.layers, k=args.k, batch_size=args.batch_size,
+                   device=device)
+        seconds = time.perf_counter() - t
+        if rank() != 0:
+            return 0
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        world = (torch.distributed.get_world_size() if torch.distributed.is_initialized()
+                 else 1)
+        save_mined(out / "topk.pt", top, model=sub.name, source=args.folder or args.split,
+                   images=names, k=args.k, seconds=seconds, ranks=world)
+        summary = {"out": str(out), "images": len(images), "ranks": world,
+                   "seconds": round(seconds, 2),
+                   "images_per_s": round(len(images) / max(seconds, 1e-9), 1)}
+        for n, tk in top.items():
+            best = int(tk.values[:, 0].argmax())
+            summary[n] = {"maps": len(tk.values), "strongest": round(float(tk.values[best, 0]), 3),
+                          "map": best, "image": names[int(tk.images[best, 0])]}
+        if args.maps:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            from zflib.viz.deconv import plot_top9
+
+            chosen = topk.choose_maps(sub.model, args.layers, args.maps, seed=args.seed)
+            for n, tp in project(sub, images, top, chosen).items():
+                plot_top9(tp).savefig(out / f"top9_{n}.png", dpi=120, bbox_inches="tight")
+        print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
