@@ -73,6 +73,10 @@ def test_only_and_the_command_line(tree, capsys):
     assert "[1/1] 03_c:" in out and "1 of 1 notebooks" in out
     assert figures.main([*args, "--only", "9"]) == 2
     assert "no notebook numbered 09" in capsys.readouterr().err
+    paper = [a if a != "smoke" else "paper" for a in args]
+    assert figures.main(paper) == 2  # refused before any notebook runs
+    assert "valid here: smoke, quick, full" in capsys.readouterr().err
+    assert not (tree / "build" / "notebooks" / "paper").exists()
 
 
 def test_numbered_notebooks(tree):

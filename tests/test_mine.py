@@ -80,3 +80,40 @@ def test_bad_input_is_named(tmp_path):
     torch.save({"model": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a zflib.mine result"):
         mine.load_mined(tmp_path / "other.pt")
+
+
+def test_paper_profile_at_224_from_an_image_folder_to_mined_projections(zf_home, tmp_path,
+                                                                       monkeypatch):
+    """The ``paper`` profile end to end on a tiny ImageFolder tree: ZFNet-224 trains (two
+    steps), exports as an artifact, and zflib.mine mines its validation split and draws it."""
+    import json
+
+    from zflib.artifacts import export_run
+    from zflib.config import get_config
+    from zflib.train import train
+
+    rng = np.random.default_rng(2)
+    for split, n in (("train", 4), ("val", 2)):
+        for c in ("ant", "bee", "cat"):
+            (tmp_path / "tree" / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)).save(
+                    tmp_path / "tree" / split / c / f"{i}.jpg")
+    cfg = get_config("paper", data_root=str(tmp_path / "tree"), num_classes=3, batch_size=4,
+                     epochs=1, max_steps=2, checkpoint_every=0, keep_epochs=(),
+                     eval_batch_size=8)
+    t = train(cfg, tmp_path / "run", progress=False, device="cpu")
+    assert t.train_set.images.shape[1:] == (256, 256, 3)  # shorter side 256, centre square
+    with torch.no_grad():
+        assert t.model.features(torch.zeros(1, 3, 224, 224)).shape == (1, 256, 6, 6)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert (results["steps"], results["val_images"]) == (2, 6)
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path / "artifacts"))
+    export_run(tmp_path / "run", "zfnet224", whole=True)
+    out = tmp_path / "mined"
+    assert mine.main(["--model", "zfnet224", "--split", "val", "--k", "2", "--maps", "2",
+                      "--out", str(out)]) == 0
+    top, meta = mine.load_mined(out / "topk.pt")
+    assert len(meta["images"]) == 6 and meta["images"][0] == "ant/0.jpg (ant)"
+    assert top["conv5"].values.shape == (256, 2) and top["conv1"].values.shape == (96, 2)
+    assert (out / "top9_conv5.png").exists()

@@ -33,6 +33,7 @@ from zflib.config import PROFILES, repo_root
 
 NOTEBOOK = re.compile(r"(\d\d)_.+\.ipynb")
 SKIP = ("00",)  # the explorer (interactive; `make explore`)
+FIGURE_PROFILES = ("smoke", "quick", "full")  # the profiles of the committed 64-pixel models
 
 
 @dataclass
@@ -136,6 +137,14 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     """Run the numbered notebooks with ``profile``; return the exit status (0 or 1)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    if profile not in FIGURE_PROFILES:
+        raise ValueError(
+            f"profile {profile!r} trains ZFNet-224 on an ImageFolder tree (ImageNet, a GPU: "
+            f"python -m zflib.train --profile {profile} --set data_root=...), but the notebooks "
+            "draw the committed 64-pixel models, and no 224-pixel model is committed; valid "
+            f"here: {', '.join(FIGURE_PROFILES)}. A trained 224-pixel model, exported with "
+            "zflib.artifacts.export_run, is mined and drawn by python -m zflib.mine --model NAME "
+            "and shown in the explorer through zflib.explorer.zf_subject(NAME)")
     root = repo_root()
     nb_dir = Path(notebooks) if notebooks else root / "notebooks"
     build_dir = Path(build) if build else root / "build"
