@@ -117,3 +117,9 @@ def test_paper_profile_at_224_from_an_image_folder_to_mined_projections(zf_home,
     assert len(meta["images"]) == 6 and meta["images"][0] == "ant/0.jpg (ant)"
     assert top["conv5"].values.shape == (256, 2) and top["conv1"].values.shape == (96, 2)
     assert (out / "top9_conv5.png").exists()
+    from zflib import explorer
+
+    ui = explorer.app("smoke", models=["zfnet224"], cache_dir=tmp_path / "cache")
+    view = ui._explorer("zfnet224").view(5, 3, 1)
+    assert view.image.shape == (3, 224, 224) and view.occlusion is not None
+    assert view.projection.shape == (3, 224, 224) and int((view.top.top.images >= 0).sum()) == 6

@@ -635,6 +635,7 @@ class ExplorerApp:
 
 def app(profile: str = "smoke", *, mine_images: int = 0,
         torchvision: Mapping[str, str | Path | None] | None = None,
+        models: Sequence[str] = (),
         image_folder: str | Path | None = None, device: torch.device | str = "cpu",
         cache_dir: str | Path | None = None) -> ExplorerApp:
     """The explorer over the committed models (and torchvision's, given their weights).
@@ -644,6 +645,10 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
         mine_images: override that number (0: the profile's).
         torchvision: ``{"alexnet" | "vgg16": path of its pretrained weights}``; an empty path
             leaves the model out, ``None`` adds it randomly initialised.
+        models: more artifacts to offer (:func:`zflib.artifacts.load_trained` names, e.g. a
+            ZFNet-224 trained with the ``paper`` profile and exported with
+            :func:`zflib.artifacts.export_run`); their images: the validation split they were
+            trained on.
         image_folder: use the image files of this folder (jpg, png) instead of the Tiny
             ImageNet validation split (labels then unknown; the occlusion map follows the
             predicted class).
@@ -661,7 +666,8 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
     n_default = mine_images or MINE_IMAGES[profile]
     folder = folder_images(image_folder) if image_folder else None
     loaders: dict[str, Callable[[], Explorer]] = {}
-    for label, (name, epoch) in model_choices().items():
+    choices = {**model_choices(), **{name: (name, None) for name in models}}
+    for label, (name, epoch) in choices.items():
         loaders[label] = _zf_loader(name, epoch, n_default, folder, device, cache_dir)
     for arch, weights in (torchvision or {}).items():
         if weights == "":

@@ -144,7 +144,7 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
             "draw the committed 64-pixel models, and no 224-pixel model is committed; valid "
             f"here: {', '.join(FIGURE_PROFILES)}. A trained 224-pixel model, exported with "
             "zflib.artifacts.export_run, is mined and drawn by python -m zflib.mine --model NAME "
-            "and shown in the explorer through zflib.explorer.zf_subject(NAME)")
+            "and shown by zflib.explorer.app(models=[NAME])")
     root = repo_root()
     nb_dir = Path(notebooks) if notebooks else root / "notebooks"
     build_dir = Path(build) if build else root / "build"
