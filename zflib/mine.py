@@ -103,8 +103,9 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
         # image numbers into the used images (-1 for images outside them: unused rows)
         remapped = dataclasses.replace(every, images=torch.where(
             every.images >= 0, local[every.images.clamp(min=0)], every.images))
-        tp = topk.top_projections(sub.model, sub.preprocess.inputs(images[used]),
-                                  sub.preprocess.display(images[used]), remapped, layer, m)
+        x = sub.preprocess.inputs(images[used]).to(next(sub.model.parameters()).device)
+        tp = topk.top_projections(sub.model, x, sub.preprocess.display(images[used]),
+                                  remapped, layer, m)
         out[layer] = dataclasses.replace(tp, top=sel)
     return out
 
