@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from pathlib import Path
 import torch
 
 from zflib.mine import load_mined
-from zflib.train import machine_name
+from zflib.train import cpu_name
 
 
 def _run(ranks: int, out: Path, args) -> tuple[dict, dict]:
@@ -77,7 +78,8 @@ def main() -> None:
                 for n in one for f in ("values", "images", "ys", "xs"))
     n = args.ranks
     res = {
-        "machine": f"{machine_name(torch.device('cpu'))}, {args.threads} thread(s) per process",
+        "machine": f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} CPUs, "
+                   f"{args.threads} thread(s) per process",
         "images": args.images, "ranks": n, "threads_per_rank": args.threads,
         "images_per_s_1_rank": round(args.images / m1["seconds"], 1),
         f"images_per_s_{n}_ranks": round(args.images / mn["seconds"], 1),

@@ -30,7 +30,8 @@ def test_two_ranks_give_one_pass(tmp_path):
     photos = _folder(tmp_path / "photos")
     args = ["--model", "alexnet64", "--folder", str(photos), "--k", "4", "--batch-size", "4",
             "--maps", "2"]
-    assert mine.main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert mine.main([*args, "--out", str(tmp_path / "one"), "--checkpoint-every", "100"]) == 0
+    args += ["--checkpoint-every", "2"]  # four chunks of two batches, each checkpointed
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--master_port=29519", "-m", "zflib.mine", *args, "--out", str(tmp_path / "two")]
@@ -44,6 +45,7 @@ def test_two_ranks_give_one_pass(tmp_path):
     for layer in one:
         for field in ("values", "images", "ys", "xs"):
             assert torch.equal(getattr(one[layer], field), getattr(two[layer], field)), layer
+    assert not (tmp_path / "two" / "partial.pt").exists()  # removed once the result is out
     assert sorted(p.name for p in (tmp_path / "two").glob("*.png")) == [
         f"top9_conv{i}.png" for i in range(1, 6)]
 
@@ -123,3 +125,36 @@ def test_paper_profile_at_224_from_an_image_folder_to_mined_projections(zf_home,
     view = ui._explorer("zfnet224").view(5, 3, 1)
     assert view.image.shape == (3, 224, 224) and view.occlusion is not None
     assert view.projection.shape == (3, 224, 224) and int((view.top.top.images >= 0).sum()) == 6
+
+
+def test_killed_mining_resumes_to_the_same_result(tmp_path, monkeypatch):
+    sub = mine.subject("alexnet64")
+    images, _ = mine.images_of(sub, folder=_folder(tmp_path / "photos", 13))
+    whole = mine.mine(sub, images, k=3, batch_size=2)
+    partial = tmp_path / "partial.pt"
+    real_save, saves = mine.atomic_save, []
+
+    def killed_after_two(obj, path):
+        real_save(obj, path)
+        saves.append(obj["next"])
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # the run is killed once two chunks are saved
+
+    monkeypatch.setattr(mine, "atomic_save", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        mine.mine(sub, images, k=3, batch_size=2, checkpoint=partial, chunk=2)
+    assert saves == [4, 8]
+    monkeypatch.setattr(mine, "atomic_save", real_save)
+    calls = []
+    real_mine = topk.mine_topk
+    monkeypatch.setattr(topk, "mine_topk", lambda *a, **kw: calls.append(1) or real_mine(*a, **kw))
+    resumed = mine.mine(sub, images, k=3, batch_size=2, checkpoint=partial, chunk=2)
+    assert len(calls) == 2  # images 8..11 and 12: the two chunks not saved
+    for layer in whole:
+        for field in ("values", "images", "ys", "xs"):
+            assert torch.equal(getattr(whole[layer], field), getattr(resumed[layer], field))
+    calls.clear()  # another setting (k) does not read that file: all four chunks again
+    other = mine.mine(sub, images, k=2, batch_size=2, checkpoint=partial, chunk=2)
+    assert len(calls) == 4 and torch.equal(other["conv5"].values, whole["conv5"].values[:, :2])
+    with pytest.raises(ValueError, match="chunk 0 out of range 1"):
+        mine.mine(sub, images, checkpoint=partial, chunk=0)

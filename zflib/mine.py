@@ -11,7 +11,9 @@ of maps, their deconvnet projections beside the image patches (Fig. 2)::
 
 Under ``torchrun`` each rank mines every ``world``-th batch and the ranks' results are merged
 (exactly one pass's result: ties go to the smaller image index); rank 0 writes ``--out``:
-``topk.pt`` (read it with :func:`load_mined`) and ``top9_<layer>.png`` per layer.
+``topk.pt`` (read it with :func:`load_mined`) and ``top9_<layer>.png`` per layer. Every
+``--checkpoint-every`` batches the result so far goes to ``--out/partial.pt``: run the same
+command again after a kill and it resumes there.
 
 Paper: Sec. 4, Fig. 2.
 """
@@ -27,9 +29,10 @@ from pathlib import Path
 
 import torch
 
-from zflib import topk
+from zflib import deconv, topk
 from zflib.checkpoint import atomic_save
 from zflib.config import get_config
+from zflib.data.common import cache_key, tensor_digest
 from zflib.distributed import launched, rank
 from zflib.explorer import Preprocess, Subject, torchvision_subject, zf_subject
 
@@ -79,15 +82,56 @@ def batches(pre: Preprocess, images: torch.Tensor, batch_size: int, *, shard: tu
         yield pre.inputs(chunk) if b % world == r else torch.empty(len(chunk), 0)
 
 
+def _shifted(top: dict[str, topk.TopK], offset: int) -> dict[str, topk.TopK]:
+    """Image numbers of a part mined from image ``offset`` on, made global (empty slots stay)."""
+    return {n: dataclasses.replace(t, images=torch.where(t.images >= 0, t.images + offset,
+                                                         t.images)) for n, t in top.items()}
+
+
 def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAYERS, k: int = 9,
-         batch_size: int = 128, device: str | torch.device | None = None) -> dict[str, topk.TopK]:
+         batch_size: int = 128, device: str | torch.device | None = None,
+         checkpoint: str | Path | None = None, chunk: int = 50) -> dict[str, topk.TopK]:
     """:func:`zflib.topk.mine_topk` over ``images`` through ``sub``'s preprocessing; under an
-    initialised process group every rank takes its share and all get the merged result."""
+    initialised process group every rank takes its share and all get the merged result.
+
+    With ``checkpoint`` (a file), the pass goes ``chunk`` batches at a time and rank 0 saves
+    the result so far after each; a killed run given the same file resumes after the last
+    saved chunk and ends with the result of an uninterrupted one (:func:`zflib.topk.merge` is
+    exact, so even another number of ranks may resume it). A file from another model, image
+    set or setting is ignored (its key differs) and overwritten.
+    """
     shard = (0, 1)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed:
         shard = (torch.distributed.get_rank(), torch.distributed.get_world_size())
-    return topk.mine_topk(sub.model, batches(sub.preprocess, images, batch_size, shard=shard),
-                          layers=layers, k=k, device=device)
+    if checkpoint is None:
+        return topk.mine_topk(sub.model, batches(sub.preprocess, images, batch_size,
+                                                 shard=shard), layers=layers, k=k, device=device)
+    if chunk < 1:
+        raise ValueError(f"chunk {chunk} out of range 1.. (batches between checkpoints)")
+    weights = [t for _, t in sorted(deconv.features_of(sub.model).state_dict().items())]
+    key = cache_key(tensor_digest(*weights, images), list(layers), k, batch_size, chunk)
+    resumed = [None, 0]  # merged result so far, next image
+    if shard[0] == 0 and Path(checkpoint).exists():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if saved.get("key") == key:
+            resumed = [{n: topk.TopK(**v) for n, v in saved["top"].items()}, saved["next"]]
+    if distributed:
+        torch.distributed.broadcast_object_list(resumed, src=0)
+    state, start = resumed
+    step = batch_size * chunk
+    for s in range(start, len(images), step):
+        part = _shifted(topk.mine_topk(
+            sub.model, batches(sub.preprocess, images[s:s + step], batch_size, shard=shard),
+            layers=layers, k=k, device=device), s)
+        state = part if state is None else topk.merge(state, part)
+        if shard[0] == 0:
+            atomic_save({"key": key, "next": s + step,
+                         "top": {n: dataclasses.asdict(v) for n, v in state.items()}},
+                        checkpoint)
+    if state is None:  # no images
+        state = topk.mine_topk(sub.model, images[:0], layers=layers, k=k, device=device)
+    return state
 
 
 def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
@@ -138,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--maps", type=int, default=16, help="maps per layer drawn (0: no figures)")
     p.add_argument("--seed", type=int, default=0, help="which maps are drawn")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--checkpoint-every", type=int, default=50, metavar="BATCHES",
+                   help="save the result so far (--out/partial.pt) every this many batches; "
+                        "a killed run resumes from it")
     p.add_argument("--out", default="mined", help="folder for topk.pt and top9_<layer>.png")
     p.add_argument("--device", default=None)
     args = p.parse_args(argv)
@@ -146,18 +193,21 @@ def main(argv: list[str] | None = None) -> int:
         sub = subject(args.model, epoch=args.epoch, torchvision=args.torchvision,
                       weights=args.weights, device=device)
         images, names = images_of(sub, split=args.split, folder=args.folder, limit=args.limit)
+        out = Path(args.out)
+        partial = out / "partial.pt"
+        if rank() == 0:
+            out.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         top = mine(sub, images, layers=args.layers, k=args.k, batch_size=args.batch_size,
-                   device=device)
+                   device=device, checkpoint=partial, chunk=args.checkpoint_every)
         seconds = time.perf_counter() - t
         if rank() != 0:
             return 0
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         world = (torch.distributed.get_world_size() if torch.distributed.is_initialized()
                  else 1)
         save_mined(out / "topk.pt", top, model=sub.name, source=args.folder or args.split,
                    images=names, k=args.k, seconds=seconds, ranks=world)
+        partial.unlink(missing_ok=True)
         summary = {"out": str(out), "images": len(images), "ranks": world,
                    "seconds": round(seconds, 2),
                    "images_per_s": round(len(images) / max(seconds, 1e-9), 1)}
