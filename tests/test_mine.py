@@ -136,7 +136,7 @@ def test_killed_mining_resumes_to_the_same_result(tmp_path, monkeypatch):
 
     def killed_after_two(obj, path):
         real_save(obj, path)
-        saves.append(obj["next"])
+        saves.append(obj["meta"]["next"])
         if len(saves) == 2:
             raise KeyboardInterrupt  # the run is killed once two chunks are saved
 

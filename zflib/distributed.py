@@ -35,6 +35,8 @@ def launched(device: str | None = None) -> Iterator[str | None]:
         dist.destroy_process_group()
 
 
-def rank() -> int:
-    """This process's rank (0 outside a process group)."""
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+def shard() -> tuple[int, int]:
+    """(rank, world size) of this process: ``(0, 1)`` outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1

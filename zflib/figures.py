@@ -29,11 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zflib.config import PROFILES, repo_root
+from zflib.config import PROFILES, get_config, repo_root
 
 NOTEBOOK = re.compile(r"(\d\d)_.+\.ipynb")
 SKIP = ("00",)  # the explorer (interactive; `make explore`)
-FIGURE_PROFILES = ("smoke", "quick", "full")  # the profiles of the committed 64-pixel models
+# the profiles of the committed 64-pixel models, which the notebooks draw
+FIGURE_PROFILES = tuple(p for p in PROFILES if get_config(p).size == 64)
 
 
 @dataclass

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import torch
 
-from zflib import deconv, topk
+from zflib import deconv, distributed, topk
 from zflib.checkpoint import atomic_save
 from zflib.config import get_config
 from zflib.data.common import cache_key, tensor_digest
-from zflib.distributed import launched, rank
+from zflib.distributed import launched
 from zflib.explorer import Preprocess, Subject, torchvision_subject, zf_subject
 
 
@@ -100,37 +100,34 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
     exact, so even another number of ranks may resume it). A file from another model, image
     set or setting is ignored (its key differs) and overwritten.
     """
-    shard = (0, 1)
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    if distributed:
-        shard = (torch.distributed.get_rank(), torch.distributed.get_world_size())
-    if checkpoint is None:
-        return topk.mine_topk(sub.model, batches(sub.preprocess, images, batch_size,
-                                                 shard=shard), layers=layers, k=k, device=device)
-    if chunk < 1:
-        raise ValueError(f"chunk {chunk} out of range 1.. (batches between checkpoints)")
-    weights = [t for _, t in sorted(deconv.features_of(sub.model).state_dict().items())]
-    key = cache_key(tensor_digest(*weights, images), list(layers), k, batch_size, chunk)
-    resumed = [None, 0]  # merged result so far, next image
-    if shard[0] == 0 and Path(checkpoint).exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if saved.get("key") == key:
-            resumed = [{n: topk.TopK(**v) for n, v in saved["top"].items()}, saved["next"]]
-    if distributed:
-        torch.distributed.broadcast_object_list(resumed, src=0)
-    state, start = resumed
-    step = batch_size * chunk
+    shard = distributed.shard()
+    state, start = None, 0  # the merged result so far, the next image
+    if checkpoint is not None:
+        if chunk < 1:
+            raise ValueError(f"chunk {chunk} out of range 1.. (batches between checkpoints)")
+        weights = [t for _, t in sorted(deconv.features_of(sub.model).state_dict().items())]
+        key = cache_key(tensor_digest(*weights, images), list(layers), k, batch_size, chunk)
+        resumed = [None, 0]
+        if shard[0] == 0 and Path(checkpoint).exists():
+            try:
+                top, meta = load_mined(checkpoint)
+            except ValueError:  # not a mining result: overwritten
+                top, meta = None, {}
+            if meta.get("key") == key:
+                resumed = [top, meta["next"]]
+        if shard[1] > 1:
+            torch.distributed.broadcast_object_list(resumed, src=0)
+        state, start = resumed
+    step = batch_size * chunk if checkpoint is not None else max(len(images), 1)
     for s in range(start, len(images), step):
         part = _shifted(topk.mine_topk(
             sub.model, batches(sub.preprocess, images[s:s + step], batch_size, shard=shard),
             layers=layers, k=k, device=device), s)
         state = part if state is None else topk.merge(state, part)
-        if shard[0] == 0:
-            atomic_save({"key": key, "next": s + step,
-                         "top": {n: dataclasses.asdict(v) for n, v in state.items()}},
-                        checkpoint)
+        if checkpoint is not None and shard[0] == 0:
+            save_mined(checkpoint, state, key=key, next=s + step)
     if state is None:  # no images
-        state = topk.mine_topk(sub.model, images[:0], layers=layers, k=k, device=device)
+        state = topk.mine_topk(sub.model, iter(()), layers=layers, k=k, device=device)
     return state
 
 
@@ -195,16 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         images, names = images_of(sub, split=args.split, folder=args.folder, limit=args.limit)
         out = Path(args.out)
         partial = out / "partial.pt"
-        if rank() == 0:
+        rank, world = distributed.shard()
+        if rank == 0:
             out.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         top = mine(sub, images, layers=args.layers, k=args.k, batch_size=args.batch_size,
                    device=device, checkpoint=partial, chunk=args.checkpoint_every)
         seconds = time.perf_counter() - t
-        if rank() != 0:
+        if rank != 0:
             return 0
-        world = (torch.distributed.get_world_size() if torch.distributed.is_initialized()
-                 else 1)
         save_mined(out / "topk.pt", top, model=sub.name, source=args.folder or args.split,
                    images=names, k=args.k, seconds=seconds, ranks=world)
         partial.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from zflib import deconv
+from zflib import deconv, distributed
 from zflib.receptive import crop_patches, receptive_field
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -143,11 +143,9 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     idx = deconv.layer_indices(model)
     ops = deconv.feature_ops(model, max(names, key=lambda n: idx[n]))
     record = {idx[n]: n for n in names}
-    gather = False
-    if shard is None and torch.distributed.is_available() and torch.distributed.is_initialized():
-        shard = (torch.distributed.get_rank(), torch.distributed.get_world_size())
-        gather = True
-    rank, world = shard if shard is not None else (0, 1)
+    # no shard given: the process group's share, and every rank gets the merged result
+    gather = shard is None
+    rank, world = distributed.shard() if gather else shard
     if not 0 <= rank < world:
         raise ValueError(f"shard rank {rank} out of range 0..{world - 1}")
     if device is None:
@@ -180,7 +178,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     for name in names:  # a shard without batches
         if name not in state:
             state[name] = _empty(_channels(model, name), k)
-    if gather:
+    if gather and world > 1:
         parts: list = [None] * world
         torch.distributed.all_gather_object(parts, state)
         state = parts[0]

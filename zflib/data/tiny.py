@@ -85,12 +85,14 @@ def copy_official(source: Path, dest: Path, *, wnids_file: Path | None = None) -
     training images.
     """
     official = (wnids_file or OFFICIAL_WNIDS).read_text().split()
+    keep = set(official)
     have = (source / "wnids.txt").read_text().split()
-    missing = [w for w in official if w not in have]
+    present = set(have)
+    missing = [w for w in official if w not in present]
     if missing:
         raise ValueError(f"{source} lacks {len(missing)} of the {len(official)} official "
                          f"classes: {', '.join(missing[:5])}")
-    dropped = [w for w in have if w not in set(official)]
+    dropped = [w for w in have if w not in keep]
     counts = []
     for w in official:
         files = sorted((source / "train" / w / "images").glob("*.JPEG"))
@@ -105,20 +107,21 @@ def copy_official(source: Path, dest: Path, *, wnids_file: Path | None = None) -
         boxes = source / "train" / w / f"{w}_boxes.txt"
         if boxes.exists():
             _link_or_copy(boxes, dest / "train" / w / boxes.name)
-    keep = set(official)
-    lines = [line for line in (source / "val" / "val_annotations.txt").read_text().splitlines()
-             if line.split("\t")[1:2] and line.split("\t")[1] in keep]
-    absent = [line.split("\t")[0] for line in lines
-              if not (source / "val" / "images" / line.split("\t")[0]).exists()]
-    lines = [line for line in lines if line.split("\t")[0] not in set(absent)]
+    # val_annotations.txt: file, wnid, box; the official classes' lines whose file is there
+    rows = [line.split("\t") for line in
+            (source / "val" / "val_annotations.txt").read_text().splitlines()]
+    rows = [r for r in rows if len(r) > 1 and r[1] in keep]
+    absent = [r[0] for r in rows if not (source / "val" / "images" / r[0]).exists()]
+    gone = set(absent)
+    rows = [r for r in rows if r[0] not in gone]
     (dest / "val" / "images").mkdir(parents=True)
-    for line in lines:
-        name = line.split("\t")[0]
-        _link_or_copy(source / "val" / "images" / name, dest / "val" / "images" / name)
-    (dest / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    for r in rows:
+        _link_or_copy(source / "val" / "images" / r[0], dest / "val" / "images" / r[0])
+    (dest / "val" / "val_annotations.txt").write_text("".join("\t".join(r) + "\n"
+                                                              for r in rows))
     (dest / "wnids.txt").write_text("\n".join(official) + "\n")
     if (source / "words.txt").exists():
         _link_or_copy(source / "words.txt", dest / "words.txt")
     return {"classes": len(official), "dropped": dropped, "train": sum(counts),
-            "train_per_class": (min(counts), max(counts)), "val": len(lines),
+            "train_per_class": (min(counts), max(counts)), "val": len(rows),
             "val_missing": absent}
