@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from zflib.mine import load_mined
+from zflib.topk import load_topk
 from zflib.train import cpu_name
 
 
@@ -43,7 +43,7 @@ def _run(ranks: int, out: Path, args) -> tuple[dict, dict]:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
-    return load_mined(out / "topk.pt")
+    return load_topk(out / "topk.pt")
 
 
 def _forward(args) -> float:

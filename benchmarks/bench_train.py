@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from zflib.config import get_config
 from zflib.data import ImageSet, load_split
 from zflib.models import model_from_config
-from zflib.train import Trainer, machine_name
+from zflib.train import Trainer, machine_name, matmul_gflops
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_train.json"
 
@@ -41,15 +41,6 @@ def data(cfg) -> tuple[ImageSet, ImageSet]:
                         torch.randint(0, 200, (n,), generator=g), [str(i) for i in range(200)],
                         [str(i) for i in range(200)], [""] * n)
         return fake, fake
-
-
-def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
 
 
 def main() -> None:

@@ -79,7 +79,7 @@ def test_zflib_runs_reproduces_every_committed_run_config():
                 value = list(value) if isinstance(value, tuple) else value
                 assert saved.get(key, legacy.get(key)) == value, (name, key)
             checked += 1
-    assert checked >= 15  # every run but the two converted Table 3 references
+    assert checked == len(RUNS)
 
 
 def test_committed_caltech_baseline_matches_what_notebook_10_asks_for():

@@ -4,6 +4,7 @@ left out, PNGs reported, and a failure named by notebook and cell that stops the
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -98,3 +99,7 @@ def test_partial_rerun_updates_the_whole_runs_summary(tree):
     summary = json.loads((tree / "build" / "figures-smoke.json").read_text())
     assert list(summary["notebooks_s"]) == ["01_a", "03_c"] and summary["ok"] is True
     assert summary["total_s"] == pytest.approx(sum(summary["notebooks_s"].values()), abs=0.2)
+    # each notebook keeps when it was timed and how fast the machine was then
+    assert set(summary["timed"]) == {"01_a", "03_c"}
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d \S+, matmul \d+ GFLOP/s", v)
+               for v in summary["timed"].values())

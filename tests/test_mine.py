@@ -37,8 +37,8 @@ def test_two_ranks_give_one_pass(tmp_path):
            "--master_port=29519", "-m", "zflib.mine", *args, "--out", str(tmp_path / "two")]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    one, meta1 = mine.load_mined(tmp_path / "one" / "topk.pt")
-    two, meta2 = mine.load_mined(tmp_path / "two" / "topk.pt")
+    one, meta1 = topk.load_topk(tmp_path / "one" / "topk.pt")
+    two, meta2 = topk.load_topk(tmp_path / "two" / "topk.pt")
     assert (meta1["ranks"], meta2["ranks"]) == (1, 2)
     assert meta1["images"] == meta2["images"] == [f"{i:03d}.png" for i in range(30)]
     assert list(one) == list(topk.LAYERS)
@@ -81,7 +81,7 @@ def test_bad_input_is_named(tmp_path):
         mine.images_of(sub, folder=tmp_path / "empty")
     torch.save({"model": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a zflib.mine result"):
-        mine.load_mined(tmp_path / "other.pt")
+        topk.load_topk(tmp_path / "other.pt")
 
 
 def test_paper_profile_at_224_from_an_image_folder_to_mined_projections(zf_home, tmp_path,
@@ -115,7 +115,7 @@ def test_paper_profile_at_224_from_an_image_folder_to_mined_projections(zf_home,
     out = tmp_path / "mined"
     assert mine.main(["--model", "zfnet224", "--split", "val", "--k", "2", "--maps", "2",
                       "--out", str(out)]) == 0
-    top, meta = mine.load_mined(out / "topk.pt")
+    top, meta = topk.load_topk(out / "topk.pt")
     assert len(meta["images"]) == 6 and meta["images"][0] == "ant/0.jpg (ant)"
     assert top["conv5"].values.shape == (256, 2) and top["conv1"].values.shape == (96, 2)
     assert (out / "top9_conv5.png").exists()

@@ -48,3 +48,24 @@ def test_record_renders_from_committed_inputs_alone(tmp_path):
     assert (record_dir(tmp_path) / "results" / "tables2_3.json").exists()
     text = build_record("full", root=tmp_path)
     assert "STOPPED AT A FAILURE" in text and "| 38.4 | 16.5 |" in text
+
+
+def test_record_says_which_runs_timed_which_notebooks(tmp_path):
+    """A partial rerun's times sit beside an earlier run's: the record groups them by run."""
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "build").mkdir()
+    stamp = "2026-01-02 03:04 UTC, matmul 94 GFLOP/s"
+    (tmp_path / "build" / "figures-full.json").write_text(json.dumps(
+        {"profile": "full", "ok": True, "total_s": 30.0, "machine": "m",
+         "notebooks_s": {"01_fig1_unpooling": 10.0, "04_fig4_evolution": 20.0},
+         "timed": {"01_fig1_unpooling": "an earlier run", "04_fig4_evolution": stamp}}))
+    collect("full", root=tmp_path)
+    text = build_record("full", root=tmp_path)
+    assert "0.5 min for 2 notebooks (the sum over 2 runs)" in text
+    assert f"01: an earlier run; 04: {stamp}." in text
+    (tmp_path / "build" / "figures-full.json").write_text(json.dumps(
+        {"profile": "full", "ok": True, "total_s": 10.0, "machine": "m",
+         "notebooks_s": {"01_fig1_unpooling": 10.0}, "timed": {"01_fig1_unpooling": stamp}}))
+    collect("full", root=tmp_path)
+    text = build_record("full", root=tmp_path)
+    assert f"Timed {stamp}." in text and "the sum over" not in text

@@ -473,19 +473,14 @@ def mined_topk(model: nn.Module, inputs: torch.Tensor, images: torch.Tensor, *, 
     t = time.perf_counter()
     if path is not None and path.exists():
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            top = {n: topk.TopK(**v) for n, v in saved["top"].items()}
-            return top, time.perf_counter() - t, True
-        except (OSError, RuntimeError, KeyError, TypeError):
+            return topk.load_topk(path)[0], time.perf_counter() - t, True
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError):
             pass  # unreadable: mine again and overwrite
     top = topk.mine_topk(model, inputs, layers=list(deconv.layer_indices(model)), k=k,
                          batch_size=batch_size)
     seconds = time.perf_counter() - t
     if path is not None:
-        from zflib.checkpoint import atomic_save
-
-        atomic_save({"name": name, "top": {n: dataclasses.asdict(v) for n, v in top.items()}},
-                    path)
+        topk.save_topk(path, top, name=name)
     return top, seconds, False
 
 
@@ -494,7 +489,8 @@ def mined_topk(model: nn.Module, inputs: torch.Tensor, images: torch.Tensor, *, 
 
 def model_choices() -> dict[str, tuple[str, int | None]]:
     """The committed artifacts present, as dropdown label -> (artifact, epoch): ``zfnet64``,
-    its epoch snapshots, ``alexnet64``, ``zfnet64-paper-sgd`` and its ``-norenorm`` twin."""
+    ``alexnet64``, ``zfnet64-paper-sgd`` and its ``-norenorm`` twin, each followed by its epoch
+    snapshots (Fig. 4) where it has them."""
     from zflib.artifacts import artifacts_dir, available_epochs
 
     out: dict[str, tuple[str, int | None]] = {}
@@ -502,9 +498,8 @@ def model_choices() -> dict[str, tuple[str, int | None]]:
         folder = artifacts_dir() / name
         if (folder / "model.pt").exists() or (folder / "conv.pt").exists():
             out[name] = (name, None)
-            if name == "zfnet64":
-                for e in available_epochs(name):
-                    out[f"{name} (epoch {e})"] = (name, e)
+            for e in available_epochs(name):
+                out[f"{name} (epoch {e})"] = (name, e)
     return out
 
 

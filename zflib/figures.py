@@ -182,13 +182,22 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
         f"(profile {profile})" + ("" if status == 0 else "; stopped at the failure above"))
     build_dir.mkdir(parents=True, exist_ok=True)
     path = build_dir / f"figures-{profile}.json"
+    # when each notebook was timed, and how fast this machine was then (timings from different
+    # days of a shared machine differ by 2x and more)
+    from zflib.train import matmul_gflops
+
+    stamp = f"{time.strftime('%Y-%m-%d %H:%M %Z')}, matmul {matmul_gflops():.0f} GFLOP/s"
+    timed = dict.fromkeys(times, stamp)
     if only and path.exists():  # a partial rerun updates the summary of the whole run
         earlier = json.loads(path.read_text())
         times = {**earlier["notebooks_s"], **times}
+        timed = {**dict.fromkeys(earlier["notebooks_s"], "an earlier run"),
+                 **earlier.get("timed", {}), **timed}
         status = status or (0 if earlier["ok"] else 1)
     summary = {"profile": profile, "ok": status == 0,
                "total_s": round(sum(times.values()) if only else total, 1),
-               "notebooks_s": dict(sorted(times.items())), "machine": _machine()}
+               "notebooks_s": dict(sorted(times.items())), "machine": _machine(),
+               "timed": dict(sorted(timed.items()))}
     path.write_text(json.dumps(summary, indent=1) + "\n")
     return status
 

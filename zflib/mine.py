@@ -11,7 +11,7 @@ of maps, their deconvnet projections beside the image patches (Fig. 2)::
 
 Under ``torchrun`` each rank mines every ``world``-th batch and the ranks' results are merged
 (exactly one pass's result: ties go to the smaller image index); rank 0 writes ``--out``:
-``topk.pt`` (read it with :func:`load_mined`) and ``top9_<layer>.png`` per layer. Every
+``topk.pt`` (read it with :func:`zflib.topk.load_topk`) and ``top9_<layer>.png`` per layer. Every
 ``--checkpoint-every`` batches the result so far goes to ``--out/partial.pt``: run the same
 command again after a kill and it resumes there.
 
@@ -30,7 +30,6 @@ from pathlib import Path
 import torch
 
 from zflib import deconv, distributed, topk
-from zflib.checkpoint import atomic_save
 from zflib.config import get_config
 from zflib.data.common import cache_key, tensor_digest
 from zflib.distributed import launched
@@ -110,7 +109,7 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
         resumed = [None, 0]
         if shard[0] == 0 and Path(checkpoint).exists():
             try:
-                top, meta = load_mined(checkpoint)
+                top, meta = topk.load_topk(checkpoint)
             except ValueError:  # not a mining result: overwritten
                 top, meta = None, {}
             if meta.get("key") == key:
@@ -125,7 +124,7 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
             layers=layers, k=k, device=device), s)
         state = part if state is None else topk.merge(state, part)
         if checkpoint is not None and shard[0] == 0:
-            save_mined(checkpoint, state, key=key, next=s + step)
+            topk.save_topk(checkpoint, state, key=key, next=s + step)
     if state is None:  # no images
         state = topk.mine_topk(sub.model, iter(()), layers=layers, k=k, device=device)
     return state
@@ -149,19 +148,6 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
                                   remapped, layer, m)
         out[layer] = dataclasses.replace(tp, top=sel)
     return out
-
-
-def save_mined(path: str | Path, top: dict[str, topk.TopK], **meta) -> None:
-    """Write a mining result (``meta``: what was mined, JSON-serialisable) atomically."""
-    atomic_save({"top": {n: dataclasses.asdict(v) for n, v in top.items()}, "meta": meta}, path)
-
-
-def load_mined(path: str | Path) -> tuple[dict[str, topk.TopK], dict]:
-    """Read :func:`save_mined`'s file: ``({layer: TopK}, meta)``."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict) or "top" not in saved:
-        raise ValueError(f"{path} is not a zflib.mine result (no 'top' entry)")
-    return {n: topk.TopK(**v) for n, v in saved["top"].items()}, saved.get("meta", {})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t
         if rank != 0:
             return 0
-        save_mined(out / "topk.pt", top, model=sub.name, source=args.folder or args.split,
+        topk.save_topk(out / "topk.pt", top, model=sub.name, source=args.folder or args.split,
                    images=names, k=args.k, seconds=seconds, ranks=world)
         partial.unlink(missing_ok=True)
         summary = {"out": str(out), "images": len(images), "ranks": world,

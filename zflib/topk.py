@@ -25,8 +25,10 @@ Paper: Sec. 4, Fig. 2 (top 9 activations across the validation data), Fig. 4.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -301,5 +303,21 @@ def strongest_over_epochs(load: Callable[[int], nn.Module], epochs: Sequence[int
     return out
 
 
+def save_topk(path: str | Path, top: dict[str, TopK], **meta) -> None:
+    """Write a mining result (``meta``: what was mined, JSON-serialisable) atomically: the
+    format of ``python -m zflib.mine``'s ``topk.pt`` and of the explorer's cache."""
+    from zflib.checkpoint import atomic_save
+
+    atomic_save({"top": {n: dataclasses.asdict(v) for n, v in top.items()}, "meta": meta}, path)
+
+
+def load_topk(path: str | Path) -> tuple[dict[str, TopK], dict]:
+    """Read :func:`save_topk`'s file: ``({layer: TopK}, meta)``."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or "top" not in saved:
+        raise ValueError(f"{path} is not a top-k mining result (no 'top' entry)")
+    return {n: TopK(**v) for n, v in saved["top"].items()}, saved.get("meta", {})
+
+
 __all__ = ["LAYERS", "TopK", "TopProjections", "mine_topk", "merge", "choose_maps",
-           "top_projections", "strongest_over_epochs"]
+           "top_projections", "strongest_over_epochs", "save_topk", "load_topk"]

@@ -84,6 +84,17 @@ def machine_name(device: torch.device) -> str:
     return f"{cpu_name()} ({platform.machine()}), {torch.get_num_threads()} thread(s)"
 
 
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    """This CPU's fp32 matmul speed now (GFLOP/s, current thread count): the yardstick that
+    makes timings from different days or machines comparable."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
+
+
 def make_optimizer(cfg: Config, model: nn.Module, *, lr: float | None = None,
                    device: torch.device | None = None) -> torch.optim.Optimizer:
     """The optimizer of ``cfg``'s recipe for ``model`` (``lr`` overrides ``cfg.lr``).
