@@ -80,7 +80,7 @@ def test_bad_input_is_named(tmp_path):
     with pytest.raises(ValueError, match="no image files"):
         mine.images_of(sub, folder=tmp_path / "empty")
     torch.save({"model": {}}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a zflib.mine result"):
+    with pytest.raises(ValueError, match="not a top-k mining result"):
         topk.load_topk(tmp_path / "other.pt")
 
 
@@ -132,19 +132,19 @@ def test_killed_mining_resumes_to_the_same_result(tmp_path, monkeypatch):
     images, _ = mine.images_of(sub, folder=_folder(tmp_path / "photos", 13))
     whole = mine.mine(sub, images, k=3, batch_size=2)
     partial = tmp_path / "partial.pt"
-    real_save, saves = mine.atomic_save, []
+    real_save, saves = topk.save_topk, []
 
-    def killed_after_two(obj, path):
-        real_save(obj, path)
-        saves.append(obj["meta"]["next"])
+    def killed_after_two(path, top, **meta):
+        real_save(path, top, **meta)
+        saves.append(meta["next"])
         if len(saves) == 2:
             raise KeyboardInterrupt  # the run is killed once two chunks are saved
 
-    monkeypatch.setattr(mine, "atomic_save", killed_after_two)
+    monkeypatch.setattr(topk, "save_topk", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
         mine.mine(sub, images, k=3, batch_size=2, checkpoint=partial, chunk=2)
     assert saves == [4, 8]
-    monkeypatch.setattr(mine, "atomic_save", real_save)
+    monkeypatch.setattr(topk, "save_topk", real_save)
     calls = []
     real_mine = topk.mine_topk
     monkeypatch.setattr(topk, "mine_topk", lambda *a, **kw: calls.append(1) or real_mine(*a, **kw))
