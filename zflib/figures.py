@@ -31,6 +31,9 @@ from pathlib import Path
 
 from zflib.config import PROFILES, get_config, repo_root
 
+# what a summary says of a notebook timed before summaries stamped each notebook's run
+UNSTAMPED = "an earlier run"
+
 NOTEBOOK = re.compile(r"(\d\d)_.+\.ipynb")
 SKIP = ("00",)  # the explorer (interactive; `make explore`)
 # the profiles of the committed 64-pixel models, which the notebooks draw
@@ -191,7 +194,7 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     if only and path.exists():  # a partial rerun updates the summary of the whole run
         earlier = json.loads(path.read_text())
         times = {**earlier["notebooks_s"], **times}
-        timed = {**dict.fromkeys(earlier["notebooks_s"], "an earlier run"),
+        timed = {**dict.fromkeys(earlier["notebooks_s"], UNSTAMPED),
                  **earlier.get("timed", {}), **timed}
         status = status or (0 if earlier["ok"] else 1)
     summary = {"profile": profile, "ok": status == 0,

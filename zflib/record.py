@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from zflib.config import repo_root
+from zflib.figures import UNSTAMPED
 from zflib.results import load_saved
 from zflib.runs import results_of
 
@@ -119,7 +120,7 @@ def _benchmarks(folder: Path) -> str:
 def _timings(timed: dict[str, str]) -> list[str]:
     """``{notebook: when}`` grouped by run: ``["01, 02: <when>", ...]``, the earliest first
     (notebooks of a summary that predates these stamps come first, as "an earlier run")."""
-    stamps = sorted(set(timed.values()), key=lambda s: (s != "an earlier run", s))
+    stamps = sorted(set(timed.values()), key=lambda s: (s != UNSTAMPED, s))
     if len(stamps) == 1:
         return [stamps[0]]
     return [", ".join(k.split("_")[0] for k, v in timed.items() if v == s) + f": {s}"
