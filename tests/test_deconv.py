@@ -192,7 +192,8 @@ def test_matches_autograd_224(arch):
         assert rel(ours, ref) < 1e-5
 
 
-def test_batched_equals_one_at_a_time_and_receptive_windows_equal_whole_maps():
+@pytest.mark.parametrize("lrn", ["skip", "jacobian"])
+def test_batched_equals_one_at_a_time_and_receptive_windows_equal_whole_maps(lrn):
     model = zfnet()
     torch.manual_seed(3)
     x = torch.randn(3, 3, 56, 56)
@@ -200,10 +201,10 @@ def test_batched_equals_one_at_a_time_and_receptive_windows_equal_whole_maps():
     maps = torch.tensor([0, 5, 5, 300, 17])
     pos = torch.tensor([[0, 0], [6, 6], [3, 2], [0, 6], [5, 1]])
     imgs = torch.tensor([0, 1, 2, 2, 1])
-    batched = tr.project("conv4", maps, pos, imgs, batch_size=2)
-    single = torch.stack([tr.project("conv4", maps[i:i + 1], pos[i:i + 1], imgs[i:i + 1])[0]
-                          for i in range(5)])
-    whole = deconv._project(tr, "conv4", maps, pos, imgs, unpool="sum", lrn="skip", full=True)
+    batched = tr.project("conv4", maps, pos, imgs, batch_size=2, lrn=lrn)
+    single = torch.stack([tr.project("conv4", maps[i:i + 1], pos[i:i + 1], imgs[i:i + 1],
+                                     lrn=lrn)[0] for i in range(5)])
+    whole = deconv._project(tr, "conv4", maps, pos, imgs, unpool="sum", lrn=lrn, full=True)
     assert torch.allclose(batched, single, rtol=1e-5, atol=1e-7)
     assert torch.allclose(batched, whole, rtol=1e-5, atol=1e-7)
 

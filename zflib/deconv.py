@@ -194,6 +194,7 @@ class Trace:
     lrn_inputs: dict[int, torch.Tensor] = field(default_factory=dict)  # op pos -> [N, C, H, W]
     in_channels: int = 3
     switch_rc: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    lrn_factors: dict[int, tuple[torch.Tensor, ...]] = field(default_factory=dict)
 
     def _layer(self, layer: int | str) -> str:
         name = f"conv{layer}" if isinstance(layer, int) and not isinstance(layer, bool) \
@@ -468,19 +469,29 @@ def _channel_window_sum(t: torch.Tensor, before: int, after: int) -> torch.Tenso
     return out
 
 
-def _lrn_vjp(m: nn.LocalResponseNorm, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Transposed Jacobian of ``m`` at input ``x`` applied to ``g`` (both [K, C, h, w]).
+def _lrn_factors(m: nn.LocalResponseNorm, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The parts of the LRN's transposed Jacobian that depend only on its input ``x``
+    [N, C, H, W]: ``(d^-b, x d^(-b-1), 2ab/n x)`` (see :func:`_lrn_vjp`). A trace computes them
+    once per image; every projection through that LRN reuses them."""
+    n, a, b = m.size, m.alpha, m.beta
+    d = _channel_window_sum(x * x, n // 2, (n - 1) // 2).mul_(a / n).add_(m.k)
+    dpow = d.pow(-b)
+    return dpow, x * dpow / d, x * (2 * a * b / n)
+
+
+def _lrn_vjp(m: nn.LocalResponseNorm, factors: tuple[torch.Tensor, ...], g: torch.Tensor
+            ) -> torch.Tensor:
+    """Transposed Jacobian of ``m`` at its input ``x`` applied to ``g`` [K, C, h, w], given
+    ``factors = _lrn_factors(m, x)`` cut to the same window.
 
     ``y_i = x_i d_i^-b``, ``d_i = k + a/n sum_{j in win(i)} x_j^2`` (torch's LRN: window
     ``[i - n//2, i + (n-1)//2]``), so ``(J^T g)_j = g_j d_j^-b - 2ab/n x_j sum_{i: j in win(i)}
     g_i x_i d_i^(-b-1)``.
     """
-    n, a, b = m.size, m.alpha, m.beta
-    d = _channel_window_sum(x * x, n // 2, (n - 1) // 2).mul_(a / n).add_(m.k)
-    dpow = d.pow(-b)
-    inner = g * x * dpow / d
-    return g * dpow - (2 * a * b / n) * x * _channel_window_sum(inner, (n - 1) // 2, n // 2)
-
+    n = m.size
+    dpow, xd, x2ab = factors
+    inner = _channel_window_sum(g * xd, (n - 1) // 2, n // 2)
+    return (g * dpow).sub_(inner.mul_(x2ab))
 
 
 def _gather_window(t: torch.Tensor, images: torch.Tensor, ay: torch.Tensor, ax: torch.Tensor,
@@ -591,8 +602,10 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
                                unpool).view(k, c, h2, w2)
                 ay, ax, h, w = ay2, ax2, h2, w2
             elif lrn == "jacobian":  # transposed Jacobian of the LRN at its forward input
-                xin = _gather_window(tr.lrn_inputs[i], images, ay, ax, h, w)
-                sig = _lrn_vjp(op.module, xin, sig)
+                if i not in tr.lrn_factors:  # shared by all projections of the trace
+                    tr.lrn_factors[i] = _lrn_factors(op.module, tr.lrn_inputs[i])
+                sig = _lrn_vjp(op.module, [_gather_window(f, images, ay, ax, h, w)
+                                          for f in tr.lrn_factors[i]], sig)
             # lrn == "skip": identity
         if sig is None:
             raise ValueError(f"{layer} has no convolution below it")

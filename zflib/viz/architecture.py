@@ -30,7 +30,8 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
     Args:
         first: ``{"a": w, "b": w, "c": w}`` (and optionally ``"f"``) conv1 weights
             [F, 3, k, k].
-        second: ``{"d": p, "e": p}`` projections [M, 3, P, P].
+        second: ``{"d": p, "e": p}`` projections [M, 3, P, P], one per map (each map's
+            strongest activation over the validation images).
         reports: ``{"a"|"b"|"c"|"f": zflib.filters.layer1_report(...)}``, printed under each
             panel.
         learned: the layer-1 weights given are learned components (initialisation regressed
@@ -47,9 +48,11 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
         titles = {k: v + (", learned part" if k in "abcf" else "") for k, v in titles.items()}
     energy = "learned_energy" if learned else "energy"
     extra = "f" in first
-    fig = plt.figure(figsize=(12, 16 if extra else 13))
-    grid = fig.add_gridspec(4 if extra else 3, 2, height_ratios=[1, 1, 1.1] + [1] * extra,
-                            hspace=0.35, wspace=0.05)
+    # Row heights follow the panels' shapes (a 24x4 strip, 12x8 grids, square grids), so
+    # that no row leaves a gap: one unit is a half-width panel's width.
+    heights = [0.45, 0.72, 0.9] + [0.45] * extra
+    fig = plt.figure(figsize=(12, 6 * sum(heights) + 2.5))
+    grid = fig.add_gridspec(len(heights), 2, height_ratios=heights, hspace=0.4, wspace=0.08)
     axes = {"a": fig.add_subplot(grid[0, :]), "b": fig.add_subplot(grid[1, 0]),
             "c": fig.add_subplot(grid[1, 1]), "d": fig.add_subplot(grid[2, 0]),
             "e": fig.add_subplot(grid[2, 1])}
@@ -62,6 +65,8 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
         side = int(np.ceil(np.sqrt(len(p))))
         axes[key].imshow(tile_grid([projection_to_rgb(t) for t in p], side),
                          interpolation="nearest")
+        axes[key].set_xlabel(f"{len(p)} maps: each one's strongest activation over the\n"
+                             "validation images, projected to pixels", fontsize=9)
     for key, ax in axes.items():
         ax.set_title(titles[key], fontsize=11)
         ax.set_xticks([]), ax.set_yticks([])
