@@ -1,7 +1,7 @@
-"""Tables 4 and 7 and Fig. 9: transfer results beside the paper's numbers (plotting and
+"""Tables 4-7 and Fig. 9: transfer results beside the paper's numbers (plotting and
 formatting only; the numbers come from :mod:`zflib.transfer`).
 
-Paper: Sec. 5.2 (Table 4, Fig. 9), Sec. 5.3 (Table 7).
+Paper: Sec. 5.2 (Tables 4-6, Fig. 9), Sec. 5.3 (Table 7).
 """
 
 from __future__ import annotations
@@ -57,6 +57,16 @@ def table4_markdown(results: dict[str, Any]) -> str:
         if key == "scratch" and have and epochs:
             note = f", {epochs:g} epochs" + note
         rows.append(f"| {label}{note} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def table6_markdown(results: dict[str, Any]) -> str:
+    """Table 6 as markdown: our per-class average precision (%) and mean, beside the paper's
+    mean AP (its rows transcribed: only the means)."""
+    rows = ["| class | AP (ours) |", "| --- | --- |"]
+    rows += [f"| {name} | {ap:.1f} |" for name, ap in results["ap"].items()]
+    rows.append(f"| **mean**, {results.get('model', 'ours')} | **{results['mean_ap']:.1f}** |")
+    rows += [f"| mean, {name} (paper) | {ap:g} |" for name, ap in results["paper_mean_ap"].items()]
     return "\n".join(rows)
 
 
@@ -142,4 +152,4 @@ def plot_table7(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.F
     return fig
 
 
-__all__ = ["plot_fig9", "plot_table7", "table4_markdown", "table7_markdown"]
+__all__ = ["plot_fig9", "plot_table7", "table4_markdown", "table6_markdown", "table7_markdown"]
