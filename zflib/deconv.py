@@ -46,7 +46,8 @@ No hook is ever registered on the model.
 
 Speed: one forward pass per image, stopped at the layer, is shared by all projections of the
 image; each projection is computed only over its receptive field at every level (a window
-clipped to the feature map; with ``unpool="overwrite"`` the whole map, see ``_project``).
+clipped to the feature map; with ``unpool="overwrite"`` the whole map, see ``_project``); the
+parts of the LRN Jacobian that depend on the forward input alone are computed once per trace.
 
 Paper: Sec. 2.1, Fig. 1.
 """
