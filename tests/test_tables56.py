@@ -95,3 +95,13 @@ def test_voc2012_table6(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| dog | 100.0 |" in out and "ImageNet-pretrained convnet (paper) | 79" in out
     assert (tmp_path / "out" / "table6_voc2012_smoke.json").exists()
+
+
+def test_cli_errors_name_the_problem(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        tables56.main(["caltech256", "--root", str(tmp_path / "nowhere")])
+    assert exit_.value.code == 2
+    assert "no folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tables56.main(["voc2012", "--root", str(tmp_path), "--profile", "huge"])
+    assert "unknown profile 'huge'; valid: smoke, quick, full, paper" in capsys.readouterr().err

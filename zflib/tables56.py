@@ -130,8 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="build/results", help="where the JSON and PNG go")
     args = ap.parse_args(argv)
     kw = dict(profile=args.profile, model_name=args.model, device=args.device)
+    try:
+        results = (run_caltech256 if args.dataset == "caltech256" else run_voc2012)(args.root,
+                                                                                     **kw)
+    except (ValueError, FileNotFoundError) as err:  # a wrong path or setting: say it plainly
+        ap.exit(2, f"{ap.prog}: error: {err}\n")
     if args.dataset == "caltech256":
-        results = run_caltech256(args.root, **kw)
         print(vt.table4_markdown(results))
         fig = vt.plot_fig9(results, title="Caltech-256")
         png = Path(args.out) / f"fig09_caltech256_{args.profile}.png"
@@ -140,7 +144,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {png}")
         name = f"table5_caltech256_{args.profile}"
     else:
-        results = run_voc2012(args.root, **kw)
         print(vt.table6_markdown(results))
         name = f"table6_voc2012_{args.profile}"
     print(f"wrote {save_results(results, name, args.out, profile=args.profile)}")
