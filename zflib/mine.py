@@ -201,11 +201,12 @@ def main(argv: list[str] | None = None) -> int:
             import matplotlib
 
             matplotlib.use("Agg")
+            from zflib.viz import save_figure
             from zflib.viz.deconv import plot_top9
 
             chosen = topk.choose_maps(sub.model, args.layers, args.maps, seed=args.seed)
             for n, tp in project(sub, images, top, chosen).items():
-                plot_top9(tp).savefig(out / f"top9_{n}.png", dpi=120, bbox_inches="tight")
+                save_figure(plot_top9(tp), f"top9_{n}", folder=out, dpi=120)
         print(json.dumps(summary, indent=1))
     return 0
 

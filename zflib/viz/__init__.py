@@ -16,9 +16,11 @@ def figures_dir() -> Path:
     return Path(os.environ.get("ZF_FIGURES", repo_root() / "figures"))
 
 
-def save_figure(fig, name: str, *, dpi: int = 150) -> Path:
-    """Save ``fig`` as ``figures/<name>.png`` and return the path."""
-    path = figures_dir() / f"{name}.png"
+def save_figure(fig, name: str, *, folder: str | os.PathLike | None = None,
+                dpi: int = 150) -> Path:
+    """Save ``fig`` as ``<folder>/<name>.png`` (default: :func:`figures_dir`) and return the
+    path."""
+    path = Path(folder or figures_dir()) / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
