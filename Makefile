@@ -28,7 +28,7 @@ test: setup lint
 data: setup
 	$(PY) -m zflib.data install tiny-imagenet caltech101
 
-# make figures PROFILE=smoke|quick|full|paper [ONLY="02 07"]: executed notebooks in build/, PNGs in figures/
+# make figures PROFILE=smoke|quick|full [ONLY="02 07"]: executed notebooks in build/, PNGs in figures/
 figures: setup
 	$(PY) -m zflib.figures --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 

@@ -4,7 +4,7 @@ another architecture is refused; export and load round-trip."""
 import pytest
 import torch
 
-from zflib.artifacts import available_epochs, load_trained, save_trained
+from zflib.artifacts import available_epochs, load_trained, profile_config, save_trained
 from zflib.config import get_config
 from zflib.models import build_model
 
@@ -15,7 +15,6 @@ def test_committed_main_model_is_whole_and_matches_its_config():
                                                  "ablation": "none", "num_classes": 200}
     assert t.mean.shape == (3, 64, 64) and 60 < float(t.mean.mean()) < 180
     assert t.cfg.profile == "full" and t.cfg.crop_size == 56
-    assert available_epochs("zfnet64") == sorted(available_epochs("zfnet64"))
     assert 1 in available_epochs("zfnet64")
 
 
@@ -48,6 +47,20 @@ def test_roundtrip_and_refusal(tmp_path, monkeypatch):
         load_trained("mine", epoch=3)
     with pytest.raises(FileNotFoundError, match="no artifact 'nothing'"):
         load_trained("nothing")
+    for e in (10, 2):
+        save_trained(m, torch.zeros(3, 64, 64), cfg, "mine", epoch=e)
+    (tmp_path / "mine" / "epoch_last.pt").write_bytes(b"")
+    assert available_epochs("mine") == [2, 3, 10]  # by number, not by name
+
+
+def test_profile_config_keeps_the_models_preprocessing():
+    paper = load_trained("zfnet64-paper-sgd")  # the paper's recipe: inputs at scale 1
+    assert paper.cfg.input_scale == 1.0 != get_config("quick").input_scale
+    cfg = profile_config(paper, "quick", val_limit=0)
+    assert (cfg.profile, cfg.val_limit, cfg.input_scale, cfg.crop_size) == ("quick", 0, 1.0, 56)
+    assert profile_config(load_trained("zfnet64"), "smoke").input_scale == 1 / 64
+    with pytest.raises(ValueError, match="'input_scale': 0.5} differs from the model's own"):
+        profile_config(paper, "quick", input_scale=0.5)
 
 
 def test_zflib_runs_reproduces_every_committed_run_config():
@@ -98,3 +111,14 @@ def test_committed_caltech_baseline_matches_what_notebook_10_asks_for():
         pytest.skip(str(err))
     saved = scratch.load_baseline(scratch.artifact_path("full"))
     assert saved["key"] == scratch.baseline_key(data, scratch.scratch_config(trained.cfg, s), s)
+
+
+def test_renormalisation_never_binds_under_the_64_pixel_recipe():
+    """What runs.py and notebook 06 say: under AdamW no conv1 filter nears the radius, so the
+    run without renormalisation ends where ZFNet-64 does."""
+    from zflib.runs import results_of
+
+    off, on = results_of("zfnet64-norenorm"), results_of("zfnet64")
+    assert off["config"]["renorm"] is False and on["config"]["renorm"] is True
+    for key in ("val_top1_err_10crop", "val_top5_err_10crop", "train_top1_err"):
+        assert off[key] == on[key], key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from itertools import permutations
 
@@ -22,6 +24,7 @@ from zflib.correspondence import (
     example_random_boxes,
     load_dog_parts,
     mask_inputs,
+    models_table,
     random_boxes,
     sign_change,
 )
@@ -293,3 +296,29 @@ def test_paper_table_and_example_boxes():
     assert len(shown) == 4
     assert torch.equal(shown[3][:, 2] - shown[3][:, 0],
                        parts.boxes["right_eye"][:, 2] - parts.boxes["right_eye"][:, 0])
+
+
+def test_models_table_feeds_each_model_its_own_inputs():
+    """A model trained on inputs at scale 1 and the same model with its first filters scaled
+    by 64, fed inputs at scale 1/64, compute the same layer 5: their scores agree; the first
+    fed the profile's scale would not."""
+    from zflib.artifacts import Trained
+
+    model, cfg, images, mean, boxes = _setup()
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():  # biases, as training gives them: the scale is not factored out
+        for conv in model.conv_layers():
+            conv.bias.copy_(torch.randn(conv.bias.shape, generator=g))
+    own = dataclasses.replace(cfg, input_scale=1.0)
+    scaled = copy.deepcopy(model)
+    with torch.no_grad():
+        scaled.features[0].weight *= 64
+    tables = models_table({"scale 1": Trained(model, mean, own, True),
+                           "scale 1/64": Trained(scaled, mean, cfg, True)}, images, boxes,
+                          draws=2)
+    wrong = correspondence_table(model, images, boxes, mean, cfg, layers=("conv5",), draws=2)
+    for row in ROWS:
+        a, b = (tables[k]["rows"][row]["conv5"]["mean"] for k in ("scale 1", "scale 1/64"))
+        assert a == pytest.approx(b, abs=1e-3)
+        assert abs(a - wrong["rows"][row]["conv5"]["mean"]) > 1e-3
+    assert tables["scale 1"]["layers"] == ["conv5"]

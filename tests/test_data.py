@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tarfile
 import time
 import zipfile
 
@@ -124,6 +125,48 @@ def test_install_refuses_corrupt_archive(zf_home, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="corrupt"):
         install("tiny-imagenet")
     assert not (zf_home / "datasets" / "tiny-imagenet-200").exists()
+
+
+def test_download_unpacks_the_archive_inside_the_official_zip(zf_home, tmp_path, monkeypatch):
+    """Caltech-101's official zip holds 101_ObjectCategories.tar.gz: with no mirror it is
+    downloaded (here from a file:// URL), both checksums verified, the inner one unpacked."""
+    src = tmp_path / "src" / "101_ObjectCategories"
+    for cls in ("accordion", "BACKGROUND_Google"):
+        (src / cls).mkdir(parents=True)
+        Image.new("RGB", (8, 6), (10, 200, 30)).save(src / cls / "image_0001.jpg")
+    inner = tmp_path / "101_ObjectCategories.tar.gz"
+    with tarfile.open(inner, "w:gz") as t:
+        t.add(src, arcname="101_ObjectCategories")
+    official = tmp_path / "site" / "caltech-101.zip"
+    official.parent.mkdir()
+    with zipfile.ZipFile(official, "w") as z:
+        z.write(inner, "caltech-101/101_ObjectCategories.tar.gz")
+        z.writestr("caltech-101/Annotations.tar", b"not needed")
+    md5 = {p: hashlib.md5(p.read_bytes()).hexdigest() for p in (inner, official)}
+    spec = DATASETS["caltech101"]
+    archives = (Archive("101_ObjectCategories.tar.gz", f"md5:{md5[inner]}"),
+                Archive("caltech-101.zip", f"md5:{md5[official]}", official.as_uri(),
+                        inner="caltech-101/101_ObjectCategories.tar.gz"))
+    monkeypatch.setitem(DATASETS, "caltech101", DatasetSpec(spec.folder, archives, spec.howto))
+    root = install("caltech101")
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["BACKGROUND_Google",
+                                                                    "accordion"]
+    assert (root / "accordion" / "image_0001.jpg").exists()
+    # a download whose inner archive is not the expected one is refused
+    wrong = (Archive("101_ObjectCategories.tar.gz", "md5:" + "0" * 32), archives[1])
+    monkeypatch.setitem(DATASETS, "caltech101", DatasetSpec(spec.folder, wrong, spec.howto))
+    (root / ".installed").unlink()
+    with pytest.raises(ValueError, match="101_ObjectCategories.tar.gz has md5"):
+        install("caltech101")
+
+
+def test_official_caltech101_is_downloadable():
+    """The default spec downloads the official zip (torchvision's URL and md5)."""
+    zipped = [a for a in DATASETS["caltech101"].archives if a.url]
+    assert [a.filename for a in zipped] == ["caltech-101.zip"]
+    assert zipped[0].url.startswith("https://data.caltech.edu/")
+    assert zipped[0].inner.endswith("/101_ObjectCategories.tar.gz")
+    assert any(a.filename == "101_ObjectCategories.tar.gz" for a in DATASETS["caltech101"].archives)
 
 
 def test_mean_image_and_to_input_roundtrip():

@@ -315,6 +315,8 @@ def test_out_of_range_errors_and_no_hooks_left():
         with pytest.raises(ValueError, match=msg):
             deconv.project(model, x, layer, **kwargs)
         assert no_hooks(model)
+    with pytest.raises(ValueError, match="image 2 out of range 0..1"):
+        deconv.forward_trace(model, x, "conv1").strongest("conv1", image=2)
     with pytest.raises(ValueError, match="this model takes 56x56"):
         deconv.project(model, torch.zeros(1, 3, 64, 64), 1, maps=[0])
     deconv.project(model, x[:1], "conv5", maps=[0, 1], positions=[[0, 0], [1, 1]])

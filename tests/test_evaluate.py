@@ -1,5 +1,6 @@
 """zflib.evaluate: 10-crop softmax averaging and top-k errors against a brute-force loop."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -24,6 +25,11 @@ def test_ten_crop_prediction_equals_brute_force():
                 c = c.flip(-1) if flip else c
                 expect += F.softmax(model(c), 1) / 10
     assert torch.allclose(got, expect, atol=1e-5)
+    model.train()  # predicts in eval mode (no dropout), then gives the model back as it was
+    again = predict(model, images, mean, cfg, ten_crop=True, batch_size=3)
+    assert model.training and torch.allclose(again, got, atol=1e-6)
+    with pytest.raises(ValueError, match="batch_size 0 out of range 1.."):
+        predict(model, images, mean, cfg, batch_size=0)
 
 
 def test_error_rates_by_hand():

@@ -103,3 +103,24 @@ def test_partial_rerun_updates_the_whole_runs_summary(tree):
     assert set(summary["timed"]) == {"01_a", "03_c"}
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d \S+, matmul \d+ GFLOP/s", v)
                for v in summary["timed"].values())
+
+
+def test_a_partial_rerun_clears_the_failure_it_reruns(tree):
+    """The summary says a whole run failed until the notebook that failed succeeds; the exit
+    status is that of the command run."""
+    args = ["--profile", "smoke", "--notebooks", str(tree / "notebooks"), "--build",
+            str(tree / "build"), "--figures", str(tree / "figs")]
+    summary = tree / "build" / "figures-smoke.json"
+    assert figures.main(args) == 1  # stops at 02_b
+    assert json.loads(summary.read_text())["failed"] == "02_b"
+    assert figures.main([*args, "--only", "3"]) == 0  # succeeds; 02_b still failed
+    assert json.loads(summary.read_text())["ok"] is False
+    _notebook(tree / "notebooks" / "02_b.ipynb", "x = 1")  # fixed
+    assert figures.main([*args, "--only", "2"]) == 0
+    now = json.loads(summary.read_text())
+    assert now["ok"] is True and now["failed"] is None
+    assert list(now["notebooks_s"]) == ["01_a", "02_b", "03_c"]
+    _notebook(tree / "notebooks" / "03_c.ipynb", "raise ValueError('broken')")
+    assert figures.main([*args, "--only", "3"]) == 1  # a rerun that fails drops its old time
+    now = json.loads(summary.read_text())
+    assert now["failed"] == "03_c" and list(now["notebooks_s"]) == ["01_a", "02_b"]

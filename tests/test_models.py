@@ -156,3 +156,10 @@ def test_first_layer_std_draws_conv1_alone():
         assert torch.equal(wa.weight, wb.weight)
     with pytest.raises(ValueError, match="first_layer_std -1"):
         initial_model(get_config("smoke", first_layer_std=-1.0))
+    # seeded, and the caller's random state is left alone
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    again = initial_model(small)
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.equal(again.conv_layers()[0].weight, b.conv_layers()[0].weight)

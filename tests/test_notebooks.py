@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import papermill
 import pytest
 
-from zflib.figures import numbered_notebooks
+from zflib.figures import numbered_notebooks, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = numbered_notebooks(ROOT / "notebooks")
@@ -32,9 +31,10 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, monkeypatch):
     assert None not in ids and len(set(ids)) == len(ids), f"cell ids missing or repeated: {ids}"
     figures = tmp_path / "figures"
     monkeypatch.setenv("ZF_FIGURES", str(figures))
-    params = {"profile": "smoke"}
+    params = {}
     if "results_dir" in "".join(tagged[0]["source"]):
         params["results_dir"] = str(tmp_path / "results")
-    papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=params,
-                               cwd=str(ROOT), kernel_name="python3", progress_bar=False)
+    # through make figures' own runner, so that `make test` also checks the path it takes
+    failure = run_notebook(path, tmp_path / path.name, "smoke", parameters=params)
+    assert failure is None, failure.message()
     assert list(figures.glob("*.png")), f"{path.name} saved no figure"

@@ -2,9 +2,9 @@
 write their results in one shape."""
 
 import json
+import tomllib
 from pathlib import Path
 
-import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

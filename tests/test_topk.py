@@ -105,6 +105,10 @@ def test_fewer_images_than_k_and_state_size():
         topk.mine_topk(model, x, shard=(3, 3))
     with pytest.raises(ValueError, match="k 0 out of range 1.."):
         topk.mine_topk(model, x, k=0)
+    with pytest.raises(ValueError, match="batch_size 0 out of range 1.."):
+        topk.mine_topk(model, x, batch_size=0)
+    with pytest.raises(ValueError, match="image_batch 0 out of range 1.."):
+        topk.top_projections(model, x, x, res, "conv5", [0], image_batch=0)
 
 
 def _ddp_worker(rank: int, world: int, path: str, out: str) -> None:

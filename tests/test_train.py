@@ -96,6 +96,39 @@ def test_wrong_checkpoint_is_refused(tiny_home, tmp_path):
         load_state(tmp_path / "other.pt", build_model("zfnet", size=64))
 
 
+def test_resume_refuses_other_settings_and_allows_a_longer_run(tiny_home, tmp_path):
+    cfg = get_config("smoke", **{**OVERRIDES, "max_steps": 2, "checkpoint_every": 0})
+    t = Trainer(cfg, tmp_path / "run", progress=False)
+    for step in range(2):  # two steps and a checkpoint, as a run stopped by its deadline
+        t.train_step(*t.batch(0, step))
+        t.step_in_epoch, t.global_step = step + 1, step + 1
+    t.save()
+    other = get_config("smoke", **{**OVERRIDES, "lr": 1e-3, "optimizer": "sgd"})
+    with pytest.raises(ValueError, match=r"other settings \(optimizer: checkpoint 'adam', now "
+                                         r"'sgd'; lr: checkpoint 0.0002, now 0.001\)"):
+        Trainer(other, tmp_path / "run", progress=False).resume()
+    longer = Trainer(get_config("smoke", **{**OVERRIDES, "max_steps": 4, "num_threads": 2}),
+                     tmp_path / "run", progress=False)
+    assert longer.resume() and longer.global_step == 2
+
+
+def test_plateau_rule_divides_lr_by_ten_down_to_min_lr(tiny_home, tmp_path, monkeypatch):
+    """Sec. 3: lr / 10 once the validation error has not improved by plateau_threshold for
+    plateau_patience epochs; never below min_lr."""
+    cfg = get_config("smoke", **{**OVERRIDES, "lr": 1e-3, "min_lr": 5e-6, "checkpoint_every": 0,
+                                 "keep_epochs": ()})
+    t = Trainer(cfg, tmp_path / "run", progress=False)
+    errors = iter([0.90, 0.897, 0.896, 0.80, 0.70, 0.70, 0.70, 0.70, 0.70, 0.70])
+    monkeypatch.setattr(t, "validate", lambda **_: {"loss": 1.0, "top1_err": next(errors),
+                                                    "top5_err": 0.5})
+    lrs = [t.end_epoch()["lr"] for _ in range(10)]
+    # the lr logged is the epoch's; improvements of < 0.005 do not count: the 2nd and 3rd
+    # epochs are bad -> /10 after the 3rd; the 4th and 5th improve; 6, 7 bad -> /10; 8, 9 bad
+    # -> 1e-6 would be below min_lr, so 5e-6
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-4, 1e-5, 1e-5, 5e-6])
+    assert t.lr == pytest.approx(5e-6)
+
+
 def test_paper_recipe_and_renormalisation_in_training(tiny_home, tmp_path):
     cfg = get_config("paper", dataset="tiny-imagenet", image_size=64, crop_size=56, size=64,
                      num_classes=N_CLASSES, batch_size=8, epochs=1, max_steps=2,

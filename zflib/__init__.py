@@ -1,9 +1,12 @@
 """zflib: reproduce and extend Zeiler & Fergus, *Visualizing and Understanding Convolutional
 Networks* (ECCV 2014).
 
-Modules, one job each: ``config`` (profiles), ``models`` (ZFNet, AlexNet, ablations), ``data``
-(datasets and the paper's preprocessing), ``train`` (the paper's trainer), ``checkpoint``
-(atomic, verified checkpoints), ``artifacts`` (committed weights and results).
+Modules, one job each (the README's "Layout" lists them all): ``config`` (profiles),
+``models`` (ZFNet, AlexNet, ablations), ``data`` (datasets and the paper's preprocessing),
+``train`` (the paper's trainer), ``deconv`` (the deconvnet, Sec. 2.1), ``topk`` (top-9 mining,
+Fig. 2), ``occlusion`` (Fig. 7), ``invariance`` (Fig. 5), ``correspondence`` (Fig. 8, Table 1),
+``transfer`` (Tables 4 and 7, Fig. 9), ``explorer`` (the interactive explorer), ``figures``
+(``make figures``), ``record`` (``RESULTS.md``), ``viz`` (plotting only).
 """
 
 from zflib.config import PROFILES, Config, get_config

@@ -39,9 +39,13 @@ def extract(model: ConvNet, x: torch.Tensor, names: Sequence[str], *,
     """Activations of ``names`` for inputs ``x`` [N, 3, S, S], batched; each [N, ...] on CPU.
 
     The forward pass stops at the deepest requested layer.
+
+    Paper: Sec. 5.2, Table 7 (each layer's features).
     """
     if not names:
         raise ValueError("names is empty; give at least one of " + ", ".join(model.layer_names))
+    if batch_size < 1:
+        raise ValueError(f"batch_size {batch_size} out of range 1..")
     order = model.layer_names
     deepest = max(order.index(n) if n in order else -1 for n in names)
     if deepest < 0:

@@ -39,6 +39,25 @@ class Trained(NamedTuple):
     complete: bool
 
 
+# Config fields that say how a model's inputs are made: its weights expect its own values
+PREPROCESSING = ("image_size", "crop_size", "input_scale")
+
+
+def profile_config(trained: Trained, profile: str, **overrides) -> Config:
+    """The config of ``profile`` (data, budgets; ``overrides`` applied) with the preprocessing
+    ``trained`` was trained with (:data:`PREPROCESSING`: image and crop size, input scale).
+
+    Use it wherever images go into a committed model: the profile's default input scale
+    (1/64) is not that of the runs trained with the paper's recipe (1.0).
+
+    Paper: Sec. 3 (the inputs a model was trained on)."""
+    own = {k: getattr(trained.cfg, k) for k in PREPROCESSING}
+    clash = {k: v for k, v in overrides.items() if k in own and v != own[k]}
+    if clash:
+        raise ValueError(f"{clash} differs from the model's own preprocessing {own}")
+    return get_config(profile, **{**overrides, **own})
+
+
 def artifacts_dir() -> Path:
     return Path(os.environ.get("ZF_ARTIFACTS", repo_root() / "artifacts"))
 

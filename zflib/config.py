@@ -53,7 +53,7 @@ class Config:
     # > 0: conv1 weights N(0, std^2) whatever `init` (see models); 0: `init` alone
     first_layer_std: float = 1e-2
     batch_size: int = 128
-    epochs: int = 20  # full profile: 20 epochs of 60,000 images (one H200, ~2 min per run)
+    epochs: int = 20  # full profile: 20 epochs of 60,000 images (one H100: 1.2-3.7 min per run)
     max_steps: int = 0  # 0 = no cap; else stop after this many optimiser steps
     renorm: bool = True  # rescale conv filters with RMS above renorm_radius (Sec. 3)
     renorm_radius: float = 0.1
@@ -73,6 +73,13 @@ class Config:
     fig_images: int = 0  # images mined for top-9 (0 = whole validation split)
     correspondence_draws: int = 100  # random placements per part-sized box (Table 1, Fig. 8)
 
+
+# What a resumed run may change (how long it runs, how it is run, what is drawn from it); any
+# other field decides what the run learns, and resuming a checkpoint made with another value
+# is refused (zflib.train.Trainer.resume)
+RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "checkpoint_every",
+             "eval_batch_size", "num_threads", "topk", "fig_maps_per_layer", "fig_images",
+             "correspondence_draws")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -107,6 +108,8 @@ def mask_inputs(x: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor, *,
         offset: where the crop starts in the stored image ((H - S) // 2 for the centre crop).
 
     Returns a masked copy; box parts outside the crop are ignored.
+
+    Paper: Sec. 5, Fig. 8 (the masked parts).
     """
     s = x.shape[-1]
     ar = torch.arange(s, device=x.device) + offset
@@ -120,7 +123,10 @@ def mask_inputs(x: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor, *,
 def random_boxes(boxes: torch.Tensor, *, lo: int, hi: int,
                  generator: torch.Generator) -> torch.Tensor:
     """Boxes of the same sizes as ``boxes`` [N, 4] placed uniformly at random inside
-    ``[lo, hi)`` on both axes (the part of the stored image the network sees)."""
+    ``[lo, hi)`` on both axes (the part of the stored image the network sees).
+
+    Paper: Sec. 5, Table 1 (the "random" row).
+    """
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     if (w > hi - lo).any() or (h > hi - lo).any():
         raise ValueError(f"a box is larger than the visible range {lo}..{hi}")
@@ -136,7 +142,10 @@ def aligned_boxes(boxes: torch.Tensor, *, lo: int, hi: int,
 
     The control for spatial alignment: conv5 features are maps, so masking the same place in
     every image changes the same features, whatever lies there. A part that beats these
-    regions is consistent beyond where it sits in the frame."""
+    regions is consistent beyond where it sits in the frame.
+
+    Paper: Sec. 5, Table 1 (beyond the paper: a control for where a part sits).
+    """
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     if (w > hi - lo).any() or (h > hi - lo).any():
         raise ValueError(f"a box is larger than the visible range {lo}..{hi}")
@@ -307,6 +316,26 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
         "normalisation": "mean over unordered image pairs of Hamming(sign eps_i, sign eps_j) "
                          "/ feature dimension; std over pairs (and draws for random)",
     }
+
+
+def models_table(models: Mapping[str, Any], images: torch.Tensor,
+                 boxes: dict[str, torch.Tensor], *, layers: tuple[str, ...] = ("conv5",),
+                 draws: int = 100, seed: int = 0) -> dict[str, dict]:
+    """:func:`correspondence_table` for several models on the same dogs and random draws.
+
+    Args:
+        models: name -> a trained model with ``model``, ``mean`` and ``cfg``
+            (:class:`zflib.artifacts.Trained`); each is fed the inputs it was trained on (its
+            own ``cfg.input_scale`` and crop), which need not be the profile's.
+        images, boxes, layers, draws, seed: as :func:`correspondence_table`.
+
+    Returns name -> :func:`correspondence_table`'s dict.
+
+    Paper: Sec. 5, Table 1 (beyond the paper: one model could mislead, so each is scored).
+    """
+    return {name: correspondence_table(t.model, images, boxes, t.mean, t.cfg, layers=layers,
+                                       draws=draws, seed=seed)
+            for name, t in models.items()}
 
 
 def _share_at_most(random: list[float], part: float) -> float:

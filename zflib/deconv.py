@@ -56,11 +56,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# indices given as a tensor, a list or a nested list (maps [K]; positions [K, 2])
+Ints: TypeAlias = "torch.Tensor | Sequence[int] | Sequence[Sequence[int]]"
 
 SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.LocalResponseNorm)
 UNPOOL = ("sum", "overwrite")
@@ -204,7 +207,8 @@ class Trace:
             raise ValueError(f"layer {layer!r} not traced; traced: {', '.join(self.acts)}")
         return name
 
-    def project(self, layer: int | str, maps, positions=None, images=None, *,
+    def project(self, layer: int | str, maps: Ints, positions: Ints | None = None,
+                images: Ints | None = None, *,
                 unpool: str = "sum", lrn: str = "skip",
                 batch_size: int = PROJECTION_BATCH) -> torch.Tensor:
         """Project K activations (``positions`` [K, 2]) or K whole maps (``positions=None``).
@@ -277,7 +281,10 @@ class Trace:
     def strongest(self, layer: int | str, image: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(positions [C, 2], values [C]) of each map's strongest activation in ``image``
         (the first in raster order on ties)."""
-        act = self.acts[self._layer(layer)][image]
+        acts = self.acts[self._layer(layer)]
+        if not 0 <= image < len(acts):
+            raise ValueError(f"image {image} out of range 0..{len(acts) - 1}")
+        act = acts[image]
         values, flat = act.flatten(1).max(1)
         w = act.shape[-1]
         return torch.stack([flat // w, flat % w], 1), values
@@ -328,9 +335,9 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
     return tr
 
 
-def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps, positions=None,
-            images=None, unpool: str = "sum", lrn: str = "skip",
-            batch_size: int = PROJECTION_BATCH) -> torch.Tensor:
+def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
+            positions: Ints | None = None, images: Ints | None = None, unpool: str = "sum",
+            lrn: str = "skip", batch_size: int = PROJECTION_BATCH) -> torch.Tensor:
     """Deconvnet projections of K activations or K whole maps of ``layer``, batched.
 
     Args:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zflib.config import Config
+from zflib.data.common import ImageSet
 from zflib.data.transforms import center_crop, normalize, ten_crops
 
 
@@ -17,25 +18,40 @@ from zflib.data.transforms import center_crop, normalize, ten_crops
 def predict(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, cfg: Config, *,
             ten_crop: bool = False, device: torch.device | str = "cpu",
             batch_size: int = 256) -> torch.Tensor:
-    """Class probabilities [N, C] for uint8 images [N, H, W, 3]."""
+    """Class probabilities [N, C] for uint8 images [N, H, W, 3], in eval mode (the model's
+    own mode is restored afterwards).
+
+    Paper: Sec. 3 (testing: the centre crop, or the 10 crops' softmax averaged).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size {batch_size} out of range 1..")
+    was_training = model.training
     model.eval()
     device = torch.device(device)
     mean = mean.to(device)
     out = []
     amp = device.type == "cuda"
-    for i in range(0, len(images), batch_size):
-        x = normalize(images[i:i + batch_size].to(device), mean, cfg.input_scale)
-        crops = ten_crops(x, cfg.crop_size) if ten_crop else center_crop(x, cfg.crop_size)[None]
-        k, n = crops.shape[:2]
-        xb = crops.reshape(k * n, *crops.shape[2:]).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(xb).float()
-        out.append(F.softmax(logits, 1).reshape(k, n, -1).mean(0).cpu())
+    try:
+        for i in range(0, len(images), batch_size):
+            x = normalize(images[i:i + batch_size].to(device), mean, cfg.input_scale)
+            crops = (ten_crops(x, cfg.crop_size) if ten_crop
+                     else center_crop(x, cfg.crop_size)[None])
+            k, n = crops.shape[:2]
+            xb = crops.reshape(k * n, *crops.shape[2:]).contiguous(
+                memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(xb).float()
+            out.append(F.softmax(logits, 1).reshape(k, n, -1).mean(0).cpu())
+    finally:
+        model.train(was_training)
     return torch.cat(out)
 
 
 def error_rates(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Top-1 and top-5 error (fractions) and mean log loss of ``probs`` [N, C]."""
+    """Top-1 and top-5 error (fractions) and mean log loss of ``probs`` [N, C].
+
+    Paper: Sec. 5, Tables 2 and 3 (top-1 and top-5 error).
+    """
     labels = labels.cpu()
     top5 = probs.topk(min(5, probs.shape[1]), 1).indices
     hit1 = (top5[:, 0] == labels).float().mean().item()
@@ -56,7 +72,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean:
 TRAIN_ERROR_IMAGES = 10_000  # Table 3's train error: the first 10,000 training images
 
 
-def table_errors(model: nn.Module, train, val, mean: torch.Tensor, cfg: Config, *,
+def table_errors(model: nn.Module, train: ImageSet, val: ImageSet, mean: torch.Tensor,
+                 cfg: Config, *,
                  device: torch.device | str = "cpu", batch_size: int = 256) -> dict[str, float]:
     """Table 2/3 errors of ``model``: 10-crop validation top-1/top-5 error and loss, and the
     top-1 error on the first 10,000 training images (centre crop, eval mode).

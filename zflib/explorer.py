@@ -169,8 +169,8 @@ def zf_subject(name: str = "zfnet64", *, epoch: int | None = None,
     """A committed artifact (:func:`zflib.artifacts.load_trained`) as a :class:`Subject`.
 
     ``epoch``: its conv layers at that epoch (Fig. 4's snapshots); the classifier is then not
-    shown, as it belongs to the final epoch. Conv-only artifacts (AlexNet-64, ZFNet-64 without
-    renormalisation) have no trained classifier either.
+    shown, as it belongs to the final epoch. Conv-only artifacts (AlexNet-64 and the two
+    ZFNet-64 runs of the paper's recipe) have no trained classifier either.
     """
     from zflib.artifacts import load_trained
 

@@ -94,8 +94,9 @@ def _source_cell(executed: Path, index: int | None) -> tuple[int | None, str]:
 
 
 def run_notebook(src: Path, out: Path, profile: str, *, kernel: str = "python3",
-                 timeout: int | None = None) -> Failure | None:
-    """Execute ``src`` into ``out`` with ``profile``; None when it ran, else a :class:`Failure`."""
+                 timeout: int | None = None, parameters: dict | None = None) -> Failure | None:
+    """Execute ``src`` into ``out`` with ``profile`` (and further papermill ``parameters``);
+    None when it ran, else a :class:`Failure`."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -103,7 +104,8 @@ def run_notebook(src: Path, out: Path, profile: str, *, kernel: str = "python3",
     log = out.with_suffix(".log")
     try:
         with _stderr_to(log):  # the kernel's own log lines go there, not to the terminal
-            papermill.execute_notebook(str(src), str(out), parameters={"profile": profile},
+            papermill.execute_notebook(str(src), str(out),
+                                       parameters={**(parameters or {}), "profile": profile},
                                        kernel_name=kernel, progress_bar=False,
                                        log_output=False, cwd=str(repo_root()),
                                        execution_timeout=timeout)
@@ -162,7 +164,7 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     log(f"make figures: {len(todo)} notebooks, profile {profile}; executed copies in "
         f"{build_dir / 'notebooks' / profile}, figures in {fig_dir}")
     times: dict[str, float] = {}
-    status = 0
+    status, failed = 0, None
     start = time.perf_counter()
     for i, src in enumerate(todo, 1):
         before = _pngs(fig_dir)
@@ -173,7 +175,7 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
         if failure is not None:
             log(f"[{i}/{len(todo)}] {src.stem}: FAILED after {seconds:.1f} s")
             log(failure.message())
-            status = 1
+            status, failed = 1, src.stem
             break
         times[src.stem] = round(seconds, 1)
         after = _pngs(fig_dir)
@@ -196,8 +198,15 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
         times = {**earlier["notebooks_s"], **times}
         timed = {**dict.fromkeys(earlier["notebooks_s"], UNSTAMPED),
                  **earlier.get("timed", {}), **timed}
-        status = status or (0 if earlier["ok"] else 1)
-    summary = {"profile": profile, "ok": status == 0,
+        # an earlier failure stands until its notebook has run again (an old summary that
+        # does not name it stands until a whole run)
+        before = earlier.get("failed", "" if earlier["ok"] else "unnamed")
+        if failed is None and before and before not in {p.stem for p in todo}:
+            failed = before
+    if failed is not None:
+        times.pop(failed, None)
+        timed.pop(failed, None)
+    summary = {"profile": profile, "ok": failed is None, "failed": failed,
                "total_s": round(sum(times.values()) if only else total, 1),
                "notebooks_s": dict(sorted(times.items())), "machine": _machine(),
                "timed": dict(sorted(timed.items()))}

@@ -50,6 +50,8 @@ def band_energy(weight: torch.Tensor, *, n: int = 64,
         weight: conv filters [F, C, k, k].
     Returns:
         [F, 3] rows summing to 1 (a filter of zeros gives zeros).
+
+    Paper: Sec. 4.1, Fig. 6 (the mid frequencies AlexNet's layer 1 misses).
     """
     if weight.ndim != 4 or weight.shape[-1] > n:
         raise ValueError(f"weight must be [F, C, k, k] with k <= {n}, got {tuple(weight.shape)}")
@@ -107,6 +109,8 @@ def layer1_report(model: nn.Module, x: torch.Tensor, initial: torch.Tensor | Non
         x: [N, 3, S, S] network inputs (validation images).
         initial: conv1's initial weights [F, 3, k, k], or None.
         radius: the renormalisation radius (``over_radius``: share of filters above it).
+
+    Paper: Sec. 4.1, Fig. 6 (dead filters, frequency coverage).
     """
     w = model.features[0].weight.detach()
     rms = filter_rms(w)

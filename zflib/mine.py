@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
             chosen = topk.choose_maps(sub.model, args.layers, args.maps, seed=args.seed)
             for n, tp in project(sub, images, top, chosen).items():
-                save_figure(plot_top9(tp), f"top9_{n}", folder=out, dpi=120)
+                save_figure(plot_top9(tp), f"top9_{n}", folder=out, dpi=120, close=True)
         print(json.dumps(summary, indent=1))
     return 0
 

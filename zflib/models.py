@@ -28,9 +28,13 @@ the paper visualises), ``fc6``/``fc7`` at the ReLU after each linear layer, ``fc
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from zflib.config import Config
 
 ABLATIONS: dict[str, str] = {
     "none": "as per Fig. 3",
@@ -194,7 +198,7 @@ def build_model(arch: str = "zfnet", *, num_classes: int = 1000, size: int = 224
     return model
 
 
-def model_from_config(cfg) -> ConvNet:
+def model_from_config(cfg: Config) -> ConvNet:
     """The model a :class:`zflib.config.Config` describes, initialised by its recipe; with
     ``cfg.first_layer_std > 0`` conv1's weights are then drawn from N(0, first_layer_std^2)
     instead (the paper's 1e-2 for conv1 alone: its filters then start near zero and what
@@ -209,11 +213,14 @@ def model_from_config(cfg) -> ConvNet:
     return model
 
 
-def initial_model(cfg) -> ConvNet:
+def initial_model(cfg: Config) -> ConvNet:
     """``cfg``'s model with its seeded initial weights: what :class:`zflib.train.Trainer`
-    starts from (on every rank), and what :mod:`zflib.filters` rebuilds to regress out."""
-    torch.manual_seed(cfg.seed)
-    return model_from_config(cfg)
+    starts from (on every rank), and what :mod:`zflib.filters` rebuilds to regress out.
+
+    The caller's random state is left as it was (the seed is set in a fork of it)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return model_from_config(cfg)
 
 
 @torch.no_grad()

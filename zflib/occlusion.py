@@ -131,7 +131,10 @@ def window_starts(extent: int, size: int, stride: int) -> torch.Tensor:
 
 
 def window_masks(height: int, width: int, size: int, stride: int) -> torch.Tensor:
-    """Boolean masks [Ny * Nx, H, W] of every square position, row-major."""
+    """Boolean masks [Ny * Nx, H, W] of every square position, row-major.
+
+    Paper: Sec. 4.2, Fig. 7 (the grey square's positions).
+    """
     ys = window_starts(height, size, stride)
     xs = window_starts(width, size, stride)
     rows = torch.arange(height)

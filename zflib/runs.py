@@ -117,24 +117,36 @@ def launch(names: list[str], profile: str, *, parallel: int, minutes: float) -> 
     return codes
 
 
-def export(names: list[str], profile: str) -> None:
-    """Copy each finished run's artifacts into ``artifacts/``."""
+def export(names: list[str], profile: str) -> list[str]:
+    """Copy each finished run's artifacts into ``artifacts/``; return the names exported.
+
+    A run stopped before its last epoch (by ``--minutes``, or killed) also writes
+    ``results.json``; it is left out, so that it never replaces a committed artifact, until
+    a rerun has resumed it to the end."""
     from zflib.artifacts import artifacts_dir, export_run
 
+    done = []
     for name in names:
         rd = run_dir(name, profile)
         if not (rd / "results.json").exists():
             print(f"{name}: no results, not exported", flush=True)
             continue
         spec = RUNS[name]
+        cfg = get_config(profile, **spec.overrides)
+        results = json.loads((rd / "results.json").read_text())
+        if results.get("epochs") != cfg.epochs:
+            print(f"{name}: stopped at epoch {results.get('epochs')} of {cfg.epochs}, not "
+                  "exported (run it again to resume)", flush=True)
+            continue
         if spec.export == "results":
             dest = artifacts_dir() / "runs" / name / "results.json"
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text((rd / "results.json").read_text())
-            continue
-        cfg = get_config(profile, **spec.overrides)
-        export_run(rd, name, whole=spec.export == "whole",
-                   epochs=cfg.keep_epochs if spec.epochs_kept else ())
+        else:
+            export_run(rd, name, whole=spec.export == "whole",
+                       epochs=cfg.keep_epochs if spec.epochs_kept else ())
+        done.append(name)
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,14 +161,22 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in RUNS]
     if unknown:
         p.error(f"unknown runs {unknown}; valid: {', '.join(RUNS)}")
+    if args.parallel < 1:
+        p.error(f"--parallel {args.parallel} out of range 1..")
+    if args.minutes < 0:
+        p.error(f"--minutes {args.minutes} out of range 0.. (0: no cap)")
+    failed = []
     if not args.no_train:
         from zflib.data import load_split
 
         cfg = get_config(args.profile)
         load_split(cfg, "train"), load_split(cfg, "val")  # decode once, before the workers
-        launch(names, args.profile, parallel=args.parallel, minutes=args.minutes)
-    export(names, args.profile)
-    return 0
+        codes = launch(names, args.profile, parallel=args.parallel, minutes=args.minutes)
+        failed = [n for n, c in codes.items() if c != 0]
+    done = export([n for n in names if n not in failed], args.profile)
+    if failed:
+        print(f"failed (see $ZF_HOME/runs/logs): {', '.join(failed)}", file=sys.stderr)
+    return 0 if not failed and len(done) == len(names) else 1
 
 
 if __name__ == "__main__":

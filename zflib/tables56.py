@@ -62,6 +62,8 @@ def run_caltech256(root: str | Path, *, profile: str = "full", model_name: str =
 
     Returns :func:`zflib.transfer.run_table4`'s dict (``dataset="caltech256"``, the paper's
     Table 5 under ``paper``).
+
+    Paper: Sec. 5.2, Table 5 and Fig. 9.
     """
     sizes = {} if profile == "smoke" else dict(table_sizes=CALTECH256_SIZES,
                                                curve_sizes=CALTECH256_CURVE)
@@ -93,6 +95,8 @@ def run_voc2012(root: str | Path, *, profile: str = "full", model_name: str = "z
         of the settings, the softmax's ``softmax_c`` and ``scaling`` apply).
 
     Returns :func:`zflib.transfer.run_voc`'s dict with the images used, the model and times.
+
+    Paper: Sec. 5.2, Table 6.
     """
     settings = transfer_settings(profile, **overrides)
     device = device or transfer.default_device()
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dataset == "caltech256":
         print(vt.table4_markdown(results))
         png = save_figure(vt.plot_fig9(results, title="Caltech-256"),
-                          f"fig09_caltech256_{args.profile}", folder=args.out)
+                          f"fig09_caltech256_{args.profile}", folder=args.out, close=True)
         print(f"wrote {png}")
         name = f"table5_caltech256_{args.profile}"
     else:

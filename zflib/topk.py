@@ -139,6 +139,8 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     """
     if k < 1:
         raise ValueError(f"k {k} out of range 1..")
+    if batch_size < 1:
+        raise ValueError(f"batch_size {batch_size} out of range 1..")
     names = [deconv.resolve_layer(model, la) for la in layers]
     if not names:
         raise ValueError("layers is empty; give some of " + ", ".join(deconv.layer_indices(model)))
@@ -226,7 +228,7 @@ class TopProjections:
 
 @torch.no_grad()
 def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tensor,
-                    top: TopK | dict[str, TopK], layer: str | int, maps, *,
+                    top: TopK | dict[str, TopK], layer: str | int, maps: deconv.Ints, *,
                     unpool: str = "sum", lrn: str = "skip", image_batch: int = 64,
                     fill: float = 1.0) -> TopProjections:
     """Deconvnet projections of the top-k activations of ``maps``, one forward pass per image.
@@ -252,6 +254,8 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
     m, k = sel.values.shape
     if len(display) != len(inputs):
         raise ValueError(f"{len(display)} display images for {len(inputs)} inputs")
+    if image_batch < 1:
+        raise ValueError(f"image_batch {image_batch} out of range 1..")
     if m and int(sel.images.max()) >= len(inputs):
         raise ValueError(f"top-k image {int(sel.images.max())} out of range "
                          f"0..{len(inputs) - 1} of inputs")

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zflib.checkpoint import atomic_save, load_state
-from zflib.config import Config, get_config, zf_home
+from zflib.config import RESUMABLE, Config, get_config, zf_home
 from zflib.data import ImageSet, load_split, mean_image
 from zflib.data.transforms import augment
 from zflib.distributed import launched
@@ -53,6 +53,10 @@ def run_name(cfg: Config) -> str:
     """Default run folder name, e.g. ``full-zfnet64-none-renorm-s0``."""
     return (f"{cfg.profile}-{cfg.arch}{cfg.size}-{cfg.ablation}-"
             f"{'renorm' if cfg.renorm else 'norenorm'}-s{cfg.seed}")
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
 
 
 def default_device() -> torch.device:
@@ -201,11 +205,22 @@ class Trainer:
             atomic_save(self.state(), self.run_dir / name)
 
     def resume(self, path: str | os.PathLike | None = None) -> bool:
-        """Continue from ``path`` (default ``run_dir/last.pt``); False if there is none."""
+        """Continue from ``path`` (default ``run_dir/last.pt``); False if there is none.
+
+        Raises ``ValueError`` when the checkpoint is of another architecture, or was trained
+        with other settings than ``cfg`` in any field but :data:`zflib.config.RESUMABLE` (a
+        longer run may resume a shorter one; one with another lr, optimiser, init or input
+        scale may not)."""
         path = Path(path) if path else self.run_dir / "last.pt"
         if not path.exists():
             return False
         ckpt = load_state(path, self.model)
+        saved, now = ckpt.get("config", {}), asdict(self.cfg)
+        differ = [f"{k}: checkpoint {saved[k]!r}, now {now[k]!r}" for k in now
+                  if k not in RESUMABLE and k in saved and _plain(saved[k]) != _plain(now[k])]
+        if differ:
+            raise ValueError(f"{path} was trained with other settings ({'; '.join(differ)}); "
+                             "start afresh (--no-resume) or give another --run-dir")
         self.opt.load_state_dict(ckpt["optimizer"])
         for k in ("epoch", "step_in_epoch", "global_step", "best_err", "bad_epochs",
                   "running", "history", "seconds"):

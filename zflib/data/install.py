@@ -26,6 +26,9 @@ class Archive:
     filename: str
     digest: str  # "sha256:..." or "md5:..."
     url: str = ""
+    # a member of this zip that is the archive to unpack (itself one of the spec's archives,
+    # whose digest it must have): Caltech-101's official zip holds a .tar.gz
+    inner: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,12 @@ DATASETS: dict[str, DatasetSpec] = {
             Archive("101_ObjectCategories-96px.tar",
                     "sha256:5037905abfdece0ffba69e76e5f37ec8f62b5b3b31acfcbd0db915ba8c6a6831"),
             Archive("101_ObjectCategories.tar.gz", "md5:b224c7392d521a49829488ab0f1120d9"),
+            Archive("caltech-101.zip", "md5:3138e1922a9193bfa496528edbbc45d0",
+                    "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip",
+                    inner="caltech-101/101_ObjectCategories.tar.gz"),
         ),
-        "run `make data` with $ZF_DATA_MIRROR set, or download caltech-101.zip from "
-        "https://data.caltech.edu/records/mzrjq-6wc02 and put the 101_ObjectCategories.tar.gz "
-        "inside it into $ZF_DATA_MIRROR",
+        "run `make data` (uses $ZF_DATA_MIRROR if set, else downloads caltech-101.zip, about "
+        "140 MB, from https://data.caltech.edu/records/mzrjq-6wc02)",
     ),
 }
 
@@ -90,6 +95,20 @@ def _unpack(path: Path, dest: Path) -> None:
     else:
         with tarfile.open(path) as t:
             t.extractall(dest, filter="data")
+
+
+def _extract_member(archive: Path, member: str, folder: Path) -> Path:
+    """Copy ``member`` of the zip ``archive`` to ``folder`` (atomically); return its path."""
+    target = folder / Path(member).name
+    folder.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part{os.getpid()}")
+    with zipfile.ZipFile(archive) as z:
+        if member not in z.namelist():
+            raise ValueError(f"{archive} has no {member}: not the expected archive")
+        with z.open(member) as src, open(part, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(part, target)
+    return target
 
 
 def dataset_root(name: str, *, install_missing: bool = True) -> Path:
@@ -168,6 +187,9 @@ def install(name: str, *, download: bool = True) -> Path:
         archive = (a, target)
     spec_archive, path = archive
     verify(path, spec_archive.digest)
+    if spec_archive.inner:
+        path = _extract_member(path, spec_archive.inner, zf_home() / "downloads")
+        verify(path, next(a.digest for a in spec.archives if a.filename == path.name))
     tmp = datasets_dir() / f".{spec.folder}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     _unpack(path, tmp)

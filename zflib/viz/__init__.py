@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zflib.config import repo_root
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def figures_dir() -> Path:
@@ -16,11 +20,15 @@ def figures_dir() -> Path:
     return Path(os.environ.get("ZF_FIGURES", repo_root() / "figures"))
 
 
-def save_figure(fig, name: str, *, folder: str | os.PathLike | None = None,
-                dpi: int = 150) -> Path:
+def save_figure(fig: Figure, name: str, *, folder: str | os.PathLike | None = None,
+                dpi: int = 150, close: bool = False) -> Path:
     """Save ``fig`` as ``<folder>/<name>.png`` (default: :func:`figures_dir`) and return the
-    path."""
+    path; ``close`` frees it (scripts; a notebook keeps it open to show it)."""
     path = Path(folder or figures_dir()) / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return path

@@ -15,6 +15,7 @@ Paper: Sec. 2.1, Fig. 2, Fig. 7.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from matplotlib.patches import Rectangle
 
 from zflib.receptive import patch_box
 from zflib.viz.deconv import projection_to_rgb
+
+if TYPE_CHECKING:
+    from zflib.explorer import View
 
 
 def _tiles(tiles: list[np.ndarray], cols: int, gap: int = 1, fill: float = 1.0) -> np.ndarray:
@@ -71,7 +75,7 @@ def _extent(occ, side: int) -> list[float]:
             float(cy[0]) - half]
 
 
-def plot_view(view, *, width: float = 13.0) -> Figure:
+def plot_view(view: View, *, width: float = 13.0) -> Figure:
     """The explorer's eight panels for a :class:`zflib.explorer.View`.
 
     Paper: Sec. 2.1, Fig. 2, Fig. 7.
@@ -163,7 +167,7 @@ def plot_view(view, *, width: float = 13.0) -> Figure:
     return fig
 
 
-def render_png(view, *, dpi: int = 72) -> bytes:
+def render_png(view: View, *, dpi: int = 72) -> bytes:
     """:func:`plot_view` as PNG bytes (what the explorer's picture widget shows)."""
     fig = plot_view(view)
     buf = io.BytesIO()

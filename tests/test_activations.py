@@ -1,0 +1,58 @@
+"""zflib.activations: recorded layers equal the network cut at that layer; no hook outlives
+its block, even one that raises; bad names and batch sizes are refused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zflib.activations import extract, record_activations
+from zflib.models import build_model
+
+torch.set_num_threads(1)
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_model("zfnet", size=64, num_classes=10, init="kaiming").eval()
+
+
+def _hooks(model) -> int:
+    return sum(len(m._forward_hooks) for m in model.modules())
+
+
+def _cut(model, x):
+    """Brute force: run the sequential blocks by hand up to conv5 and fc7."""
+    with torch.no_grad():
+        conv5 = model.features[: model.feature_names["conv5"] + 1](x)
+        fc7 = model.classifier[: model.classifier_names["fc7"] + 1](model.features(x).flatten(1))
+    return conv5, fc7
+
+
+def test_record_activations_equals_the_cut_network_and_removes_its_hooks():
+    model, x = _model(), torch.randn(3, 3, 56, 56, generator=torch.Generator().manual_seed(1))
+    conv5, fc7 = _cut(model, x)
+    with torch.no_grad(), record_activations(model, ["conv5", "fc7"]) as acts:
+        assert _hooks(model) == 2
+        model(x)
+    assert _hooks(model) == 0
+    torch.testing.assert_close(acts["conv5"], conv5)
+    torch.testing.assert_close(acts["fc7"], fc7)
+    with pytest.raises(RuntimeError, match="inside the block"), \
+            record_activations(model, ["conv1", "conv2"]):
+        raise RuntimeError("inside the block")
+    assert _hooks(model) == 0
+
+
+def test_extract_batches_stop_early_and_refuse_bad_input():
+    model, x = _model(), torch.randn(5, 3, 56, 56, generator=torch.Generator().manual_seed(2))
+    conv5, fc7 = _cut(model, x)
+    got = extract(model, x, ["conv5", "fc7"], batch_size=2)  # batches of 2, 2, 1
+    torch.testing.assert_close(got["conv5"], conv5)
+    torch.testing.assert_close(got["fc7"], fc7)
+    assert _hooks(model) == 0
+    with pytest.raises(ValueError, match="batch_size 0 out of range 1.."):
+        extract(model, x, ["conv5"], batch_size=0)
+    with pytest.raises(ValueError, match="names is empty"):
+        extract(model, x, [])
+    assert _hooks(model) == 0
