@@ -194,6 +194,12 @@ def test_widgets_update_the_picture(tiny):
     assert ui.source_w.value == "my file" and ui.view.title.startswith("your image")
     ui.image_w.value = 2  # still the file while "my file" is chosen
     assert ui.view.title.startswith("your image")
+    ui.model_w.value = "tiny"  # a new upload there reaches the other model's explorer too
+    buf2 = io.BytesIO()
+    Image.fromarray(_images(1, size=(64, 64), seed=7)[0].numpy()).save(buf2, format="PNG")
+    ui._on_upload({"new": ({"name": "me2.png", "content": memoryview(buf2.getvalue())},)})
+    ui.model_w.value = "other"
+    assert torch.equal(ex2._user["upload"], ex._user["upload"])
     with pytest.raises(ValueError, match="loaders is empty"):
         ExplorerApp({})
 

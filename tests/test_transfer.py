@@ -400,3 +400,12 @@ def test_caltech256_and_voc_trees_run_through_transfer(tmp_path, monkeypatch):
     fva = T.layer_features(model, val.images, torch.zeros(3, 64, 64), cfg, layers=["fc7"])
     res = T.run_voc(ftr["fc7"], train.targets, fva["fc7"], val.targets, classes=VOC_CLASSES)
     assert set(res["ap"]) == {"aeroplane", "bicycle"} and res["mean_ap"] == pytest.approx(100.0)
+
+
+def test_conv_only_artifacts_are_refused_for_fully_connected_features():
+    """alexnet64 stores conv layers only: its fc6/fc7 would be random, so they are refused."""
+    from zflib.config import transfer_settings
+    from zflib.transfer import caltech101_features
+
+    with pytest.raises(ValueError, match="'alexnet64' stores its conv layers only"):
+        caltech101_features("alexnet64", transfer_settings("smoke"))

@@ -592,8 +592,8 @@ class ExplorerApp:
             if change["owner"] is self.model_w:
                 self.layer_w.max = len(ex.layers)
                 self.image_w.max = len(ex.inputs) - 1
-                if getattr(self, "_upload", None) and "upload" not in ex._user:
-                    ex.add_image(self._upload[0], key="upload")
+                if getattr(self, "_upload", None):  # the latest upload, also for a model
+                    ex.add_image(self._upload[0], key="upload")  # whose explorer kept an older one
             self.map_w.max = ex.channels(self.layer_w.value) - 1
         finally:
             self._busy = False

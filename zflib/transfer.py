@@ -271,6 +271,10 @@ def caltech101_features(model_name: str, settings: TransferSettings, *,
     from zflib.data.caltech import load_caltech101
 
     trained = load_trained(model_name, device=device)
+    fc = [n for n in settings.layers if n.startswith("fc")]
+    if fc and not trained.complete:
+        raise ValueError(f"artifact {model_name!r} stores its conv layers only, so its {fc} "
+                         "would be untrained; use a whole model (zfnet64) or conv layers only")
     data = load_caltech101(size=trained.cfg.image_size, background=settings.background,
                            per_class_limit=settings.per_class_limit)
     features = cached_features(trained.model, data.images, trained.mean, trained.cfg,
