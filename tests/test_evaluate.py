@@ -40,3 +40,16 @@ def test_error_rates_by_hand():
     r = error_rates(probs, labels)
     assert abs(r["top1_err"] - 2 / 3) < 1e-6  # only the first is right
     assert abs(r["top5_err"] - 1 / 3) < 1e-6  # the second is 2nd; the third's label is last
+
+
+def test_train_error_sample_spans_every_class():
+    """The training split is stored class by class: the sample for Table 3's train error takes
+    images from all of it, not the first classes."""
+    from zflib.evaluate import train_error_sample
+
+    labels = torch.arange(200).repeat_interleave(300)  # 60,000 images, class-ordered
+    pick = train_error_sample(len(labels))
+    assert len(pick) == 10_000 and len(set(pick.tolist())) == 10_000
+    counts = torch.bincount(labels[pick], minlength=200)
+    assert counts.min() >= 49 and counts.max() <= 51
+    assert train_error_sample(7).tolist() == list(range(7))
