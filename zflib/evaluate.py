@@ -75,7 +75,7 @@ TRAIN_ERROR_IMAGES = 10_000  # Table 3's train error: 10,000 training images, sp
 def train_error_sample(n: int, size: int = TRAIN_ERROR_IMAGES) -> torch.Tensor:
     """Indices of ``min(n, size)`` images spread evenly over a split of ``n`` (every class of a
     class-ordered split is represented in proportion)."""
-    return torch.linspace(0, n - 1, min(n, size)).round().long() if n else torch.zeros(0).long()
+    return torch.linspace(0, n - 1, min(n, size)).round().long()
 
 
 def table_errors(model: nn.Module, train: ImageSet, val: ImageSet, mean: torch.Tensor,

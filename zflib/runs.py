@@ -133,7 +133,8 @@ def export(names: list[str], profile: str) -> list[str]:
             continue
         spec = RUNS[name]
         cfg = get_config(profile, **spec.overrides)
-        results = json.loads((rd / "results.json").read_text())
+        text = (rd / "results.json").read_text()
+        results = json.loads(text)
         if results.get("epochs") != cfg.epochs:
             print(f"{name}: stopped at epoch {results.get('epochs')} of {cfg.epochs}, not "
                   "exported (run it again to resume)", flush=True)
@@ -141,7 +142,7 @@ def export(names: list[str], profile: str) -> list[str]:
         if spec.export == "results":
             dest = artifacts_dir() / "runs" / name / "results.json"
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text((rd / "results.json").read_text())
+            dest.write_text(text)
         else:
             export_run(rd, name, whole=spec.export == "whole",
                        epochs=cfg.keep_epochs if spec.epochs_kept else ())

@@ -36,7 +36,6 @@ from typing import Any
 import torch
 
 from zflib import transfer
-from zflib.artifacts import load_trained
 from zflib.config import transfer_settings
 from zflib.data.caltech import load_caltech256
 from zflib.data.voc import load_voc2012
@@ -69,7 +68,7 @@ def run_caltech256(root: str | Path, *, profile: str = "full", model_name: str =
                                                curve_sizes=CALTECH256_CURVE)
     settings = transfer_settings(profile, **{**sizes, "scratch_sizes": (), **overrides})
     device = device or transfer.default_device()
-    trained = load_trained(model_name, device=device)
+    trained = transfer.fixed_model(model_name, ("fc7",), device=device)
     data = load_caltech256(root, size=trained.cfg.image_size, clutter=settings.background,
                            per_class_limit=settings.per_class_limit)
     need = max((*settings.table_sizes, *settings.curve_sizes)) + 1
@@ -100,7 +99,7 @@ def run_voc2012(root: str | Path, *, profile: str = "full", model_name: str = "z
     """
     settings = transfer_settings(profile, **overrides)
     device = device or transfer.default_device()
-    trained = load_trained(model_name, device=device)
+    trained = transfer.fixed_model(model_name, ("fc7",), device=device)
     parts = {}
     for split in ("train", "val"):
         data = load_voc2012(root, split, size=trained.cfg.image_size)

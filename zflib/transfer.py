@@ -257,6 +257,24 @@ def cached_features(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cf
     return FeatureSet(arrays, seconds, False)
 
 
+def fixed_model(model_name: str, layers: Sequence[str], *,
+                device: torch.device | str = "cpu") -> Any:
+    """Committed model ``model_name`` (:func:`zflib.artifacts.load_trained`) whose ``layers``
+    are kept fixed; refused when they include fc6/fc7 and only its conv layers are stored
+    (they would be untrained, and differ per load).
+
+    Paper: Sec. 5.2 (layers 1-7 of the ImageNet model kept fixed).
+    """
+    from zflib.artifacts import load_trained
+
+    trained = load_trained(model_name, device=device)
+    fc = [n for n in layers if n.startswith("fc")]
+    if fc and not trained.complete:
+        raise ValueError(f"artifact {model_name!r} stores its conv layers only, so its {fc} "
+                         "would be untrained; use a whole model (zfnet64) or conv layers only")
+    return trained
+
+
 def caltech101_features(model_name: str, settings: TransferSettings, *,
                         device: torch.device | str = "cpu") -> tuple[Any, ImageSet, FeatureSet]:
     """The start of every Caltech-101 experiment: committed model ``model_name``
@@ -267,14 +285,9 @@ def caltech101_features(model_name: str, settings: TransferSettings, *,
 
     Paper: Sec. 5.2 (layers 1-7 of the ImageNet model kept fixed), Tables 4 and 7.
     """
-    from zflib.artifacts import load_trained
     from zflib.data.caltech import load_caltech101
 
-    trained = load_trained(model_name, device=device)
-    fc = [n for n in settings.layers if n.startswith("fc")]
-    if fc and not trained.complete:
-        raise ValueError(f"artifact {model_name!r} stores its conv layers only, so its {fc} "
-                         "would be untrained; use a whole model (zfnet64) or conv layers only")
+    trained = fixed_model(model_name, settings.layers, device=device)
     data = load_caltech101(size=trained.cfg.image_size, background=settings.background,
                            per_class_limit=settings.per_class_limit)
     features = cached_features(trained.model, data.images, trained.mean, trained.cfg,
