@@ -56,3 +56,26 @@ def test_extract_batches_stop_early_and_refuse_bad_input():
     with pytest.raises(ValueError, match="names is empty"):
         extract(model, x, [])
     assert _hooks(model) == 0
+
+
+def test_one_layer_name_given_alone():
+    """``"conv5"`` is one layer, not the layers "c", "o", "n", "v", "5"."""
+    model, x = _model(), torch.randn(2, 3, 56, 56, generator=torch.Generator().manual_seed(3))
+    conv5, _ = _cut(model, x)
+    got = extract(model, x, "conv5")
+    assert list(got) == ["conv5"]
+    torch.testing.assert_close(got["conv5"], conv5)
+    with torch.no_grad(), record_activations(model, "conv5") as acts:
+        model(x)
+    assert list(acts) == ["conv5"] and _hooks(model) == 0
+
+
+def test_extract_runs_in_eval_mode_and_restores_the_models_mode():
+    """fc7 of a model left in train mode is the eval network's (no dropout noise), and the
+    model is back in train mode afterwards."""
+    model, x = _model(), torch.randn(2, 3, 56, 56, generator=torch.Generator().manual_seed(4))
+    _, fc7 = _cut(model, x)  # the brute force, in eval mode
+    model.train()
+    got = extract(model, x, "fc7")["fc7"]
+    torch.testing.assert_close(got, fc7)
+    assert model.training and all(m.training for m in model.modules())

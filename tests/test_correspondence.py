@@ -329,3 +329,50 @@ def test_models_table_feeds_each_model_its_own_inputs():
         assert a == pytest.approx(b, abs=1e-3)
         assert abs(a - wrong["rows"][row]["conv5"]["mean"]) > 1e-3
     assert tables["scale 1"]["layers"] == ["conv5"]
+
+
+@pytest.mark.parametrize("dtype,train", [(torch.float32, True), (torch.float64, False)])
+def test_training_mode_or_float64_model_equals_eval_brute_force(dtype, train):
+    """A model left in training mode is scored without dropout (and its modes, the global RNG
+    kept); a float64 model runs. Oracle: the nose row at fc7, by hand, in eval mode."""
+    model, cfg, images, mean, boxes = _setup()
+    model = model.to(dtype).train(train)
+    modes = [m.training for m in model.modules()]
+    rng = torch.random.get_rng_state()
+    res = correspondence_table(model, images, boxes, mean, cfg, draws=1)
+    assert [m.training for m in model.modules()] == modes
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    model.eval()
+    fc7 = model.classifier_names["fc7"]
+    x = to_input(images, mean, cfg).contiguous()
+    masked = mask_inputs(x, boxes["nose"], grey_baseline(mean, cfg), offset=4)
+    with torch.no_grad():
+        f = [model.classifier[: fc7 + 1](model.features(z.to(dtype)).flatten(1)).clone()
+             for z in (torch.cat([x, masked]),)][0]
+    s = torch.sign(f[:5] - f[5:])
+    pairs = [float((s[i] != s[j]).double().mean()) for i in range(5) for j in range(i + 1, 5)]
+    assert res["rows"]["nose"]["fc7"]["mean"] == pytest.approx(sum(pairs) / 10, abs=1e-9)
+
+
+def test_fig8_shows_boxes_that_cross_the_image_border_as_the_table_masks_them():
+    """Boxes crossing the stored image's top-left or bottom-right border: the figure shows,
+    pixel by pixel, what the network is fed (a loop over the crop's pixels is the oracle)."""
+    from zflib.viz.correspondence import plot_fig8
+
+    g = torch.Generator().manual_seed(4)
+    images = torch.randint(0, 256, (2, 64, 64, 3), generator=g, dtype=torch.uint8)
+    box = torch.tensor([[-3, -2, 9, 7], [58, 55, 70, 66]])
+    boxes = {p: box for p in PARTS}
+    fig = plot_fig8(images, boxes, [], fill=(1, 2, 3), crop=56)
+    for i in range(2):
+        want = images[i, 4:60, 4:60].clone()
+        x0, y0, x1, y1 = box[i].tolist()
+        for r in range(56):
+            for c in range(56):
+                if y0 <= r + 4 < y1 and x0 <= c + 4 < x1:
+                    want[r, c] = torch.tensor([1, 2, 3])
+        shown = np.asarray(fig.axes[i * (1 + len(PARTS)) + 1].images[0].get_array())
+        assert np.array_equal(shown, want.numpy())
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

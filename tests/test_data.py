@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 import time
 import zipfile
@@ -317,3 +318,74 @@ def test_official_class_list_is_tiny_imagenets():
     assert len(wnids) == len(set(wnids)) == 200
     assert all(w.startswith("n") and len(w) == 9 for w in wnids)
     assert get_config("full").train_per_class == 300  # the committed runs' 60,000 images
+
+
+def test_dangling_link_is_reported_and_left_out(zf_home, tmp_path):
+    from zflib.data.folder import load_image_folder
+
+    (tmp_path / "tree" / "val" / "c").mkdir(parents=True)
+    Image.fromarray(np.full((40, 40, 3), 7, np.uint8)).save(tmp_path / "tree/val/c/a.png")
+    (tmp_path / "tree" / "val" / "c" / "b.jpg").symlink_to(tmp_path / "gone.jpg")
+    data = load_image_folder(tmp_path / "tree", "val", size=32)
+    assert data.paths == ["c/a.png"] and data.failed == ["c/b.jpg"]
+    assert int(data.images.max()) == 7
+
+
+def test_sixteen_bit_grayscale_png_keeps_its_range(tmp_path):
+    g16 = np.random.default_rng(0).integers(0, 65536, (32, 32)).astype(np.uint16)
+    Image.fromarray(g16).save(tmp_path / "g.png")
+    got = decode_image(tmp_path / "g.png", 32)
+    expect = (g16 // 256).astype(np.uint8)  # the high byte, as Pillow reads 16-bit RGB
+    assert got.shape == (32, 32, 3) and (got == expect[..., None]).all()
+
+
+def test_cache_is_decoded_again_when_an_image_changes_at_the_same_size(zf_home, tmp_path):
+    from zflib.data.folder import load_image_folder
+
+    folder = tmp_path / "tree" / "val" / "c"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((16, 16, 3), 10, np.uint8)).save(folder / "a.bmp")
+    assert int(load_image_folder(tmp_path / "tree", "val", size=16).images.max()) == 10
+    size = (folder / "a.bmp").stat().st_size
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(folder / "a.bmp")
+    assert (folder / "a.bmp").stat().st_size == size  # a BMP's size never changes
+    os.utime(folder / "a.bmp", ns=(time.time_ns() + 10**9,) * 2)
+    assert int(load_image_folder(tmp_path / "tree", "val", size=16).images.max()) == 200
+    Image.fromarray(np.full((16, 16, 3), 50, np.uint8)).save(folder / "b.bmp")  # added
+    assert len(load_image_folder(tmp_path / "tree", "val", size=16)) == 2
+
+
+def test_unreadable_cache_entry_is_decoded_again(zf_home, tmp_path, caplog):
+    from zflib.data.common import cache_dir
+    from zflib.data.folder import load_image_folder
+
+    folder = tmp_path / "tree" / "val" / "c"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    first = load_image_folder(tmp_path / "tree", "val", size=16)
+    (entry,) = [d for d in cache_dir().iterdir() if ".tmp" not in d.name]
+    # a build killed mid-write leaves only a temporary folder, never read as an entry
+    entry.with_name(entry.name + ".tmp999").mkdir()
+    npy = entry / "images.npy"
+    npy.write_bytes(npy.read_bytes()[:200])  # half-written (a power cut)
+    again = load_image_folder(tmp_path / "tree", "val", size=16)
+    assert torch.equal(again.images, first.images) and again.paths == first.paths
+    assert "unreadable" in caplog.text and str(entry) in caplog.text
+    assert torch.equal(load_image_folder(tmp_path / "tree", "val", size=16).images,
+                       first.images)
+
+
+def test_empty_class_folder_is_kept_and_reported(zf_home, tmp_path, caplog):
+    from zflib.data.folder import load_image_folder
+
+    for c in ("a", "b", "c"):
+        (tmp_path / "tree" / "val" / c).mkdir(parents=True)
+    for c in ("a", "c"):
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / f"tree/val/{c}/0.PNG")
+    (tmp_path / "tree" / "val" / "b" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (tmp_path / "tree" / "val" / "b" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    data = load_image_folder(tmp_path / "tree", "val", size=16)
+    # labels stay aligned with the folder list that a validation split shares
+    assert data.classes == ["a", "b", "c"] and data.labels.tolist() == [0, 2]
+    assert not data.failed and "without images" in caplog.text and ": b" in caplog.text

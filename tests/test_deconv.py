@@ -291,6 +291,24 @@ def test_unsupported_modules_are_named():
     with pytest.raises(ValueError, match="ResNet has no `features`"):
         deconv.project(torchvision.models.resnet18(weights=None), torch.zeros(1, 3, 32, 32),
                        "conv1", maps=[0])
+    nested = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), nn.Flatten())
+    with pytest.raises(ValueError, match="features hold no Conv2d .found: Flatten, Sequential"):
+        deconv.project(nested, torch.zeros(1, 3, 8, 8), 1, maps=[0])
+
+
+def test_sequential_with_a_features_child_projects_its_features():
+    """``nn.Sequential(OrderedDict(features=..., classifier=...))``: the deconvnet runs on its
+    ``features``, as it does on torchvision's AlexNet itself."""
+    from collections import OrderedDict
+
+    torch.manual_seed(0)
+    alex = torchvision.models.alexnet(weights=None).eval()
+    seq = nn.Sequential(OrderedDict(features=alex.features, pool=alex.avgpool,
+                                    flat=nn.Flatten(), classifier=alex.classifier))
+    x = torch.randn(1, 3, 100, 100)
+    assert deconv.layer_indices(seq) == deconv.layer_indices(alex)
+    torch.testing.assert_close(deconv.project(seq, x, "conv2", maps=[3, 5]),
+                               deconv.project(alex, x, "conv2", maps=[3, 5]), rtol=0, atol=0)
 
 
 def test_out_of_range_errors_and_no_hooks_left():
@@ -309,6 +327,14 @@ def test_out_of_range_errors_and_no_hooks_left():
          "lrn 'pass'; valid: skip, jacobian"),
         (dict(layer="conv1", maps=[0], positions=[[0, 0]], images=[0], unpool="max"),
          "unpool 'max'; valid: sum, overwrite"),
+        (dict(layer="conv1", maps=[0], positions=[1, 2, 3], images=[0]),
+         r"positions of shape \(3,\); want \[K, 2\]"),
+        (dict(layer="conv1", maps=[0, 1], positions=[[1, 2, 3], [1, 2, 3]], images=[0, 0]),
+         r"positions of shape \(2, 3\); want \[K, 2\]"),
+        (dict(layer="conv1", maps=[0.7]), r"maps must be integer indices, got torch.float32"),
+        (dict(layer="conv1", maps=[0], positions=[[0.5, 1.0]], images=[0]),
+         "positions must be integer indices"),
+        (dict(layer="conv1", maps=[0], images=[True]), "images must be integer indices"),
     ]
     for kwargs, msg in cases:
         layer = kwargs.pop("layer")
@@ -317,8 +343,12 @@ def test_out_of_range_errors_and_no_hooks_left():
         assert no_hooks(model)
     with pytest.raises(ValueError, match="image 2 out of range 0..1"):
         deconv.forward_trace(model, x, "conv1").strongest("conv1", image=2)
+    with pytest.raises(ValueError, match="image True out of range 0..1"):
+        deconv.forward_trace(model, x, "conv1").strongest("conv1", image=True)
     with pytest.raises(ValueError, match="this model takes 56x56"):
         deconv.project(model, torch.zeros(1, 3, 64, 64), 1, maps=[0])
+    with pytest.raises(ValueError, match="maps must be integer indices"):
+        deconv.project_strongest(model, x[:1], "conv2", maps=[1.5])
     deconv.project(model, x[:1], "conv5", maps=[0, 1], positions=[[0, 0], [1, 1]])
     assert no_hooks(model)
 
@@ -337,3 +367,39 @@ def test_projection_to_rgb_scales_by_a_quantile_and_clips_outliers():
     assert robust[:, :, 0].max() == pytest.approx(1.0, abs=0.01)
     assert robust[:, :, 0].min() == pytest.approx(0.0, abs=0.01)
     assert projection_to_rgb(torch.zeros(3, 4, 4)).tolist() == np.full((4, 4, 3), 0.5).tolist()
+
+
+def test_plots_name_two_digit_layers():
+    """VGG16 has conv1..conv13: figures must say "Layer 13", not the name's last character."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from zflib.topk import TopK, TopProjections
+    from zflib.viz.deconv import plot_evolution, plot_top9
+
+    top = TopK(torch.ones(2, 1), torch.zeros(2, 1, dtype=torch.long),
+               torch.zeros(2, 1, dtype=torch.long), torch.zeros(2, 1, dtype=torch.long))
+    tp = TopProjections("conv13", torch.tensor([0, 1]), top, torch.rand(2, 1, 3, 5, 5),
+                        torch.rand(2, 1, 3, 5, 5))
+    fig = plot_top9(tp)
+    assert fig._suptitle.get_text().startswith("Layer 13:")
+    fig2 = plot_evolution({1: {"conv13": tp, "conv2": tp}})
+    assert [ax.get_title() for ax in fig2.axes] == ["Layer 13", "Layer 2"]
+    plt.close(fig)
+    plt.close(fig2)
+    empty = TopProjections("conv2", torch.tensor([], dtype=torch.long), top,
+                           torch.rand(0, 1, 3, 5, 5), torch.rand(0, 1, 3, 5, 5))
+    with pytest.raises(ValueError, match="nothing to draw: 0 maps"):
+        plot_top9(empty)
+
+
+def test_layer_given_as_numpy_integer_or_alone():
+    model, x = zfnet(), torch.randn(1, 3, 56, 56)
+    assert deconv.resolve_layer(model, np.int64(3)) == "conv3"
+    assert list(deconv.forward_trace(model, x, np.int64(3)).acts) == ["conv3"]
+    torch.testing.assert_close(deconv.project(model, x, np.int64(2), maps=[1]),
+                               deconv.project(model, x, 2, maps=[1]))
+    with pytest.raises(ValueError, match="layer 2.0 is neither a number nor a name"):
+        deconv.forward_trace(model, x, 2.0)

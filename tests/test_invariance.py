@@ -146,3 +146,49 @@ def test_choose_images_rule():
     assert choose_images(probs, labels, classes, wnids=("b", "a")) == [2, 0]
     # a class absent from the data: the most confident image of a class not yet used
     assert choose_images(probs, labels, classes, wnids=("b", "zz")) == [2, 0]
+
+
+def _hand_fc7_and_prob(model, images, labels, mean, cfg, kind, value):
+    """fc7 distance and true-class probability by a hand forward in eval mode (float64)."""
+    fc7 = model.classifier_names["fc7"]
+    fill = mean_pixel(mean)
+    with torch.no_grad():
+        out = []
+        for img in (images, transform_images(images, kind, value, fill=fill)):
+            z = to_input(img, mean, cfg).double()
+            f = model.features(z).flatten(1)
+            out.append((model.classifier[: fc7 + 1](f).clone(), torch.softmax(model(z), 1)))
+    return (out[1][0] - out[0][0]).norm(dim=1), out[1][1][torch.arange(len(labels)), labels]
+
+
+def test_training_mode_model_is_measured_in_eval_mode_and_restored():
+    """Dropout before fc6/fc7 must not add noise to the curves; modes and RNG untouched."""
+    torch.manual_seed(0)
+    model = build_model("zfnet", num_classes=200, size=64, init="kaiming").train()
+    modes = [m.training for m in model.modules()]
+    cfg = get_config("smoke")
+    x, labels = _images(2, seed=3), torch.tensor([4, 9])
+    mean = torch.full((3, 64, 64), 105.0)
+    rng = torch.random.get_rng_state()
+    res = invariance_curves(model, x, labels, mean, cfg, kind="rotation",
+                            values=torch.tensor([0.0, 30.0]))
+    assert [m.training for m in model.modules()] == modes
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    model = model.double().eval()
+    dist, prob = _hand_fc7_and_prob(model, x, labels, mean, cfg, "rotation", 30.0)
+    torch.testing.assert_close(res.distance["fc7"][:, 1].double(), dist, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(res.prob[:, 1].double(), prob, rtol=0, atol=1e-6)
+    assert float(res.distance["fc7"][:, 0].abs().max()) == 0
+
+
+def test_float64_model():
+    torch.manual_seed(0)
+    model = build_model("zfnet", num_classes=200, size=64, init="kaiming").double().eval()
+    cfg = get_config("smoke")
+    x, labels = _images(2, seed=4), torch.tensor([1, 2])
+    mean = torch.full((3, 64, 64), 95.0)
+    res = invariance_curves(model, x, labels, mean, cfg, kind="scale",
+                            values=torch.tensor([1.0, 1.5]))
+    dist, prob = _hand_fc7_and_prob(model, x, labels, mean, cfg, "scale", 1.5)
+    torch.testing.assert_close(res.distance["fc7"][:, 1].double(), dist, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(res.prob[:, 1].double(), prob, rtol=0, atol=1e-7)

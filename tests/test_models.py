@@ -163,3 +163,23 @@ def test_first_layer_std_draws_conv1_alone():
     again = initial_model(small)
     assert torch.equal(torch.rand(3), expected)
     assert torch.equal(again.conv_layers()[0].weight, b.conv_layers()[0].weight)
+
+
+def test_eval_mode_puts_back_each_submodules_own_mode_even_on_error():
+    """eval_mode turns dropout off inside the block and restores a mixed per-module state."""
+    from zflib.config import get_config
+    from zflib.models import eval_mode, initial_model
+
+    m = initial_model(get_config("smoke"))
+    m.train()
+    m.features.eval()  # a mixed state: frozen features, training classifier
+    before = {name: mod.training for name, mod in m.named_modules()}
+    x = torch.randn(2, 3, 56, 56)
+    with eval_mode(m):
+        assert not any(mod.training for mod in m.modules())
+        a, b = m(x), m(x)
+    assert torch.equal(a, b)  # dropout off: the same output twice
+    assert {name: mod.training for name, mod in m.named_modules()} == before
+    with pytest.raises(RuntimeError, match="boom"), eval_mode(m):
+        raise RuntimeError("boom")
+    assert {name: mod.training for name, mod in m.named_modules()} == before

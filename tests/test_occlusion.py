@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from captum.attr import Occlusion
@@ -243,3 +244,112 @@ def test_map_projections_use_the_deconvnet_and_skip_this_image():
         map_projections(model, inputs[2], 11, top, inputs, k=4, exclude=2)
     with pytest.raises(ValueError, match="channel 256 out of range"):
         map_projections(model, inputs[2], 256, top, inputs)
+
+
+def _loop_starts(extent, size, stride):
+    """Brute force: step the square until one reaches the border; keep those that show."""
+    starts = [0]
+    while starts[-1] + size < extent:
+        starts.append(starts[-1] + stride)
+    return [s for s in starts if s < extent]
+
+
+@pytest.mark.parametrize("extent,size,stride", [(56, 8, 30), (56, 8, 56), (56, 1, 7),
+                                                (56, 10, 4), (56, 8, 8), (20, 3, 11)])
+def test_every_square_position_covers_part_of_the_image(extent, size, stride):
+    """With stride > size (gaps, which captum refuses) no position lies past the border; the
+    last square still reaches the border when the steps allow it."""
+    assert window_starts(extent, size, stride).tolist() == _loop_starts(extent, size, stride)
+    masks = window_masks(extent, extent, size, stride)
+    assert masks.flatten(1).any(1).all()
+    model = _model()
+    x, base = _image(6)
+    if extent == 56:
+        maps = occlusion_maps(model, x, 2, size=size, stride=stride, baseline=base)
+        n = len(_loop_starts(56, size, stride))
+        assert maps.prob.shape == (n, n)
+        feats, probs = _brute_force(model, x, base, size, stride, maps.channel)
+        torch.testing.assert_close(maps.prob.flatten(), probs[:, 2], rtol=0, atol=1e-6)
+        torch.testing.assert_close(maps.feature.flatten(), feats, rtol=1e-4, atol=1e-4)
+
+
+def _wide_model(height, width):
+    """ZFNet-64 whose fc6 takes the features of a height x width input (duck-typed ConvNet)."""
+    model = _model()
+    with torch.no_grad():
+        n = model.features(torch.zeros(1, 3, height, width)).numel()
+    torch.manual_seed(1)
+    model.classifier[1] = torch.nn.Linear(n, model.classifier[1].out_features)
+    return model.eval()
+
+
+def test_non_square_image_equals_brute_force_and_captum():
+    h, w, size, stride = 48, 64, 8, 4
+    model = _wide_model(h, w)
+    g = torch.Generator().manual_seed(9)
+    x, base = torch.randn(3, h, w, generator=g), 0.1 * torch.randn(3, h, w, generator=g)
+    maps = occlusion_maps(model, x, 5, size=size, stride=stride, baseline=base, channel=7)
+
+    def net(z):
+        return torch.softmax(model.classifier(model.features(z).flatten(1)), 1)
+
+    conv5 = model.feature_names["conv5"]
+    feats, probs = [], []
+    with torch.no_grad():
+        for y in range(0, h - size + 1, stride):  # (S - size) divisible by stride here
+            for x0 in range(0, w - size + 1, stride):
+                z = x.clone()
+                z[:, y:y + size, x0:x0 + size] = base[:, y:y + size, x0:x0 + size]
+                feats.append(model.features[: conv5 + 1](z[None])[0, 7].sum())
+                probs.append(net(z[None])[0, 5])
+    ny, nx = (h - size) // stride + 1, (w - size) // stride + 1
+    assert maps.prob.shape == (ny, nx)
+    torch.testing.assert_close(maps.feature.flatten(), torch.stack(feats), rtol=1e-4,
+                               atol=1e-4)
+    torch.testing.assert_close(maps.prob.flatten(), torch.stack(probs), rtol=0, atol=1e-6)
+    ref = Occlusion(net).attribute(x[None], sliding_window_shapes=(3, size, size),
+                                   strides=(3, stride, stride), baselines=base[None], target=5,
+                                   perturbations_per_eval=64)[0, 0]
+    ours = pixel_attribution(maps.prob, maps.clean_prob, size=size, stride=stride, shape=(h, w))
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+
+
+def test_runs_in_eval_mode_and_restores_every_module_mode_and_the_rng():
+    """A model left in training mode: dropout is off during the analysis (results equal the
+    eval-mode brute force), each module's own mode comes back, and no random number is drawn."""
+    model = _model().train()
+    model.classifier[0].eval()  # a mixed state, to be restored as it was
+    modes = [m.training for m in model.modules()]
+    x, base = _image(3)
+    rng = torch.random.get_rng_state()
+    maps = occlusion_maps(model, x, 5, size=13, stride=5, baseline=base, channel=7)
+    assert [m.training for m in model.modules()] == modes
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    with pytest.raises(ValueError):
+        occlusion_maps(model, x, 5, size=13, stride=5, baseline=base, channel=999)
+    assert [m.training for m in model.modules()] == modes
+    model.eval()
+    feats, probs = _brute_force(model, x, base, 13, 5, 7)
+    torch.testing.assert_close(maps.prob.flatten(), probs[:, 5], rtol=0, atol=1e-6)
+    torch.testing.assert_close(maps.feature.flatten(), feats, rtol=1e-4, atol=1e-4)
+
+
+def test_float64_model_equals_brute_force_in_float64():
+    model = _model().double()
+    x, base = _image(3)
+    maps = occlusion_maps(model, x, 5, size=13, stride=5, baseline=base, channel=7)
+    feats, probs = _brute_force(model, x.double(), base.double(), 13, 5, 7)
+    torch.testing.assert_close(maps.prob.flatten().double(), probs[:, 5], rtol=0, atol=1e-7)
+    torch.testing.assert_close(maps.feature.flatten().double(), feats, rtol=1e-6, atol=1e-5)
+
+
+def test_target_as_a_tensor_or_numpy_integer_and_a_clear_error_otherwise():
+    model = _model()
+    x, base = _image()
+    ref = occlusion_maps(model, x, 3, size=16, stride=16, baseline=base)
+    for t in (torch.tensor(3), torch.tensor([3]), np.int64(3)):
+        maps = occlusion_maps(model, x, t, size=16, stride=16, baseline=base)
+        assert type(maps.target) is int and maps.target == 3
+        torch.testing.assert_close(maps.prob, ref.prob, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="target must be an integer class index, got 3.0"):
+        occlusion_maps(model, x, 3.0, size=16, stride=16, baseline=base)

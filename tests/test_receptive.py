@@ -125,3 +125,27 @@ def test_crop_patches_names_the_valid_positions(rf):
     assert ok["y"] == list(range(ok["y"][0], ok["y"][-1] + 1))  # contiguous
     assert f"valid: y in {ok['y'][0]}..{ok['y'][-1]}, x in {ok['x'][0]}..{ok['x'][-1]}" in msg
     assert "9x7 image" in msg
+
+
+@pytest.mark.parametrize("layer", ["conv1", "conv2", "conv3"])
+def test_crop_patches_every_unit_of_a_layer_with_large_padding(layer):
+    """Padding wider than the kernel (a unit that sees only padding) and ceil-mode pooling:
+    every unit of the layer's map crops, equal to slicing a generously padded image at its
+    ``patch_box`` (brute force)."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(2, 3, 1, padding=3), nn.ReLU(),
+                        nn.MaxPool2d(3, 2, ceil_mode=True),
+                        nn.Conv2d(3, 3, 2, stride=2, padding=2), nn.ReLU(),
+                        nn.Conv2d(3, 2, 3, padding=4), nn.ReLU())
+    img = torch.rand(1, 2, 13, 10)
+    with torch.no_grad():
+        h, w = net[: deconv.layer_indices(net)[layer] + 1](img).shape[-2:]
+    rf = receptive_field(net, layer)
+    ys, xs = (t.flatten() for t in torch.meshgrid(torch.arange(h), torch.arange(w),
+                                                   indexing="ij"))
+    got = crop_patches(img.expand(len(ys), -1, -1, -1), rf, ys, xs, fill=-1.0)
+    big = 100
+    padded = torch.nn.functional.pad(img[0], (big, big, big, big), value=-1.0)
+    for i in range(len(ys)):
+        t, left, b, r = patch_box(rf, int(ys[i]), int(xs[i]))
+        assert torch.equal(got[i], padded[:, t + big:b + big, left + big:r + big]), (ys[i], xs[i])

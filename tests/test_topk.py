@@ -152,3 +152,27 @@ def test_top_projections_and_choose_maps(mined):
     assert torch.allclose(tp.projections[m, j], want, rtol=1e-5, atol=1e-7)
     assert torch.equal(tp.patches[m, j],
                        crop_patches(display[img:img + 1], rf, pos[:, 0], pos[:, 1], fill=1.0)[0])
+
+
+def test_one_layer_given_alone(mined):
+    """``layers="conv2"`` means that layer (not the layers "c", "o", ...), as in forward_trace;
+    so do a number and a numpy integer."""
+    model, x, ref = mined
+    for one in ("conv2", 2, np.int64(2)):
+        got = topk.mine_topk(model, x[:12], layers=one, k=3)
+        assert list(got) == ["conv2"]
+        want = topk.mine_topk(model, x[:12], layers=["conv2"], k=3)["conv2"]
+        assert torch.equal(got["conv2"].images, want.images)
+        assert torch.equal(topk.choose_maps(model, one, 4, seed=1)["conv2"],
+                           topk.choose_maps(model, ["conv2"], 4, seed=1)["conv2"])
+
+
+def test_device_other_than_the_models_is_refused(mined):
+    """Batches go to the model's device; naming another is a clear error, not torch's
+    device-mismatch failure mid-pass."""
+    model, x, _ = mined
+    with pytest.raises(ValueError, match=r"device cuda.* not the model's \(cpu\)"):
+        topk.mine_topk(model, x[:4], layers="conv1", device="cuda")
+    got = topk.mine_topk(model, x[:4], layers="conv1", k=2, device="cpu")
+    want = topk.mine_topk(model, x[:4], layers="conv1", k=2)
+    assert torch.equal(got["conv1"].values, want["conv1"].values)

@@ -148,3 +148,84 @@ def test_batch_must_split_over_ranks_and_fit_the_data(tiny_home, tmp_path):
     with pytest.raises(ValueError, match="fewer than one batch"):
         Trainer(get_config("smoke", **{**OVERRIDES, "batch_size": 1024}), tmp_path,
                 progress=False)
+
+
+@pytest.mark.parametrize("setting, message", [
+    (["--profile", "bogus"], "unknown profile 'bogus'"),
+    (["--set", "epochs=-1"], "epochs -1 out of range 1.."),
+    (["--set", "lr=0"], "lr 0.0 out of range: must be > 0"),
+    (["--set", "arch=vgg"], "unknown model arch='vgg' size=64"),
+    (["--set", "amp=fp16"], "amp 'fp16' not valid; valid: auto, bf16, fp32"),
+    (["--set", "batch_size=0"], "batch_size 0 out of range 1.."),
+    (["--minutes", "-5"], "--minutes -5.0 out of range"),
+])
+def test_cli_rejects_bad_settings_before_loading_data(zf_home, tmp_path, capsys, setting,
+                                                      message):
+    from zflib.train import main
+
+    argv = ["--profile", "smoke", "--run-dir", str(tmp_path / "run"), *setting]
+    with pytest.raises(SystemExit) as exit_:  # no dataset is installed: data never loaded
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_damaged_checkpoint_error_names_its_path(tmp_path, damage):
+    from zflib.checkpoint import atomic_save
+
+    model = build_model("zfnet", size=64, ablation="no3467", num_classes=3)
+    path = tmp_path / "last.pt"
+    atomic_save({"model": model.state_dict(), "arch": model.describe()}, path)
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[:len(data) // 2], "empty": b"",
+                      "garbage": b"not a checkpoint" * 10}[damage])
+    with pytest.raises(ValueError, match=f"{path}.* truncated or corrupt"):
+        load_state(path, model)
+
+
+def test_a_fresh_run_does_not_repeat_old_metrics_rows(tiny_home, tmp_path):
+    """A fresh start in a used folder: the old run's metrics rows and kept epochs move to
+    ``replaced-*/`` (nothing deleted), none stays beside the new run's."""
+    base = {**OVERRIDES, "train_per_class": 2, "checkpoint_every": 0}
+    train(get_config("smoke", **{**base, "epochs": 2, "keep_epochs": (2,)}), tmp_path / "run",
+          progress=False)
+    old_epoch2 = (tmp_path / "run" / "epoch_2.pt").read_bytes()
+    cfg = get_config("smoke", **{**base, "epochs": 1, "keep_epochs": ()})
+    train(cfg, tmp_path / "run", progress=False, resume=False)  # start afresh, same folder
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [r["epoch"] for r in rows] == [1]
+    assert not (tmp_path / "run" / "epoch_2.pt").exists()
+    (aside,) = (tmp_path / "run").glob("replaced-*")
+    assert (aside / "epoch_2.pt").read_bytes() == old_epoch2
+    old_rows = [json.loads(line) for line in (aside / "metrics.jsonl").open()]
+    assert [r["epoch"] for r in old_rows] == [1, 2]
+
+
+def test_train_and_val_with_other_classes_are_refused(tmp_path):
+    from zflib.data import ImageSet
+
+    def images(classes):
+        return ImageSet(torch.zeros(8, 64, 64, 3, dtype=torch.uint8),
+                        torch.arange(8) % 2, classes, classes, [f"{i}.png" for i in range(8)])
+
+    cfg = get_config("smoke", num_classes=2, batch_size=4)
+    with pytest.raises(ValueError, match="other classes .* differing: dog, zebra"):
+        Trainer(cfg, tmp_path, train=images(["cat", "dog"]), val=images(["cat", "zebra"]),
+                progress=False)
+
+
+def test_resume_refuses_a_checkpoint_trained_on_other_images(tmp_path):
+    from zflib.data import ImageSet
+
+    def images(fill):
+        x = torch.full((8, 64, 64, 3), fill, dtype=torch.uint8)
+        return ImageSet(x, torch.arange(8) % 2, ["a", "b"], ["a", "b"], [str(i) for i in range(8)])
+
+    cfg = get_config("smoke", num_classes=2, batch_size=4, epochs=1, checkpoint_every=0)
+    t = Trainer(cfg, tmp_path, train=images(10), val=images(10), progress=False)
+    t.save()
+    same = Trainer(cfg, tmp_path, train=images(10), val=images(10), progress=False)
+    assert same.resume()
+    other = Trainer(cfg, tmp_path, train=images(11), val=images(10), progress=False)
+    with pytest.raises(ValueError, match="trained on other images"):
+        other.resume()

@@ -11,15 +11,17 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from zflib.models import ConvNet, layer_module
+from zflib.models import ConvNet, eval_mode, layer_module
 
 
 @contextmanager
 def record_activations(model: ConvNet, names: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
-    """Within the block, each forward pass stores layer ``names``' outputs in the yielded dict.
+    """Within the block, each forward pass stores layer ``names``' outputs (or one layer's:
+    ``names="conv5"``) in the yielded dict.
 
     Hooks are removed on exit, also when the block raises.
     """
+    names = [names] if isinstance(names, str) else names  # one layer
     acts: dict[str, torch.Tensor] = {}
     handles = []
     try:
@@ -36,12 +38,15 @@ def record_activations(model: ConvNet, names: Sequence[str]) -> Iterator[dict[st
 @torch.no_grad()
 def extract(model: ConvNet, x: torch.Tensor, names: Sequence[str], *,
             batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """Activations of ``names`` for inputs ``x`` [N, 3, S, S], batched; each [N, ...] on CPU.
+    """Activations of ``names`` (or of one layer: ``names="fc7"``) for inputs ``x``
+    [N, 3, S, S], batched; each [N, ...] on CPU.
 
-    The forward pass stops at the deepest requested layer.
+    The forward pass stops at the deepest requested layer and runs in eval mode (dropout off,
+    so fc6/fc7 are the features a classifier sees); the model's modes are restored afterwards.
 
     Paper: Sec. 5.2, Table 7 (each layer's features).
     """
+    names = [names] if isinstance(names, str) else names  # one layer
     if not names:
         raise ValueError("names is empty; give at least one of " + ", ".join(model.layer_names))
     if batch_size < 1:
@@ -52,7 +57,7 @@ def extract(model: ConvNet, x: torch.Tensor, names: Sequence[str], *,
         raise ValueError(f"layers {list(names)} not in this model; valid: {', '.join(order)}")
     out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     stop_in_features = order[deepest] in model.feature_names
-    with record_activations(model, names) as acts:
+    with eval_mode(model), record_activations(model, names) as acts:
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size]
             if stop_in_features:

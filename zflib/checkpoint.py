@@ -4,6 +4,7 @@ to another architecture or class count."""
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,19 @@ def load_state(path: str | os.PathLike, model: nn.Module, *, strict: bool = True
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
+            IndexError) as err:
+        lines = str(err).splitlines() or [""]
+        reason = next((line.strip() for line in lines if "Unsupported" in line), lines[0])
+        if "Unsupported global" in reason:
+            raise ValueError(f"{path} holds objects other than tensors and plain values, "
+                             f"refused (loaded with weights_only=True): {reason}") from err
+        reason = reason[:100]
+        raise ValueError(f"{path} is not a readable checkpoint, truncated or corrupt "
+                         f"({type(err).__name__} {reason}".strip() + "); delete it or start "
+                         "afresh") from err
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"{path} is not a zflib checkpoint (no 'model' entry)")
     check_compatible(ckpt.get("arch", {}), model, str(path))

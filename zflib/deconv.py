@@ -54,7 +54,8 @@ Paper: Sec. 2.1, Fig. 1.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeAlias
 
@@ -89,12 +90,13 @@ class Op:
 
 
 def features_of(model: nn.Module) -> nn.Sequential:
-    """``model.features`` or ``model`` itself if it is an ``nn.Sequential``."""
-    if isinstance(model, nn.Sequential):
-        return model
+    """``model.features`` (also of an ``nn.Sequential`` with a ``features`` child), else
+    ``model`` itself if it is an ``nn.Sequential``."""
     feats = getattr(model, "features", None)
     if isinstance(feats, nn.Sequential):
         return feats
+    if isinstance(model, nn.Sequential):
+        return model
     raise ValueError(f"{type(model).__name__} has no `features` nn.Sequential; the deconvnet "
                      "needs a plain sequence of Conv2d, ReLU, MaxPool2d, LocalResponseNorm")
 
@@ -118,9 +120,25 @@ def layer_indices(model: nn.Module) -> dict[str, int]:
     return out
 
 
+def _indices(v: Ints, what: str, device: torch.device) -> torch.Tensor:
+    """``v`` as a long tensor; fractional or boolean values are refused (``torch.long``
+    would truncate 0.7 to map 0 without a word)."""
+    t = torch.as_tensor(v, device=device)
+    if t.numel() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
+        raise ValueError(f"{what} must be integer indices, got {t.dtype} values "
+                         f"{t.reshape(-1)[:3].tolist()}")
+    return t.long()
+
+
 def resolve_layer(model: nn.Module, layer: int | str) -> str:
     """``3`` or ``"conv3"`` -> ``"conv3"``, checked against the model's conv layers."""
     names = layer_indices(model)
+    if not names:
+        kinds = ", ".join(sorted({type(m).__name__ for m in features_of(model)})) or "nothing"
+        raise ValueError(f"{type(model).__name__}'s features hold no Conv2d (found: {kinds}; "
+                         "nested blocks are not searched)")
+    if isinstance(layer, numbers.Integral) and not isinstance(layer, bool):
+        layer = int(layer)  # numpy's integers too
     if isinstance(layer, bool) or not isinstance(layer, (int, str)):
         raise ValueError(f"layer {layer!r} is neither a number nor a name; valid: "
                          + ", ".join(names))
@@ -201,8 +219,8 @@ class Trace:
     lrn_factors: dict[int, tuple[torch.Tensor, ...]] = field(default_factory=dict)
 
     def _layer(self, layer: int | str) -> str:
-        name = f"conv{layer}" if isinstance(layer, int) and not isinstance(layer, bool) \
-            else layer
+        name = f"conv{int(layer)}" if isinstance(layer, numbers.Integral) and \
+            not isinstance(layer, bool) else layer
         if name not in self.acts:
             raise ValueError(f"layer {layer!r} not traced; traced: {', '.join(self.acts)}")
         return name
@@ -232,13 +250,16 @@ class Trace:
         name = self._layer(layer)
         act = self.acts[name]
         n, c, h, w = act.shape
-        maps = torch.as_tensor(maps, dtype=torch.long, device=act.device).reshape(-1)
+        maps = _indices(maps, "maps", act.device).reshape(-1)
         k = len(maps)
         if k and (maps.min() < 0 or maps.max() >= c):
             bad = int(maps[(maps < 0) | (maps >= c)][0])
             raise ValueError(f"map {bad} out of range 0..{c - 1} of {name}")
         if positions is not None:
-            positions = torch.as_tensor(positions, dtype=torch.long, device=act.device)
+            positions = _indices(positions, "positions", act.device)
+            if positions.dim() not in (1, 2) or positions.shape[-1] != 2:
+                raise ValueError(f"positions of shape {tuple(positions.shape)}; want [K, 2] "
+                                 "(y, x), or [2] for all K")
             positions = positions.reshape(-1, 2).expand(k, 2) if positions.numel() == 2 \
                 else positions.reshape(-1, 2)
             if len(positions) != k:
@@ -254,7 +275,7 @@ class Trace:
                 raise ValueError(f"images not given for {k} projections of {n} traced images; "
                                  "give images [K] in 0..N-1")
             images = torch.zeros(k, dtype=torch.long) if n == 1 else torch.arange(k)
-        images = torch.as_tensor(images, dtype=torch.long, device=act.device).reshape(-1)
+        images = _indices(images, "images", act.device).reshape(-1)
         images = images.expand(k) if images.numel() == 1 else images
         if len(images) != k:
             raise ValueError(f"{len(images)} images for {k} maps; want one each")
@@ -282,7 +303,7 @@ class Trace:
         """(positions [C, 2], values [C]) of each map's strongest activation in ``image``
         (the first in raster order on ties)."""
         acts = self.acts[self._layer(layer)]
-        if not 0 <= image < len(acts):
+        if isinstance(image, bool) or not 0 <= image < len(acts):
             raise ValueError(f"image {image} out of range 0..{len(acts) - 1}")
         act = acts[image]
         values, flat = act.flatten(1).max(1)
@@ -298,8 +319,8 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
 
     Paper: Sec. 2.1 ("switch" variables recorded during the forward pass).
     """
-    if isinstance(layers, (str, int)):
-        layers = [layers]
+    if isinstance(layers, str) or not isinstance(layers, Iterable):
+        layers = [layers]  # one layer
     names = [resolve_layer(model, la) for la in layers]
     if not names:
         raise ValueError("layers is empty; give at least one of "
@@ -380,8 +401,7 @@ def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, ma
     tr = forward_trace(model, x, layer)
     pos, val = tr.strongest(layer)
     c = len(val)
-    maps = torch.arange(c) if maps is None else \
-        torch.as_tensor(maps, dtype=torch.long).reshape(-1)
+    maps = torch.arange(c) if maps is None else _indices(maps, "maps", pos.device).reshape(-1)
     if len(maps) and (maps.min() < 0 or maps.max() >= c):
         bad = int(maps[(maps < 0) | (maps >= c)][0])
         raise ValueError(f"map {bad} out of range 0..{c - 1} of {resolve_layer(model, layer)}")

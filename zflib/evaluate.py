@@ -12,6 +12,7 @@ from torch import nn
 from zflib.config import Config
 from zflib.data.common import ImageSet
 from zflib.data.transforms import center_crop, normalize, ten_crops
+from zflib.models import eval_mode
 
 
 @torch.no_grad()
@@ -25,13 +26,11 @@ def predict(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, cfg: Con
     """
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} out of range 1..")
-    was_training = model.training
-    model.eval()
     device = torch.device(device)
     mean = mean.to(device)
     out = []
     amp = device.type == "cuda"
-    try:
+    with eval_mode(model):
         for i in range(0, len(images), batch_size):
             x = normalize(images[i:i + batch_size].to(device), mean, cfg.input_scale)
             crops = (ten_crops(x, cfg.crop_size) if ten_crop
@@ -42,8 +41,6 @@ def predict(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, cfg: Con
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(xb).float()
             out.append(F.softmax(logits, 1).reshape(k, n, -1).mean(0).cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out)
 
 

@@ -27,8 +27,11 @@ the paper visualises), ``fc6``/``fc7`` at the ReLU after each linear layer, ``fc
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import nn
@@ -56,6 +59,7 @@ _STEM = {
     ("alexnet", 64): ((96, 11, 4, 5), (256, 5, 1, 2), False),
 }
 INPUT_SIZE = {224: 224, 64: 56}
+ARCHITECTURES = tuple(_STEM)  # the (arch, size) pairs that can be built
 
 
 def _lrn() -> nn.LocalResponseNorm:
@@ -252,3 +256,28 @@ def renormalize_filters(model: nn.Module, radius: float = 0.1) -> torch.Tensor:
             w.mul_(scale.view(-1, 1, 1, 1).to(w.dtype))
         count = count.to(w.device) + over.sum()
     return count
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block ``model`` is in eval mode (dropout off); on exit every submodule's
+    own mode is put back, also when the block raises."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+_F = TypeVar("_F", bound=Callable)
+
+
+def in_eval_mode(fn: _F) -> _F:
+    """Decorator: run ``fn(model, ...)`` under :func:`eval_mode` of its first argument."""
+    @functools.wraps(fn)
+    def run(model: nn.Module, *args: object, **kwargs: object) -> object:
+        with eval_mode(model):
+            return fn(model, *args, **kwargs)
+    return run  # type: ignore[return-value]

@@ -15,7 +15,8 @@ not zero: it is ``(mean_pixel - mean_image) * input_scale``, a smooth image clos
 Window positions follow captum's ``Occlusion``: ``ceil((S - size) / stride) + 1`` positions per
 axis starting at 0, the last window clipped at the border, so every pixel is covered and the
 maps can be compared with captum (:func:`pixel_attribution` turns a map into captum's
-per-pixel average).
+per-pixel average). With ``stride > size``, which captum refuses, a position past the border
+is left out.
 
 Speed (``benchmarks/bench_occlusion.py``): the unoccluded image's feature maps are computed
 once; the early layers of each occluded copy only where the square changes them (see
@@ -29,6 +30,7 @@ Paper: Sec. 4.2, Fig. 7.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -38,7 +40,7 @@ from torch.nn import functional as F
 from zflib import deconv
 from zflib.config import Config
 from zflib.data.transforms import center_crop
-from zflib.models import ConvNet
+from zflib.models import ConvNet, in_eval_mode
 
 # Tiny ImageNet classes used to pick the Fig. 7 examples (WordNet ids).
 DOG_WNIDS: tuple[str, ...] = (
@@ -125,9 +127,11 @@ def grey_baseline(mean: torch.Tensor, cfg: Config) -> torch.Tensor:
 def window_starts(extent: int, size: int, stride: int) -> torch.Tensor:
     """Top-left offsets of the square along one axis of ``extent`` pixels (captum's rule:
     ``ceil((extent - size) / stride) + 1`` offsets ``0, stride, ...``; the last one may be
-    clipped by the border)."""
+    clipped by the border). With ``stride > size`` (gaps between squares, which captum
+    refuses) an offset at or past the border, whose square would cover nothing, is left out."""
     _check_window(extent, size, stride)
-    return torch.arange(math.ceil((extent - size) / stride) + 1) * stride
+    starts = torch.arange(math.ceil((extent - size) / stride) + 1) * stride
+    return starts[starts < extent]
 
 
 def window_masks(height: int, width: int, size: int, stride: int) -> torch.Tensor:
@@ -159,6 +163,7 @@ def _conv_layer_channels(model: ConvNet, layer: str) -> int:
     return convs[-1].out_channels
 
 
+@in_eval_mode
 @torch.no_grad()
 def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, stride: int,
                    baseline: torch.Tensor | float = 0.0, layer: str = "conv5",
@@ -166,9 +171,11 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
     """Occlude ``x`` with a ``size`` square every ``stride`` pixels; record Fig. 7 (b), (d), (e).
 
     Args:
-        model: the network, in eval mode.
-        x: one network input, [3, S, S] or [1, 3, S, S] (see :func:`zflib.data.to_input`).
-        target: the correct class, 0..num_classes-1, for panel (d).
+        model: the network; run in eval mode, its modes restored afterwards.
+        x: one network input, [3, S, S] or [1, 3, S, S] (see :func:`zflib.data.to_input`);
+            cast to the model's dtype.
+        target: the correct class, 0..num_classes-1 (an int or one-element integer tensor),
+            for panel (d).
         size: side of the square in input pixels, 1..S.
         stride: step between square positions, 1..S.
         baseline: what the square holds, a scalar or a tensor broadcastable to [3, S, S];
@@ -188,6 +195,10 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         raise ValueError(f"x must be one image [3, S, S] or [1, 3, S, S], got {tuple(x.shape)}")
     h, w = x.shape[-2:]
     _check_window(min(h, w), size, stride)
+    try:
+        target = operator.index(target)
+    except TypeError:
+        raise TypeError(f"target must be an integer class index, got {target!r}") from None
     if not 0 <= target < model.num_classes:
         raise ValueError(f"target class {target} out of range 0..{model.num_classes - 1}")
     n_maps = _conv_layer_channels(model, layer)
@@ -195,8 +206,9 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         raise ValueError(f"channel {channel} out of range 0..{n_maps - 1} of {layer}")
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} out of range 1..")
-    device = next(model.parameters()).device
-    x = x.to(device=device, dtype=torch.float32)
+    param = next(model.parameters())
+    device = param.device
+    x = x.to(device=device, dtype=param.dtype)
     base = torch.as_tensor(baseline, dtype=x.dtype, device=device).expand_as(x)
     ys, xs = window_starts(h, size, stride), window_starts(w, size, stride)
     feats, hooked = model.features, model.feature_names[layer]
@@ -335,16 +347,17 @@ def _local_prefix(feats: nn.Sequential, clean: list[torch.Tensor], x: torch.Tens
             patch = mod(patch) if not isinstance(mod, nn.ReLU) else torch.relu(patch)
             continue
         params = _spatial_params(mod)
-        n_in, n_out = clean[i].shape[-1], clean[i + 1].shape[-1]
+        (in_h, in_w), (out_h, out_w) = clean[i].shape[-2:], clean[i + 1].shape[-2:]
         if params is None:
             break
         k, s, p, _ceil, value = params
-        oy, qy = _out_range(sy, py, k, s, p, n_out)
-        ox, qx = _out_range(sx, px, k, s, p, n_out)
-        if qy * qx * 4 > n_out * n_out * 3:
+        oy, qy = _out_range(sy, py, k, s, p, out_h)
+        ox, qx = _out_range(sx, px, k, s, p, out_w)
+        if qy * qx * 4 > out_h * out_w * 3:
             break
-        after = max(p, (n_out - 1) * s + k - n_in - p)
-        padded = F.pad(clean[i], (p, after, p, after), value=value)
+        after_y = max(p, (out_h - 1) * s + k - in_h - p)
+        after_x = max(p, (out_w - 1) * s + k - in_w - p)
+        padded = F.pad(clean[i], (p, after_x, p, after_y), value=value)
         need = _assemble(padded, patch, sy + p, sx + p, oy * s, ox * s,
                          (qy - 1) * s + k, (qx - 1) * s + k)
         if isinstance(mod, nn.Conv2d):
@@ -370,7 +383,8 @@ def pixel_attribution(values: torch.Tensor, clean: float, *, size: int, stride: 
         shape: (H, W) of the image.
 
     Returns [H, W]: at each pixel the mean of ``clean - values`` over the squares covering it
-    (positive where occluding lowers the quantity).
+    (positive where occluding lowers the quantity); nan at pixels no square covers (only
+    with ``stride > size``, which captum refuses).
 
     Paper: Sec. 4.2, Fig. 7 (d) (the per-pixel form used by captum).
     """

@@ -36,10 +36,6 @@ class ReceptiveField(NamedTuple):
     offset: int  # input row of the first pixel seen by unit 0 (negative: padding)
 
 
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
 def receptive_field(model: nn.Module, layer: int | str) -> ReceptiveField:
     """Receptive field of the units of ``layer`` (``3`` or ``"conv3"``) of ``model``.
 
@@ -94,29 +90,31 @@ def crop_patches(images: torch.Tensor, rf: ReceptiveField, ys: torch.Tensor, xs:
         [K, C, rf.size, rf.size]; pixel ``(i, j)`` is image pixel ``(top + i, left + j)``.
     """
     k, c, h, w = images.shape
-    ys = torch.as_tensor(ys, dtype=torch.long).reshape(-1)
-    xs = torch.as_tensor(xs, dtype=torch.long).reshape(-1)
+    ys = torch.as_tensor(ys, dtype=torch.long).reshape(-1).to(images.device)
+    xs = torch.as_tensor(xs, dtype=torch.long).reshape(-1).to(images.device)
     if len(ys) != k or len(xs) != k:
         raise ValueError(f"{len(ys)} ys and {len(xs)} xs for {k} images; want one each")
-    pad = rf.size
-    padded = torch.full((k, c, h + 2 * pad, w + 2 * pad), fill, dtype=images.dtype,
-                        device=images.device)
-    padded[:, :, pad:pad + h, pad:pad + w] = images
+    # Boxes may reach this far past the image: unit 0's starts at offset (<= 0), and the last
+    # unit's starts at most -offset past the last pixel (each layer's last window starts at
+    # most its padding past its input), so every unit of the layer's map crops.
+    pad = rf.size - rf.offset
     ar = torch.arange(rf.size, device=images.device)
-    rows = (ys * rf.stride + rf.offset + pad).to(images.device)[:, None] + ar  # [K, size]
-    cols = (xs * rf.stride + rf.offset + pad).to(images.device)[:, None] + ar
-    bad = (rows[:, 0] < 0) | (rows[:, -1] >= h + 2 * pad) | (cols[:, 0] < 0) | \
-        (cols[:, -1] >= w + 2 * pad)
+    rows = (ys * rf.stride + rf.offset)[:, None] + ar  # [K, size] image rows
+    cols = (xs * rf.stride + rf.offset)[:, None] + ar
+    bad = (rows[:, 0] < -pad) | (rows[:, -1] >= h + pad) | (cols[:, 0] < -pad) | \
+        (cols[:, -1] >= w + pad)
     if bad.any():
         i = int(bad.nonzero()[0])
-        lo = -((rf.offset + pad) // rf.stride)  # the first position whose box starts >= 0
+        lo = -((rf.offset + pad) // rf.stride)  # the first position whose box starts >= -pad
         raise ValueError(
             f"unit position (y={int(ys[i])}, x={int(xs[i])}) puts its {rf.size}-pixel receptive "
             f"field outside the {h}x{w} image; valid: y in {lo}.."
             f"{(h + pad - rf.offset - rf.size) // rf.stride}, x in {lo}.."
             f"{(w + pad - rf.offset - rf.size) // rf.stride}")
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
     kk = torch.arange(k, device=images.device)[:, None, None]
-    out = padded[kk, :, rows[:, :, None], cols[:, None, :]]  # [K, size, size, C]
+    out = images[kk, :, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]]
+    out = out.masked_fill(~inside[..., None], fill)  # [K, size, size, C]
     return out.permute(0, 3, 1, 2).contiguous()
 
 

@@ -124,13 +124,13 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
         data: network inputs [N, 3, S, S] (batched by ``batch_size``) or an iterable of
             batches [B, 3, S, S] (or of tuples whose first item is one). Images are numbered
             0.. in the order they come.
-        layers: layer names or numbers; one forward pass serves all of them.
+        layers: layer names or numbers (or one of them); one forward pass serves all.
         k: activations kept per map (paper: 9).
         shard: ``(rank, world)``: mine only batches ``i`` with ``i % world == rank`` (numbering
             is global) and return that shard's result, for the caller to :func:`merge`.
             Default: the ``torch.distributed`` rank if initialised (then results are gathered
             and merged across ranks), else everything.
-        device: where to run (default: the model's).
+        device: where the batches go: the model's device (the default; another is refused).
 
     Returns:
         {layer name: :class:`TopK`} on the CPU.
@@ -141,6 +141,8 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
         raise ValueError(f"k {k} out of range 1..")
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} out of range 1..")
+    if isinstance(layers, str) or not isinstance(layers, Iterable):
+        layers = [layers]  # one layer
     names = [deconv.resolve_layer(model, la) for la in layers]
     if not names:
         raise ValueError("layers is empty; give some of " + ", ".join(deconv.layer_indices(model)))
@@ -152,8 +154,11 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     rank, world = distributed.shard() if gather else shard
     if not 0 <= rank < world:
         raise ValueError(f"shard rank {rank} out of range 0..{world - 1}")
-    if device is None:
-        device = next(model.parameters()).device
+    own = next(model.parameters()).device
+    device = own if device is None else torch.device(device)
+    if device.type != own.type or (device.index is not None and device != own):
+        raise ValueError(f"device {device} is not the model's ({own}); move the model there "
+                         "first (model.to(device)) or leave device out")
     state: dict[str, TopK] = {}
     seen = 0
     for b, xb in enumerate(_batches(data, batch_size)):
@@ -207,7 +212,7 @@ def choose_maps(model: nn.Module, layers: Sequence[str | int] = LAYERS, n: int =
         raise ValueError(f"n {n} out of range 1..")
     g = torch.Generator().manual_seed(seed)
     out = {}
-    for la in layers:
+    for la in [layers] if isinstance(layers, str) or not isinstance(layers, Iterable) else layers:
         name = deconv.resolve_layer(model, la)
         c = _channels(model, name)
         out[name] = torch.randperm(c, generator=g)[:n].sort().values

@@ -46,7 +46,14 @@ from zflib.data import ImageSet, load_split, mean_image
 from zflib.data.transforms import augment
 from zflib.distributed import launched
 from zflib.evaluate import evaluate, table_errors
-from zflib.models import ConvNet, initial_model, renormalize_filters
+from zflib.models import (
+    ABLATIONS,
+    ARCHITECTURES,
+    INPUT_SIZE,
+    ConvNet,
+    initial_model,
+    renormalize_filters,
+)
 
 
 def run_name(cfg: Config) -> str:
@@ -97,6 +104,42 @@ def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
     for _ in range(reps):
         a @ b
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def check_config(cfg: Config) -> None:
+    """Raise ``ValueError`` naming the first training setting of ``cfg`` outside its valid
+    range: run before any data is decoded, so that a typo fails in a second, not after the
+    dataset is loaded (or, for ``epochs=-1`` or ``lr=0``, never)."""
+    if (cfg.arch, cfg.size) not in ARCHITECTURES:
+        raise ValueError(f"unknown model arch={cfg.arch!r} size={cfg.size}; valid: "
+                         f"{', '.join(f'{a} {s}' for a, s in ARCHITECTURES)}")
+    choices = {"ablation": tuple(ABLATIONS), "optimizer": ("sgd", "adam"),
+               "init": ("normal", "kaiming"), "amp": ("auto", "bf16", "fp32"),
+               "dataset": ("tiny-imagenet", "imagefolder")}
+    for key, valid in choices.items():
+        if getattr(cfg, key) not in valid:
+            raise ValueError(f"{key} {getattr(cfg, key)!r} not valid; valid: {', '.join(valid)}")
+    at_least = {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "num_classes": 1,
+                "plateau_patience": 1, "max_steps": 0, "checkpoint_every": 0,
+                "train_per_class": 0, "val_limit": 0, "num_threads": 0, "seed": 0}
+    for key, low in at_least.items():
+        if getattr(cfg, key) < low:
+            raise ValueError(f"{key} {getattr(cfg, key)} out of range {low}..")
+    for key in ("lr", "renorm_radius", "input_scale"):
+        if not 0 < getattr(cfg, key) < math.inf:
+            raise ValueError(f"{key} {getattr(cfg, key)} out of range: must be > 0")
+    for key in ("min_lr", "weight_decay", "plateau_threshold", "first_layer_std"):
+        if not 0 <= getattr(cfg, key) < math.inf:
+            raise ValueError(f"{key} {getattr(cfg, key)} out of range: must be >= 0")
+    for key in ("dropout", "momentum"):
+        if not 0 <= getattr(cfg, key) < 1:
+            raise ValueError(f"{key} {getattr(cfg, key)} out of range 0..1 (1 excluded)")
+    if cfg.crop_size != INPUT_SIZE[cfg.size]:
+        raise ValueError(f"crop_size {cfg.crop_size} does not fit the {cfg.arch}-{cfg.size}, "
+                         f"which takes {INPUT_SIZE[cfg.size]}")
+    if cfg.image_size < cfg.crop_size:
+        raise ValueError(f"image_size {cfg.image_size} out of range {cfg.crop_size}.. "
+                         f"(at least crop_size)")
 
 
 def make_optimizer(cfg: Config, model: nn.Module, *, lr: float | None = None,
@@ -151,6 +194,7 @@ class Trainer:
     def __init__(self, cfg: Config, run_dir: str | os.PathLike | None = None, *,
                  device: torch.device | str | None = None, train: ImageSet | None = None,
                  val: ImageSet | None = None, progress: bool = True) -> None:
+        check_config(cfg)
         self.cfg = cfg
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
@@ -165,6 +209,11 @@ class Trainer:
         self.progress = progress and self.rank == 0
         self.train_set = train if train is not None else load_split(cfg, "train")
         self.val_set = val if val is not None else load_split(cfg, "val")
+        if self.train_set.classes != self.val_set.classes:
+            only = sorted(set(self.train_set.classes) ^ set(self.val_set.classes))
+            raise ValueError("the training and validation splits have other classes (or "
+                             "another order): their labels would not match; differing: "
+                             f"{', '.join(only[:5]) or 'the order'}")
         self.mean = mean_image(cfg, self.train_set)
         store = self.device if self.device.type == "cuda" else torch.device("cpu")
         self.images = self.train_set.images.to(store)
@@ -204,6 +253,25 @@ class Trainer:
         if self.rank == 0:
             atomic_save(self.state(), self.run_dir / name)
 
+    def set_aside(self) -> Path | None:
+        """Before a fresh start in a used run folder, move its checkpoints, metrics and results
+        into ``run_dir/replaced-<time>/`` (rank 0): nothing is deleted, and no ``epoch_<e>.pt``
+        of the old run stays beside the new run's to be read as its (Fig. 4).
+
+        Returns the folder they went to, or None if there was nothing to move."""
+        old = [p for p in self.run_dir.glob("*") if p.is_file() and (
+            p.suffix == ".pt" or p.name in ("metrics.jsonl", "results.json"))]
+        if self.rank != 0 or not old:
+            return None
+        stamp, n = time.strftime("replaced-%Y%m%d-%H%M%S"), 0
+        while (dest := self.run_dir / (stamp + (f"-{n}" if n else ""))).exists():
+            n += 1
+        dest.mkdir()
+        for p in old:
+            os.replace(p, dest / p.name)
+        print(f"zflib.train: starting afresh; the previous run's {len(old)} files are in {dest}")
+        return dest
+
     def resume(self, path: str | os.PathLike | None = None) -> bool:
         """Continue from ``path`` (default ``run_dir/last.pt``); False if there is none.
 
@@ -220,6 +288,10 @@ class Trainer:
                   if k not in RESUMABLE and k in saved and _plain(saved[k]) != _plain(now[k])]
         if differ:
             raise ValueError(f"{path} was trained with other settings ({'; '.join(differ)}); "
+                             "start afresh (--no-resume) or give another --run-dir")
+        if "mean" in ckpt and not torch.equal(ckpt["mean"], self.mean):
+            raise ValueError(f"{path} was trained on other images (its mean image differs "
+                             "from this training split's: files added, removed or changed); "
                              "start afresh (--no-resume) or give another --run-dir")
         self.opt.load_state_dict(ckpt["optimizer"])
         for k in ("epoch", "step_in_epoch", "global_step", "best_err", "bad_epochs",
@@ -281,11 +353,11 @@ class Trainer:
         self.epoch += 1
         self.step_in_epoch = 0
         self.running = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "time": 0.0}
-        if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
         self.save()
+        if self.rank == 0:  # the whole history: a fresh or resumed run never repeats a row
+            tmp = self.run_dir / ".metrics.jsonl.tmp"
+            tmp.write_text("".join(json.dumps(h) + "\n" for h in self.history))
+            os.replace(tmp, self.run_dir / "metrics.jsonl")
         if self.epoch in cfg.keep_epochs:
             self.save(f"epoch_{self.epoch}.pt")
         return row
@@ -365,11 +437,14 @@ def train(cfg: Config, run_dir: str | os.PathLike | None = None, *, resume: bool
           device: torch.device | str | None = None, progress: bool = True,
           train_set: ImageSet | None = None, val_set: ImageSet | None = None,
           deadline: float | None = None) -> Trainer:
-    """Train ``cfg`` (resuming ``run_dir/last.pt`` when present); return the :class:`Trainer`
-    (``.model``, ``.mean``, ``.history``, ``.run_dir``)."""
+    """Train ``cfg`` (resuming ``run_dir/last.pt`` when present; with ``resume=False`` a used
+    ``run_dir``'s files are set aside first, see :meth:`Trainer.set_aside`); return the
+    :class:`Trainer` (``.model``, ``.mean``, ``.history``, ``.run_dir``)."""
     t = Trainer(cfg, run_dir, device=device, train=train_set, val=val_set, progress=progress)
     if resume:
         t.resume()
+    else:
+        t.set_aside()
     t.fit(deadline=deadline)
     return t
 
@@ -393,13 +468,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--minutes", type=float, default=0, help="stop (and checkpoint) after this")
     args = p.parse_args(argv)
+    if not 0 <= args.minutes < math.inf:
+        p.error(f"--minutes {args.minutes} out of range: 0 (no limit) or more")
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             p.error(f"--set wants KEY=VALUE, got {item!r}")
         overrides[key] = _parse_value(value)
-    cfg = get_config(args.profile, **overrides)
+    try:
+        cfg = get_config(args.profile, **overrides)
+        check_config(cfg)
+    except (ValueError, TypeError) as err:
+        p.error(str(err))
     with launched(args.device) as device:
         deadline = time.time() + args.minutes * 60 if args.minutes else None
         t = train(cfg, args.run_dir, resume=not args.no_resume, device=device,

@@ -56,7 +56,7 @@ from zflib.config import TRANSFER_LAYERS as LAYERS
 from zflib.config import TRANSFER_PROFILES, Config, TransferSettings, transfer_settings
 from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import center_crop, normalize
-from zflib.models import ConvNet
+from zflib.models import ConvNet, eval_mode
 from zflib.train import default_device, machine_name
 
 # Paper numbers, transcribed from the ECCV 2014 / arXiv v3 text (mean per-class accuracy, %;
@@ -199,18 +199,14 @@ def layer_features(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cfg
     Paper: Sec. 5.2 ("layers 1-7 ... fixed"), Sec. 5.3.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     out: dict[str, list[np.ndarray]] = {n: [] for n in layers}
-    try:
+    with eval_mode(model):
         for i in range(0, len(images), batch_size):
             x = normalize(images[i:i + batch_size].to(device), mean.to(device), cfg.input_scale)
             acts = extract(model, center_crop(x, cfg.crop_size), list(layers),
                            batch_size=batch_size)
             for n in layers:
                 out[n].append(pool_features(acts[n].float(), grid=grid).half().numpy())
-    finally:
-        model.train(was_training)
     return {n: np.concatenate(v) for n, v in out.items()}
 
 

@@ -67,8 +67,8 @@ def load_split(cfg: Config, split: str) -> ImageSet:
     if split == "val" and cfg.val_limit:
         data = data.subset(range(min(cfg.val_limit, len(data))))
     if len(data.classes) != cfg.num_classes:
-        raise ValueError(f"{cfg.dataset} has {len(data.classes)} classes but the config says "
-                         f"num_classes={cfg.num_classes}")
+        raise ValueError(f"{cfg.dataset} {split} has {len(data.classes)} classes but the config "
+                         f"says num_classes={cfg.num_classes}")
     return data
 
 

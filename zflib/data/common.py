@@ -63,6 +63,10 @@ def decode_image(source, size: int) -> np.ndarray:
     to ``size``, centre crop. Raises ``OSError``/``ValueError`` for an unreadable file."""
     with Image.open(source) as im:
         im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when much larger
+        if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
+            # 16-bit grayscale: keep the high byte, as Pillow does for 16-bit RGB (convert
+            # would clip every value above 255 to white)
+            im = Image.fromarray((np.asarray(im).astype(np.uint32) >> 8).astype(np.uint8))
         im = im.convert("RGB")
         w, h = im.size
         if (w, h) != (size, size):
@@ -130,15 +134,26 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
+def _read_entry(folder: Path) -> ImageSet:
+    meta = json.loads((folder / "meta.json").read_text())
+    images = torch.from_numpy(np.load(folder / "images.npy"))
+    labels = torch.from_numpy(np.load(folder / "labels.npy"))
+    if not len(images) == len(labels) == len(meta["paths"]):
+        raise ValueError(f"{len(images)} images, {len(labels)} labels, {len(meta['paths'])} "
+                         "paths")
+    return ImageSet(images, labels, meta["classes"], meta["names"], meta["paths"],
+                    meta["failed"])
+
+
 def cached_imageset(name: str, key: str, build: Callable[[], ImageSet]) -> ImageSet:
     """Load ``name``/``key`` from the uint8 cache, or ``build()`` it and store it atomically."""
     folder = cache_dir() / f"{name}-{key}"
     if (folder / "meta.json").exists():
-        meta = json.loads((folder / "meta.json").read_text())
-        images = torch.from_numpy(np.load(folder / "images.npy"))
-        labels = torch.from_numpy(np.load(folder / "labels.npy"))
-        return ImageSet(images, labels, meta["classes"], meta["names"], meta["paths"],
-                        meta["failed"])
+        try:
+            return _read_entry(folder)
+        except (OSError, ValueError, EOFError, KeyError) as err:  # e.g. lost in a power cut
+            log.warning("cache entry %s is unreadable (%s); decoding again", folder, err)
+            shutil.rmtree(folder, ignore_errors=True)
     data = build()
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -154,13 +169,24 @@ def cached_imageset(name: str, key: str, build: Callable[[], ImageSet]) -> Image
     return data
 
 
+def _file_stamp(path: str) -> tuple[int, int]:
+    """(size, modification time in ns) of ``path`` for a cache key: an image rewritten in place
+    at the same size (any BMP, say) changes it too; (-1, -1) if it cannot be read (a dangling
+    link, a listed file that is absent), which decoding then reports and leaves out."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return -1, -1
+    return st.st_size, st.st_mtime_ns
+
+
 def load_listed(root: Path, name: str, paths: Sequence[Path], labels: Sequence[int],
                 classes: list[str], names: list[str], *, size: int) -> ImageSet:
     """Decode listed image files (labels aligned) at ``size``, through the uint8 cache.
 
-    Paths are stored relative to ``root``; the cache key covers the file list, their sizes and
-    ``size``, so a changed dataset is decoded again. Unreadable files are left out and listed
-    in ``failed``.
+    Paths are stored relative to ``root``; the cache key covers the file list, their sizes,
+    modification times and ``size``, so a changed dataset is decoded again. Unreadable files
+    are left out and listed in ``failed``.
     """
     root = Path(root)
     if size < 8:
@@ -171,7 +197,7 @@ def load_listed(root: Path, name: str, paths: Sequence[Path], labels: Sequence[i
     rel = {f: f[len(prefix):] if f.startswith(prefix) else os.path.relpath(f, root)
            for f in files}
     key = cache_key(str(root.resolve()), [rel[f] for f in files],
-                    [os.stat(f).st_size for f in files], size)
+                    [_file_stamp(f) for f in files], size)
 
     def build() -> ImageSet:
         images, kept, failed = decode_images(files, size=size)

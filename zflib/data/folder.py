@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 
 from zflib.data.common import ImageSet, decode_images, load_listed
+
+log = logging.getLogger("zflib.data")
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -26,6 +29,11 @@ def load_image_folder(root: Path, split: str, *, size: int) -> ImageSet:
         files = sorted(p for p in (base / c).rglob("*") if p.suffix.lower() in EXTENSIONS)
         paths += files
         labels += [i] * len(files)
+    found = set(labels)
+    empty = [c for i, c in enumerate(classes) if i not in found]
+    if empty:
+        log.warning("%s: %d class folder(s) without images, kept as classes: %s", base,
+                    len(empty), ", ".join(empty[:5]))
     return load_listed(base, f"folder-{split}", paths, labels, classes, classes, size=size)
 
 

@@ -18,7 +18,7 @@ def _masked(image: np.ndarray, box: torch.Tensor, fill: tuple[int, int, int],
             offset: int, crop: int) -> np.ndarray:
     out = image.copy()
     x0, y0, x1, y1 = box.tolist()
-    out[y0:y1, x0:x1] = fill
+    out[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = fill  # a negative start would wrap
     return out[offset:offset + crop, offset:offset + crop]
 
 

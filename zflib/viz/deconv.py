@@ -33,6 +33,11 @@ def projection_to_rgb(p: torch.Tensor, scale: float | None = None, *,
     return (0.5 + 0.5 * p / scale).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
+def _number(layer: str) -> str:
+    """``"conv13"`` -> ``"13"`` (the paper's layer number; other names unchanged)."""
+    return layer.removeprefix("conv")
+
+
 def tile_grid(tiles: list[np.ndarray], cols: int, gap: int = 1) -> np.ndarray:
     s = tiles[0].shape[0]
     rows = -(-len(tiles) // cols)
@@ -88,6 +93,9 @@ def plot_top9(tp: TopProjections, *, cols: int = 4) -> plt.Figure:
     """Fig. 2, one layer: for each map a 3x3 block of its top-9 projections (left) beside the
     image patches behind them (right), as in the paper."""
     m, k = tp.projections.shape[:2]
+    if m == 0 or k == 0 or cols < 1:
+        raise ValueError(f"nothing to draw: {m} maps, {k} projections each, cols {cols} "
+                         "(want at least 1 of each)")
     side = int(np.ceil(np.sqrt(k)))
     cols = min(cols, m)
     rows = -(-m // cols)
@@ -102,7 +110,7 @@ def plot_top9(tp: TopProjections, *, cols: int = 4) -> plt.Figure:
         ax.imshow(np.concatenate([proj, gap, patch], 1), interpolation="nearest")
         ax.set_title(f"map {int(tp.maps[i])}  (top {float(tp.top.values[i, 0]):.3g})",
                      fontsize=8)
-    fig.suptitle(f"Layer {tp.layer[-1]}: top-{k} projections (left) and image patches (right)",
+    fig.suptitle(f"Layer {_number(tp.layer)}: top-{k} projections (left) and image patches (right)",
                  fontsize=11)
     fig.tight_layout()
     return fig
@@ -130,7 +138,7 @@ def plot_evolution(evo: dict[int, dict[str, TopProjections]]) -> plt.Figure:
         ax.set_yticks([step * (r + 0.5) for r in range(rows)],
                       [f"#{int(evo[epochs[0]][n].maps[r])}" for r in range(rows)], fontsize=7)
         ax.tick_params(length=0)
-        ax.set_title(f"Layer {n[-1]}", fontsize=9)
+        ax.set_title(f"Layer {_number(n)}", fontsize=9)
         ax.set_xlabel("epoch", fontsize=7)
     fig.suptitle("Evolution of features through training (strongest activation, projected)",
                  fontsize=10)
