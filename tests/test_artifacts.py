@@ -122,3 +122,45 @@ def test_renormalisation_never_binds_under_the_64_pixel_recipe():
     assert off["config"]["renorm"] is False and on["config"]["renorm"] is True
     for key in ("val_top1_err_10crop", "val_top5_err_10crop", "train_top1_err"):
         assert off[key] == on[key], key
+
+
+def test_a_wrong_artifact_file_is_refused_by_path(tmp_path, monkeypatch):
+    """Truncated, empty, foreign (a torchvision state_dict), another class count in the weights
+    than in the record, a record contradicting its config: each a ValueError naming the file
+    and the fault, never torch's own error."""
+    import torchvision
+
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path))
+    cfg = get_config("smoke", num_classes=10)
+    torch.manual_seed(0)
+    m = build_model("zfnet", size=64, num_classes=10)
+
+    def saved(name: str, **kw):
+        return save_trained(m, torch.zeros(3, 64, 64), cfg, name, **kw)
+
+    def edit(path, change):
+        ckpt = torch.load(path, weights_only=True)
+        change(ckpt)
+        torch.save(ckpt, path)
+
+    path = saved("half")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    path = saved("empty")
+    path.write_bytes(b"")
+    torch.save(torchvision.models.alexnet().state_dict(), saved("foreign"))
+    edit(saved("classes"), lambda c: (c["arch"].update(num_classes=200),
+                                      c["config"].update(num_classes=200)))
+    edit(saved("record"), lambda c: c["config"].update(arch="alexnet"))
+    edit(saved("mean"), lambda c: c.update(mean=torch.zeros(3, 224, 224)))
+    saved("snap")
+    saved("snap", epoch=2).write_bytes(b"\x00" * 100)
+    cases = {"half": "is unreadable: truncated", "empty": "is unreadable: truncated",
+             "foreign": "is not a zflib artifact",
+             "classes": r"classifier.6.weight \(10, 4096\), zfnet wants \(200, 4096\)",
+             "record": "contradicts itself .arch: arch 'zfnet', config 'alexnet'",
+             "mean": r"mean image \(3, 224, 224\), config \(3, 64, 64\)",
+             "snap": "epoch_2.pt is unreadable"}
+    for name, match in cases.items():
+        with pytest.raises(ValueError, match=match) as err:
+            load_trained(name, epoch=2 if name == "snap" else None)
+        assert str(tmp_path / name) in str(err.value), name

@@ -291,3 +291,81 @@ def test_activation_grid_and_picture():
     assert np.isnan(grid[4, 0]) and np.isnan(grid[5, 10])  # gap; the missing 6th tile
     big, _, side = activation_grid(torch.rand(2, 100, 100), max_side=25)
     assert side == 25
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels (no pixel data)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0,
+                                                               0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def test_a_bad_upload_is_reported_and_the_app_stays_usable(tiny):
+    """An unreadable file (garbage, truncated, a 20000x20000 decompression bomb) is a
+    ValueError from add_image and a status line in the app, never an exception out of the
+    widget callback; the last good upload stays, and switching models still works."""
+    ex, _ = tiny
+    with pytest.raises(ValueError, match="cannot read image 'big'.*pixels"):
+        ex.add_image(_png_header(20000, 20000), key="big")
+    other, _cfg = _subject(seed=4)
+    ex2 = Explorer(other, _images(3, seed=3), k=2, cache_dir=None)
+    ui = ExplorerApp({"tiny": lambda: ex, "other": lambda: ex2})
+    buf = io.BytesIO()
+    Image.fromarray(_images(1, seed=8, size=(64, 64))[0].numpy()).save(buf, format="PNG")
+    good = buf.getvalue()
+    ui._on_upload({"new": ({"name": "good.png", "content": memoryview(good)},)})
+    shown = ui.view.image.clone()
+    for name, data in [("notes.txt", b"not an image"), ("half.png", good[:len(good) // 2]),
+                       ("bomb.png", _png_header(20000, 20000))]:
+        ui._on_upload({"new": ({"name": name, "content": memoryview(data)},)})
+        assert name in ui.status_w.value and "cannot read image" in ui.status_w.value
+        assert "BytesIO" not in ui.status_w.value
+    ui.model_w.value = "other"  # re-adds the last good upload, not the bad ones
+    assert ui.view.title.startswith("your image") and ui.explorer is ex2
+    ui.model_w.value = "tiny"
+    torch.testing.assert_close(ui.view.image, shown)
+
+
+def test_a_model_that_cannot_load_is_reported_in_the_status(tiny):
+    ex, _ = tiny
+
+    def broken() -> Explorer:
+        raise ValueError("/w/alexnet.pth is not a torchvision alexnet state_dict")
+
+    ui = ExplorerApp({"tiny": lambda: ex, "alexnet": broken})
+    ui.model_w.value = "alexnet"
+    assert "alexnet.pth is not a torchvision alexnet" in ui.status_w.value
+    ui.layer_w.value = 2  # still no exception out of the callbacks
+    ui.model_w.value = "tiny"
+    assert ui.view.model == "tiny" and ui.view.layer == "conv2"
+
+
+def test_torchvision_weights_errors_name_the_file_and_the_fault(tmp_path, tv_nets):
+    good = tv_nets["alexnet"].state_dict()
+    cases = {}
+    torch.save(good, tmp_path / "ok.pth")
+    data = (tmp_path / "ok.pth").read_bytes()
+    (tmp_path / "truncated.pth").write_bytes(data[:len(data) // 3])
+    cases["truncated.pth"] = "not a readable alexnet weights file"
+    (tmp_path / "text.pth").write_text("hello")
+    cases["text.pth"] = "not a readable alexnet weights file"
+    # VGG16's keys (small tensors: only the names matter here)
+    torch.save({k: torch.zeros(1) for k in tv_nets["vgg16"].state_dict()}, tmp_path / "vgg.pth")
+    cases["vgg.pth"] = "not a torchvision alexnet state_dict; it looks like torchvision's vgg16"
+    ten = {**good, "classifier.6.weight": torch.zeros(10, 4096),
+           "classifier.6.bias": torch.zeros(10)}
+    torch.save(ten, tmp_path / "ten.pth")
+    cases["ten.pth"] = r"2 of another shape \['classifier.6.weight \(10, 4096\) \(want \(1000"
+    torch.save({"model": good, "epoch": 3}, tmp_path / "ckpt.pt")
+    cases["ckpt.pt"] = "does not hold a state_dict of tensors for alexnet"
+    for name, match in cases.items():
+        with pytest.raises(ValueError, match=match) as err:
+            explorer.torchvision_subject("alexnet", tmp_path / name)
+        assert str(tmp_path / name) in str(err.value)

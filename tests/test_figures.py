@@ -124,3 +124,22 @@ def test_a_partial_rerun_clears_the_failure_it_reruns(tree):
     assert figures.main([*args, "--only", "3"]) == 1  # a rerun that fails drops its old time
     now = json.loads(summary.read_text())
     assert now["failed"] == "03_c" and list(now["notebooks_s"]) == ["01_a", "02_b"]
+
+
+@pytest.mark.parametrize("cell,timeout,error", [
+    ("import time\ntime.sleep(60)", 2, "CellTimeoutError"),
+    ("import os\nos._exit(1)", None, "DeadKernelError: Kernel died"),
+])
+def test_a_timeout_or_a_dead_kernel_names_the_cell(tmp_path, cell, timeout, error):
+    """papermill raises these outside its cell-error path; the message still names the cell
+    that was running (cell 4: markdown, parameters, ``x = 1``, this one)."""
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_a.ipynb", "x = 1", cell, "y = 2")
+    lines: list[str] = []
+    status = figures.run_all("smoke", notebooks=nbs, build=tmp_path / "build",
+                             figures=tmp_path / "figs", timeout=timeout, log=lines.append)
+    text = "\n".join(lines)
+    assert status == 1
+    assert f"01_a.ipynb failed in cell 4 (`{cell.splitlines()[0]}`)" in text, text
+    assert error in text

@@ -49,6 +49,8 @@ def test_dead_rules():
     assert dead_by_activation(act).tolist() == [False, False, True, False, False]
     with pytest.raises(ValueError, match="k <= 64"):
         band_energy(torch.zeros(1, 1, 65, 65))
+    with pytest.raises(ValueError, match=r"edges \(0.3, 0.2\) must increase"):
+        band_energy(torch.ones(1, 1, 3, 3), edges=(0.3, 0.2))
 
 
 def test_learned_component_removes_the_initial_direction():
@@ -75,3 +77,42 @@ def test_layer1_report_counts_filters_over_the_radius_by_hand():
     r = layer1_report(model, torch.randn(2, 3, 56, 56))
     assert r["over_radius"] == pytest.approx(3 / w.shape[0])
     assert r["rms_max_over_median"] == pytest.approx(6.0, rel=1e-5)
+
+
+def test_dead_rules_when_half_the_layer_or_more_is_dead():
+    # the median of a layer with most filters dead is 0: "below 10% of 0" must not clear them
+    w = torch.zeros(4, 3, 5, 5)
+    w[0] = 1.0
+    assert dead_by_weight(w).tolist() == [False, True, True, True]
+    assert dead_by_activation(torch.tensor([1.0, 0.0, 0.0, 0.0])).tolist() == [
+        False, True, True, True]
+    assert dead_by_activation(torch.tensor([2.0, 1.0, 0.0, 0.0])).tolist() == [
+        False, False, True, True]
+
+
+def test_layer1_report_with_zero_filters_shares_sum_to_one():
+    from zflib.config import get_config
+    from zflib.models import model_from_config
+
+    model = model_from_config(get_config("smoke")).eval()
+    conv = model.features[0]
+    g = torch.Generator().manual_seed(0)
+    live = torch.randn(conv.weight.shape[1:], generator=g)
+    n_dead = conv.weight.shape[0] * 3 // 4
+    with torch.no_grad():
+        conv.weight.copy_(live.expand_as(conv.weight))
+        conv.weight[:n_dead] = 0.0  # three quarters of the layer all zeros: never fire
+        conv.bias.zero_()
+    r = layer1_report(model, torch.randn(4, 3, 56, 56, generator=g))
+    assert r["dead_by_weight"] == pytest.approx(n_dead / conv.weight.shape[0])
+    assert r["dead_by_activation"] == pytest.approx(n_dead / conv.weight.shape[0])
+    # the live filters' shares by a direct DFT (zero-padded to 64, radial frequency)
+    power = torch.fft.fft2(live.double(), s=(64, 64)).abs().pow(2).sum(0)
+    f = torch.arange(64.0)
+    f = torch.where(f < 32, f, f - 64) / 64
+    rad = torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+    bands = [power[rad < 1 / 6].sum(), power[(rad >= 1 / 6) & (rad < 1 / 3)].sum(),
+             power[rad >= 1 / 3].sum()]
+    expect = [float(b / power.sum()) for b in bands]
+    got = [r["energy_low"], r["energy_mid"], r["energy_high"]]
+    assert got == pytest.approx(expect, abs=1e-5) and sum(got) == pytest.approx(1.0, abs=1e-5)

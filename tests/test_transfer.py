@@ -185,6 +185,9 @@ def test_cached_features(tmp_path, monkeypatch):
         model.classifier[1].bias.add_(1.0)  # new weights: a new key, no stale features
     third = T.cached_features(model, images, mean, cfg, layers=["fc6"], name="t")
     assert not third.cached
+    images[1, 5, 5, 0] = 1  # one pixel of one image rewritten: extracted again
+    assert not T.cached_features(model, images, mean, cfg, layers=["fc6"], name="t").cached
+    assert T.cached_features(model, images, mean, cfg, layers=["fc6"], name="t").cached
 
 
 # --- the non-pretrained baseline and the experiments --------------------------------------------
@@ -342,6 +345,26 @@ def test_voc_ap_hand_computed():
     assert T.voc_ap(s, t) >= average_precision_score(t == 1, s) - 1e-12
     with pytest.raises(ValueError, match="no positive"):
         T.voc_ap(s, -np.ones(200))
+
+
+def test_voc_ap_matches_brute_force_all_point_ap():
+    """Oracle: precision and recall at every score threshold, precision made monotone as the
+    best precision at any recall at least as high, summed over the recall increments."""
+    def brute(s, t):
+        s, t = s[t != 0], t[t != 0]
+        pts = [((t[s >= x] == 1).sum() / (t == 1).sum(), (t[s >= x] == 1).mean()) for x in s]
+        rec = np.array([r for r, _ in pts])
+        prec = np.array([p for _, p in pts])
+        levels = np.unique(np.concatenate([[0.0], rec]))
+        return sum((r1 - r0) * prec[rec >= r1].max()
+                   for r0, r1 in zip(levels[:-1], levels[1:], strict=True))
+
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(2, 40))
+        s, t = rng.permutation(n).astype(float), rng.choice([-1, 0, 1], n)  # no ties
+        if (t == 1).any():
+            assert T.voc_ap(s, t) == pytest.approx(brute(s, t), abs=1e-12)
 
 
 def test_run_voc_multilabel_pairs():

@@ -99,3 +99,25 @@ def test_errors(voc, tmp_path):
     bad.write_text("2008_000001 2\n")
     with pytest.raises(ValueError, match="flag 2 out of range"):
         labels_from_lists(voc_root(voc), "train")
+
+
+def test_an_image_rewritten_at_the_same_size_is_decoded_again(voc):
+    """The cache key holds each JPEG's modification time, not only its size."""
+    import io
+    import os
+
+    path = voc_root(voc) / "JPEGImages" / "2008_000001.jpg"
+    path.write_bytes(path.read_bytes() + b"\0" * 256)  # room to rewrite at the same size
+    first = load_voc2012(voc, "train", size=16)
+    old = path.read_bytes()
+    buf = io.BytesIO()
+    Image.new("RGB", (50, 30), (200, 200, 10)).save(buf, format="JPEG")
+    new = buf.getvalue()
+    assert len(new) <= len(old)
+    path.write_bytes(new + b"\0" * (len(old) - len(new)))  # bytes after the JPEG end are ignored
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a later write, same size
+    again = load_voc2012(voc, "train", size=16)
+    assert not torch.equal(again.images[0], first.images[0])
+    assert torch.equal(again.images[1:], first.images[1:])
+    assert float(again.images[0, ..., 0].float().mean()) > 150  # the new, red-yellow pixels

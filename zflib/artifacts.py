@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -90,7 +91,44 @@ def save_trained(model: ConvNet, mean: torch.Tensor, cfg: Config, name: str, *,
 
 
 def _read(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """An artifact file, or a ``ValueError`` naming ``path`` and why it cannot be one."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
+            IndexError) as err:
+        reason = (str(err).strip().splitlines() or [""])[0][:100]
+        raise ValueError(f"artifact {path} is unreadable: truncated, corrupt or not a torch "
+                         f"file ({type(err).__name__} {reason}".strip() + "); check it out "
+                         "again or re-export it (zflib.artifacts.export_run)") from err
+    absent = [k for k in ("model", "arch", "config", "mean")
+              if not isinstance(ckpt, dict) or k not in ckpt]
+    if absent:
+        raise ValueError(f"artifact {path} is not a zflib artifact (no {', '.join(absent)}); "
+                         "save it with zflib.artifacts.save_trained or export_run")
+    return ckpt
+
+
+def _check_record(ckpt: dict, cfg: Config, path: Path) -> None:
+    """Refuse an artifact whose architecture record disagrees with its config or whose mean
+    image is not of the config's image size."""
+    diffs = [f"{k}: arch {ckpt['arch'].get(k)!r}, config {getattr(cfg, k)!r}"
+             for k in ("arch", "size", "ablation", "num_classes")
+             if ckpt["arch"].get(k) != getattr(cfg, k)]
+    want = (3, cfg.image_size, cfg.image_size)
+    if tuple(ckpt["mean"].shape) != want:
+        diffs.append(f"mean image {tuple(ckpt['mean'].shape)}, config {want}")
+    if diffs:
+        raise ValueError(f"artifact {path} contradicts itself ({'; '.join(diffs)})")
+
+
+def _check_shapes(state: dict[str, torch.Tensor], model: ConvNet, path: str) -> None:
+    """Refuse weights whose shapes are not those of ``model`` (another class count, width)."""
+    own = model.state_dict()
+    bad = [f"{k} {tuple(v.shape)}, {model.arch} wants {tuple(own[k].shape)}"
+           for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if bad:
+        raise ValueError(f"artifact {path} does not fit its architecture "
+                         f"{model.describe()}: {'; '.join(bad[:3])}")
 
 
 def available_epochs(name: str = "zfnet64") -> list[int]:
@@ -113,21 +151,25 @@ def load_trained(name: str = "zfnet64", *, epoch: int | None = None,
                                 "`python -m zflib.runs` or check out the committed artifacts")
     ckpt = _read(base)
     cfg = _config_from(ckpt["config"])
+    _check_record(ckpt, cfg, base)
     arch = ckpt["arch"]
     model = build_model(arch["arch"], num_classes=arch["num_classes"], size=arch["size"],
                         ablation=arch["ablation"])
     check_compatible(arch, model, str(base))
     state = {k: v.float() for k, v in ckpt["model"].items()}
+    _check_shapes(state, model, str(base))
     if epoch is not None:
         if epoch not in available_epochs(name):
             raise ValueError(f"epoch {epoch} of {name!r} not stored; valid: "
                              f"{available_epochs(name)}")
         snap = _read(folder / f"epoch_{epoch}.pt")
         check_compatible(snap["arch"], model, f"{name}/epoch_{epoch}.pt")
-        state.update({k: v.float() for k, v in snap["model"].items()})
+        snap_state = {k: v.float() for k, v in snap["model"].items()}
+        _check_shapes(snap_state, model, str(folder / f"epoch_{epoch}.pt"))
+        state.update(snap_state)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(k.startswith("features.") for k in missing):
-        raise ValueError(f"artifact {name!r} does not match its architecture: missing "
+        raise ValueError(f"artifact {name!r} ({base}) does not match its architecture: missing "
                          f"{missing[:3]}, unexpected {unexpected[:3]}")
     model.eval().to(device)
     return Trained(model, ckpt["mean"].float(), cfg, complete=not missing)

@@ -55,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -241,8 +242,7 @@ def torchvision_subject(arch: str, weights: str | Path | None = None, *,
         if not path.is_file():
             raise FileNotFoundError(f"no weights file at {path} for {arch}; give the path of "
                                     "a local state_dict (.pth)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        net.load_state_dict(_torchvision_state(path, arch, net))
         enum = {"alexnet": "AlexNet_Weights", "vgg16": "VGG16_Weights"}[arch]
         names = list(getattr(torchvision.models, enum).IMAGENET1K_V1.meta["categories"])
     model = TorchvisionNet(net, arch).eval().to(device)
@@ -251,6 +251,42 @@ def torchvision_subject(arch: str, weights: str | Path | None = None, *,
     label = arch if weights else f"{arch} (random init)"
     return Subject(label, model, Preprocess(mean, scale, 256, 224), 0.0, names,
                    default_occluder(224), mine_images=mine_images)
+
+
+def _torchvision_state(path: Path, arch: str, net: nn.Module) -> dict[str, torch.Tensor]:
+    """The state_dict in ``path``, checked against torchvision's ``arch`` (``net``); a
+    ``ValueError`` naming the path and what is wrong otherwise."""
+    import torchvision
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, IndexError,
+            OSError) as err:  # truncated, not a torch file, pickled objects refused
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+        raise ValueError(f"{path} is not a readable {arch} weights file (truncated, corrupt "
+                         f"or not saved by torch.save: {type(err).__name__} {reason})") from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        zf = isinstance(state, dict) and "model" in state
+        hint = " (a zflib checkpoint or artifact: use zf_subject)" if zf else ""
+        raise ValueError(f"{path} does not hold a state_dict of tensors for {arch}{hint}")
+    want = net.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    shapes = [f"{k} {tuple(state[k].shape)} (want {tuple(v.shape)})" for k, v in want.items()
+              if k in state and state[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        with torch.device("meta"):  # the other model's keys, nothing allocated
+            other = next((a for a in TORCHVISION if a != arch and set(state) == set(
+                getattr(torchvision.models, a)(weights=None).state_dict())), None)
+        hint = f"; it looks like torchvision's {other}" if other else ""
+        raise ValueError(
+            f"{path} is not a torchvision {arch} state_dict{hint}: {len(missing)} missing keys "
+            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {len(shapes)} of "
+            f"another shape {shapes[:2]}")
+    return state
 
 
 # ----------------------------------------------------------------------------- compute
@@ -363,13 +399,17 @@ class Explorer:
     def add_image(self, data: bytes | str | Path, *, key: str = "upload") -> str:
         """Add the user's own image (file bytes or a path), decoded like the dataset; return
         the key to pass to :meth:`view` as ``image``."""
+        from PIL import Image
+
         from zflib.data.common import decode_image
 
         src = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
         try:
             arr = decode_image(src, self.subject.preprocess.stored)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"cannot read image {key!r}: {err}") from err
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            what = "" if src is data else " (the bytes given)"
+            reason = str(err).replace(repr(src), "").strip() or type(err).__name__
+            raise ValueError(f"cannot read image {key!r}{what}: {reason}") from err
         self._user[key] = torch.from_numpy(arr.copy())[None]
         for cache in (self._traces, self._occl, self._probs):
             for old in [c for c in cache if c == key or (isinstance(c, tuple) and c[0] == key)]:
@@ -576,8 +616,13 @@ class ExplorerApp:
         if not files:
             return
         f = files[-1]
-        self._upload = (bytes(f["content"]), f.get("name", "upload"))
-        self.explorer.add_image(self._upload[0], key="upload")
+        content, name = bytes(f["content"]), f.get("name", "upload")
+        try:
+            self.explorer.add_image(content, key="upload")
+        except (ValueError, OSError) as err:  # not an image: say so, keep the last good upload
+            self.status_w.value = f"<b style='color:#b00'>{name}: {err}</b>"
+            return
+        self._upload = (content, name)
         if self.source_w.value == "my file":
             self.update()
         else:
@@ -595,6 +640,9 @@ class ExplorerApp:
                 if getattr(self, "_upload", None):  # the latest upload, also for a model
                     ex.add_image(self._upload[0], key="upload")  # whose explorer kept an older one
             self.map_w.max = ex.channels(self.layer_w.value) - 1
+        except (ValueError, OSError) as err:  # a model that cannot load: say why, stay usable
+            self.status_w.value = f"<b style='color:#b00'>{self.model_w.value}: {err}</b>"
+            return
         finally:
             self._busy = False
         self.update()

@@ -51,9 +51,9 @@ class Failure:
     executed: Path
 
     def message(self) -> str:
-        where = f"cell {self.cell}" if self.cell is not None else "before any cell ran"
+        where = f"in cell {self.cell}" if self.cell is not None else "before any cell ran"
         line = f" (`{self.first_line}`)" if self.first_line else ""
-        return (f"make figures: {self.notebook} failed in {where}{line}:\n  {self.error}\n"
+        return (f"make figures: {self.notebook} failed {where}{line}:\n  {self.error}\n"
                 f"  the executed notebook with the full traceback: {self.executed}")
 
 
@@ -113,8 +113,24 @@ def run_notebook(src: Path, out: Path, profile: str, *, kernel: str = "python3",
         cell, line = _source_cell(out, err.cell_index)
         return Failure(src.name, cell, line, f"{err.ename}: {err.evalue}".strip(), out)
     except Exception as err:  # a dead kernel, a timeout, an unreadable notebook
-        return Failure(src.name, None, "", f"{type(err).__name__}: {err}", out)
+        cell, line = _source_cell(out, _last_started(out))
+        error = (str(err).strip().splitlines() or [""])[0]
+        return Failure(src.name, cell, line, f"{type(err).__name__}: {error}".strip(), out)
     return None
+
+
+def _last_started(executed: Path) -> int | None:
+    """Index of the last cell papermill started in the saved copy ``executed`` (where a
+    timeout or a dead kernel stopped it), or None if no cell started or there is no copy."""
+    try:
+        import nbformat
+
+        cells = nbformat.read(executed, as_version=4).cells
+    except (OSError, ValueError):
+        return None
+    started = [i for i, c in enumerate(cells)
+               if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    return started[-1] if started else None
 
 
 @contextlib.contextmanager

@@ -10,6 +10,9 @@ Definitions (ours; the paper gives none):
 - A filter is *dead by activation* when its mean rectified response over a set of images is
   below ``rel`` (1%) of the median over the layer's filters: it hardly ever fires.
 - A filter is *dead by weight* when its RMS is below ``rel`` (10%) of the layer's median RMS.
+- Under either rule a filter that never fires (mean response 0) or is all zeros is dead
+  whatever the median: when half the layer or more is dead the median is 0 itself, and a
+  threshold of ``rel * 0`` would call none of them dead.
 - *Learned component*: when conv1 starts large (Kaiming-normal, RMS about 0.12), the trained
   filters keep most of their random initial values (cosine similarity 0.97 after 20 epochs
   under Adam), which hides what was learned. The initialisation is seeded, so it is rebuilt
@@ -23,7 +26,8 @@ Definitions (ours; the paper gives none):
   Fourier transformed; its power is split by radial frequency ``r`` in cycles per input pixel
   into low (``r < 1/6``), mid (``1/6 <= r < 1/3``) and high (``r >= 1/3``) thirds of the
   Nyquist band [0, 1/2] (the corners above 1/2 count as high). Shares are per filter, then
-  averaged over the layer; the filter's mean (DC) counts as low.
+  averaged over the layer's filters that have any energy (an all-zero filter has no shares, so
+  the layer's three still sum to 1); the filter's mean (DC) counts as low.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ def band_energy(weight: torch.Tensor, *, n: int = 64,
     """
     if weight.ndim != 4 or weight.shape[-1] > n:
         raise ValueError(f"weight must be [F, C, k, k] with k <= {n}, got {tuple(weight.shape)}")
+    if not 0 < edges[0] < edges[1]:  # else the bands overlap and count some power twice
+        raise ValueError(f"edges {edges} must increase: 0 < low/mid < mid/high")
     power = torch.fft.fft2(weight.double(), s=(n, n)).abs().pow(2).sum(1)  # [F, n, n]
     r = radial_frequency(n)
     masks = [r < edges[0], (r >= edges[0]) & (r < edges[1]), r >= edges[1]]
@@ -69,9 +75,9 @@ def filter_rms(weight: torch.Tensor) -> torch.Tensor:
 
 
 def dead_by_weight(weight: torch.Tensor, *, rel: float = 0.1) -> torch.Tensor:
-    """[F] bool: filter RMS below ``rel`` times the layer's median RMS."""
+    """[F] bool: filter RMS below ``rel`` times the layer's median RMS, or 0 (all zeros)."""
     rms = filter_rms(weight)
-    return rms < rel * rms.median()
+    return (rms <= 0) | (rms < rel * rms.median())
 
 
 def mean_activation(model: nn.Module, x: torch.Tensor, layer: str = "conv1") -> torch.Tensor:
@@ -81,8 +87,9 @@ def mean_activation(model: nn.Module, x: torch.Tensor, layer: str = "conv1") -> 
 
 
 def dead_by_activation(mean_act: torch.Tensor, *, rel: float = 0.01) -> torch.Tensor:
-    """[F] bool: mean response below ``rel`` times the layer's median mean response."""
-    return mean_act < rel * mean_act.median()
+    """[F] bool: mean response below ``rel`` times the layer's median mean response, or 0
+    (never fires; also when the median is 0 because half the layer or more is dead)."""
+    return (mean_act <= 0) | (mean_act < rel * mean_act.median())
 
 
 def learned_component(weight: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
@@ -97,6 +104,13 @@ def init_similarity(weight: torch.Tensor, initial: torch.Tensor) -> float:
     """Mean cosine similarity between each trained filter and its initial value."""
     return float(torch.nn.functional.cosine_similarity(
         weight.detach().flatten(1).float(), initial.detach().flatten(1).float(), dim=1).mean())
+
+
+def _layer_shares(weight: torch.Tensor) -> torch.Tensor:
+    """[3] band shares (:func:`band_energy`) averaged over the filters with any energy."""
+    shares = band_energy(weight)
+    live = shares.sum(1) > 0
+    return shares[live].mean(0) if live.any() else shares.mean(0)
 
 
 def layer1_report(model: nn.Module, x: torch.Tensor, initial: torch.Tensor | None = None,
@@ -121,10 +135,10 @@ def layer1_report(model: nn.Module, x: torch.Tensor, initial: torch.Tensor | Non
            "dead_by_weight": float(dead_by_weight(w).float().mean()),
            "over_radius": float((rms > radius * (1 + 1e-3)).float().mean()),  # fp16 slack
            "rms_max_over_median": float(rms.max() / rms.median()),
-           **{f"energy_{b}": float(v) for b, v in zip(BANDS, band_energy(w).mean(0),
+           **{f"energy_{b}": float(v) for b, v in zip(BANDS, _layer_shares(w),
                                                       strict=True)}}
     if initial is not None:
-        learned = band_energy(learned_component(w, initial)).mean(0)
+        learned = _layer_shares(learned_component(w, initial))
         out["init_similarity"] = init_similarity(w, initial)
         out.update({f"learned_energy_{b}": float(v) for b, v in zip(BANDS, learned,
                                                                     strict=True)})

@@ -169,7 +169,7 @@ def cached_imageset(name: str, key: str, build: Callable[[], ImageSet]) -> Image
     return data
 
 
-def _file_stamp(path: str) -> tuple[int, int]:
+def file_stamp(path: str) -> tuple[int, int]:
     """(size, modification time in ns) of ``path`` for a cache key: an image rewritten in place
     at the same size (any BMP, say) changes it too; (-1, -1) if it cannot be read (a dangling
     link, a listed file that is absent), which decoding then reports and leaves out."""
@@ -197,7 +197,7 @@ def load_listed(root: Path, name: str, paths: Sequence[Path], labels: Sequence[i
     rel = {f: f[len(prefix):] if f.startswith(prefix) else os.path.relpath(f, root)
            for f in files}
     key = cache_key(str(root.resolve()), [rel[f] for f in files],
-                    [_file_stamp(f) for f in files], size)
+                    [file_stamp(f) for f in files], size)
 
     def build() -> ImageSet:
         images, kept, failed = decode_images(files, size=size)

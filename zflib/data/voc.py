@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zflib.data.common import cache_dir, cache_key, decode_images
+from zflib.data.common import cache_dir, cache_key, decode_images, file_stamp
 
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -120,7 +120,7 @@ def load_voc2012(root: str | Path, split: str, *, size: int = 64) -> VOCSet:
         ids = (main / f"{split}.txt").read_text().split()
         targets = labels_from_annotations(base, ids)
     paths = [base / "JPEGImages" / f"{i}.jpg" for i in ids]
-    key = cache_key(str(base.resolve()), ids, [p.stat().st_size for p in paths], size)
+    key = cache_key(str(base.resolve()), ids, [file_stamp(str(p)) for p in paths], size)
     folder = cache_dir() / f"voc2012-{split}-{size}-{key}"
     if (folder / "images.npy").exists():
         meta = np.load(folder / "meta.npz")
