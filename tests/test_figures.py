@@ -42,7 +42,8 @@ def tree(tmp_path):
     return tmp_path
 
 
-def test_runs_in_order_and_stops_at_the_failing_cell(tree):
+def test_runs_in_order_and_stops_at_the_failing_cell(tree, monkeypatch):
+    monkeypatch.setenv("ZF_FIGURES", "/the/callers/choice")
     lines: list[str] = []
     status = figures.run_all("quick", notebooks=tree / "notebooks", build=tree / "build",
                              figures=tree / "figs", log=lines.append)
@@ -62,6 +63,9 @@ def test_runs_in_order_and_stops_at_the_failing_cell(tree):
     summary = json.loads((tree / "build" / "figures-quick.json").read_text())
     assert summary["ok"] is False and list(summary["notebooks_s"]) == ["01_a"]
     assert "machine" in summary
+    import os
+
+    assert os.environ["ZF_FIGURES"] == "/the/callers/choice"  # the process's own, put back
 
 
 def test_only_and_the_command_line(tree, capsys):

@@ -48,6 +48,8 @@ def test_record_renders_from_committed_inputs_alone(tmp_path):
     assert (record_dir(tmp_path) / "results" / "tables2_3.json").exists()
     text = build_record("full", root=tmp_path)
     assert "STOPPED AT A FAILURE" in text and "| 38.4 | 16.5 |" in text
+    written = json.loads((record_dir(tmp_path) / "results" / "tables2_3.json").read_text())
+    assert f"| `figures/record/results/tables2_3.json` | {written['date']} |" in text
 
 
 def test_record_says_which_runs_timed_which_notebooks(tmp_path):

@@ -134,6 +134,22 @@ def _last_started(executed: Path) -> int | None:
 
 
 @contextlib.contextmanager
+def _environ(**values: str):
+    """Set environment variables within the block (for the kernels started there), and put
+    back what was there before, also when the block raises."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def _stderr_to(path: Path):
     """Point file descriptor 2 (inherited by the kernel) at ``path`` within the block."""
     sys.stderr.flush()
@@ -172,7 +188,6 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     build_dir = Path(build) if build else root / "build"
     fig_dir = Path(figures) if figures else Path(os.environ.get("ZF_FIGURES",
                                                                 root / "figures"))
-    os.environ["ZF_FIGURES"] = str(fig_dir.resolve())  # the kernels inherit it
     todo = numbered_notebooks(nb_dir, only)
     if not todo:
         log(f"make figures: no numbered notebooks in {nb_dir}")
@@ -185,8 +200,9 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     for i, src in enumerate(todo, 1):
         before = _pngs(fig_dir)
         t = time.perf_counter()
-        failure = run_notebook(src, build_dir / "notebooks" / profile / src.name, profile,
-                               kernel=kernel, timeout=timeout)
+        with _environ(ZF_FIGURES=str(fig_dir.resolve())):  # the kernel inherits it
+            failure = run_notebook(src, build_dir / "notebooks" / profile / src.name, profile,
+                                   kernel=kernel, timeout=timeout)
         seconds = time.perf_counter() - t
         if failure is not None:
             log(f"[{i}/{len(todo)}] {src.stem}: FAILED after {seconds:.1f} s")
