@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from _args import check
 from torch import nn
 
 from zflib import deconv, topk
@@ -74,6 +75,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results/bench_deconv.json"))
     args = ap.parse_args()
+    check(ap, args, "images", "top9_maps", "threads", out=args.out)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     from captum.attr import NeuronDeconvolution

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from _args import check
 
 from zflib.explorer import app
 from zflib.train import machine_name
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
+    check(ap, args, "images", "repeats", "threads", out=args.out)
     torch.set_num_threads(args.threads)
 
     t = time.perf_counter()

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from _args import check
 
 from zflib.topk import load_topk
 from zflib.train import cpu_name
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="threads per process")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results/bench_mine.json"))
     args = ap.parse_args()
+    check(ap, args, "images", "ranks", "threads", out=args.out)
     with tempfile.TemporaryDirectory() as tmp:
         one, m1 = _run(1, Path(tmp) / "one", args)
         many, mn = _run(args.ranks, Path(tmp) / "many", args)

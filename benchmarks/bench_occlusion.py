@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from _args import check
 from captum.attr import Occlusion
 
 from zflib.models import build_model
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
+    check(ap, args, "size", "stride", "threads", "repeats", out=args.out, device=args.device)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _args import check
 from torch.utils.flop_counter import FlopCounterMode
 
 from zflib.config import get_config
@@ -50,6 +51,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    check(p, args, "steps", "rounds", "batch", "threads")
     torch.set_num_threads(args.threads)
     cfg = get_config("full", batch_size=args.batch, train_per_class=20, val_limit=256)
     train, val = data(cfg)

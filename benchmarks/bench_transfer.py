@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _args import check
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
@@ -77,6 +78,7 @@ def main() -> None:
     p.add_argument("--per-class", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    check(p, args, "per_class", "threads")
     torch.set_num_threads(args.threads)
     s = transfer.TransferSettings()
     try:

@@ -94,3 +94,26 @@ def test_caltech101_mirror(monkeypatch):
     data = load_caltech101(size=64, per_class_limit=2)
     assert len(data.classes) == 102 and "BACKGROUND_Google" in data.classes
     assert len(data) == 204 and not data.failed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "huge"], "argument --profile: invalid choice: 'huge'"),
+    (["--workers", "0"], "--workers 0 out of range 1.."),
+    (["--device", "gpu"], "--device 'gpu' is not a torch device"),
+    (["--out", "TMP"], "is not a .json file path"),  # a folder: was written beside it
+    (["--out", "TMP/b.txt"], "is not a .json file path"),  # was written as b.json
+    (["--model", "nosuch"], "no artifact 'nosuch'"),
+    (["--model", "zfnet64"], "not found"),  # no Caltech-101 installed
+])
+def test_scratch_cli_errors_are_one_line(args, message, tmp_path, capsys, monkeypatch):
+    from zflib import scratch
+
+    monkeypatch.delenv("ZF_DATA_MIRROR", raising=False)
+    monkeypatch.setattr(scratch, "run_baseline", lambda *a, **kw: pytest.fail("trained"))
+    with pytest.raises(SystemExit) as exit_:
+        scratch.main([a.replace("TMP", str(tmp_path)) for a in args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m zflib.scratch") or err.startswith(
+        "python -m zflib.scratch: error:")
+    assert message in err and "Traceback" not in err

@@ -389,3 +389,38 @@ def test_empty_class_folder_is_kept_and_reported(zf_home, tmp_path, caplog):
     # labels stay aligned with the folder list that a validation split shares
     assert data.classes == ["a", "b", "c"] and data.labels.tolist() == [0, 2]
     assert not data.failed and "without images" in caplog.text and ": b" in caplog.text
+
+
+def test_install_command_names_a_bad_mirror_archive_or_download(zf_home, tmp_path, monkeypatch,
+                                                                capsys):
+    """``python -m zflib.data install``: one line on stderr and exit 1, no traceback; a
+    mistyped mirror is not a cue to download; a mirror's file is never deleted."""
+    import urllib.request
+
+    from zflib.data.__main__ import main as data_main
+
+    def no_network(url, path):
+        open(path, "wb").write(b"half")  # a download cut off
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", no_network)
+    monkeypatch.setenv("ZF_DATA_MIRROR", str(tmp_path / "typo"))
+    assert data_main(["install", "tiny-imagenet"]) == 1
+    err = capsys.readouterr().err
+    assert f"ZF_DATA_MIRROR={tmp_path / 'typo'} is not a folder" in err
+    assert "Traceback" not in err and not (zf_home / "downloads").exists()  # nothing fetched
+    archive = _zip_tree(tmp_path)
+    bad = DatasetSpec("tiny-imagenet-200", (Archive("tiny.zip", "sha256:" + "0" * 64),), "how")
+    monkeypatch.setitem(DATASETS, "tiny-imagenet", bad)
+    monkeypatch.setenv("ZF_DATA_MIRROR", str(archive.parent))
+    assert data_main(["install", "tiny-imagenet"]) == 1
+    assert "the mirror's copy is corrupt" in capsys.readouterr().err and archive.exists()
+    monkeypatch.delenv("ZF_DATA_MIRROR")
+    official = DatasetSpec("tiny-imagenet-200",
+                           (Archive("tiny.zip", "sha256:" + "0" * 64, "http://x/tiny.zip"),), "how")
+    monkeypatch.setitem(DATASETS, "tiny-imagenet", official)
+    assert data_main(["install", "tiny-imagenet"]) == 1
+    assert "could not download tiny-imagenet from http://x/tiny.zip" in capsys.readouterr().err
+    assert list((zf_home / "downloads").iterdir()) == []  # the cut-off .part is removed
+    assert data_main(["install", "tiny-imagenet", "--from", str(tmp_path / "none")]) == 1
+    assert "is not an unpacked tiny-imagenet-200 folder" in capsys.readouterr().err

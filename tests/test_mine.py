@@ -158,3 +158,61 @@ def test_killed_mining_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert len(calls) == 4 and torch.equal(other["conv5"].values, whole["conv5"].values[:, :2])
     with pytest.raises(ValueError, match="chunk 0 out of range 1"):
         mine.mine(sub, images, checkpoint=partial, chunk=0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--k", "0"], "--k 0 out of range 1.."),
+    (["--batch-size", "0"], "--batch-size 0 out of range 1.."),
+    (["--checkpoint-every", "0"], "--checkpoint-every 0 out of range 1.."),
+    (["--maps", "-1"], "--maps -1 out of range 0.."),  # was found only after the mining pass
+    (["--limit", "-2"], "--limit -2 out of range 0.."),
+    (["--weights", "vgg16.pth"], "--weights is for --torchvision"),  # mined zfnet64 silently
+    (["--torchvision", "alexnet", "--epoch", "2"], "--epoch is for committed models"),
+    (["--device", "gpu"], "'gpu' is not a torch device"),
+    (["--model", "nosuch"], "no artifact 'nosuch'"),
+    (["--model", "zfnet64", "--epoch", "999"], "epoch 999 of 'zfnet64' not stored; valid"),
+    (["--torchvision", "alexnet", "--weights", "missing.pth"], "no weights file at"),
+    (["--layers", "conv9", "--folder", "PHOTOS"], "layer 'conv9' not in this model; valid"),
+    (["--folder", "NOWHERE"], "no folder"),
+    (["--folder", "CORRUPT"], "no readable image in"),
+    (["--out", "AFILE"], "is a file, not a folder"),
+])
+def test_cli_bad_arguments_are_one_line_errors(args, message, tmp_path, capsys):
+    (tmp_path / "afile").write_text("results of something else")
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "a.jpg").write_text("not a jpeg")
+    places = {"PHOTOS": str(_folder(tmp_path / "photos", 2)), "NOWHERE": str(tmp_path / "no"),
+              "CORRUPT": str(tmp_path / "corrupt"), "AFILE": str(tmp_path / "afile")}
+    args = [places.get(a, a) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_:
+        mine.main([*args, "--maps", "0"] if "--maps" not in args else args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "results of something else"
+
+
+def test_a_damaged_checkpoint_is_mined_over(tmp_path):
+    sub = mine.subject("alexnet64")
+    images, _ = mine.images_of(sub, folder=_folder(tmp_path / "photos", 5))
+    whole = mine.mine(sub, images, k=2, batch_size=2)
+    partial = tmp_path / "partial.pt"
+    topk.save_topk(partial, whole, key="x", next=2)
+    partial.write_bytes(partial.read_bytes()[:200])  # truncated: a torch.load RuntimeError
+    again = mine.mine(sub, images, k=2, batch_size=2, checkpoint=partial, chunk=1)
+    assert torch.equal(again["conv5"].values, whole["conv5"].values)
+    assert topk.load_topk(partial)[1]["next"] == 6  # rewritten whole
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("bench_mine.py", ["--ranks", "0"], "--ranks 0 out of range 1.."),
+    ("bench_explorer.py", ["--repeats", "0"], "--repeats 0 out of range 1.."),  # was: median([])
+    ("bench_deconv.py", ["--out", "TMP"], "is a folder"),  # was: the results lost at the end
+])
+def test_benchmark_scripts_refuse_bad_arguments_at_once(script, args, message, tmp_path):
+    args = [str(tmp_path) if a == "TMP" else a for a in args]
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr

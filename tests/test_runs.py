@@ -41,3 +41,32 @@ def test_bad_arguments_are_refused(args, message, capsys):
     with pytest.raises(SystemExit) as e:
         runs.main(args)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_run_of_another_profile_does_not_replace_an_artifact(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ZF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path / "artifacts"))
+    name = "ablation-zfnet64-fc2048"
+    committed = tmp_path / "artifacts" / "runs" / name / "results.json"
+    committed.parent.mkdir(parents=True)
+    committed.write_text(json.dumps({"epochs": 10, "config": {"profile": "full"}}))
+    rd = runs.run_dir(name, "smoke")
+    rd.mkdir(parents=True)
+    epochs = runs.get_config("smoke", **runs.RUNS[name].overrides).epochs
+    (rd / "results.json").write_text(json.dumps({"epochs": epochs,
+                                                 "config": {"profile": "smoke"}}))
+    assert runs.export([name], "smoke") == []
+    assert "holds a full run, not replaced by this smoke run" in capsys.readouterr().out
+    assert json.loads(committed.read_text())["config"]["profile"] == "full"
+    _results(tmp_path, name, runs.ABLATION_EPOCHS)  # the same profile replaces it
+    assert runs.export([name], "full") == [name]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "fast", "--no-train"], "argument --profile: invalid choice: 'fast'"),
+    (["--only"], "argument --only: expected at least one argument"),  # was: every run
+])
+def test_bad_profile_or_empty_only_is_refused(args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        runs.main(args)
+    assert e.value.code == 2 and message in capsys.readouterr().err

@@ -108,3 +108,20 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     with pytest.raises(SystemExit):  # fc7 of a conv-only artifact would be untrained
         tables56.main(["voc2012", "--root", str(tmp_path), "--model", "alexnet64"])
     assert "'alexnet64' stores its conv layers only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "gpu"], "--device 'gpu' is not a torch device"),  # was a torch traceback
+    (["--out", "AFILE"], "is a file, not a folder"),  # was found after the whole table
+])
+def test_cli_refuses_a_bad_device_or_out_before_any_work(args, message, tmp_path, capsys,
+                                                         monkeypatch):
+    (tmp_path / "afile").write_text("keep me")
+    args = [str(tmp_path / "afile") if a == "AFILE" else a for a in args]
+    monkeypatch.setattr(tables56, "run_voc2012", lambda *a, **kw: pytest.fail("ran"))
+    with pytest.raises(SystemExit) as exit_:
+        tables56.main(["voc2012", "--root", str(tmp_path), *args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "keep me"

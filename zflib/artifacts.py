@@ -145,7 +145,8 @@ def load_trained(name: str = "zfnet64", *, epoch: int | None = None,
     whole, conv = folder / "model.pt", folder / "conv.pt"
     base = whole if whole.exists() else conv
     if not base.exists():
-        have = sorted(p.name for p in artifacts_dir().glob("*") if p.is_dir())
+        have = sorted(p.name for p in artifacts_dir().glob("*")
+                      if (p / "model.pt").exists() or (p / "conv.pt").exists())
         raise FileNotFoundError(f"no artifact {name!r} in {artifacts_dir()} (have: "
                                 f"{', '.join(have) or 'none'}); train it with "
                                 "`python -m zflib.runs` or check out the committed artifacts")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import pickle
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from zflib.config import get_config
 from zflib.data.common import cache_key, tensor_digest
 from zflib.distributed import launched
 from zflib.explorer import Preprocess, Subject, torchvision_subject, zf_subject
+from zflib.train import default_device
 
 
 def subject(model: str = "zfnet64", *, epoch: int | None = None, torchvision: str = "",
@@ -59,6 +61,9 @@ def images_of(sub: Subject, *, split: str = "val", folder: str | Path | None = N
         raise ValueError(f"limit {limit} out of range 0.. (0: all images)")
     if folder is not None:
         images, names = folder_images(folder)
+        if not len(images):
+            raise ValueError(f"no readable image in {folder}: every image file failed to "
+                             "decode (see the messages above)")
     else:
         cfg = sub.data_cfg or get_config("full")
         data = load_split(dataclasses.replace(cfg, val_limit=0), split)
@@ -110,7 +115,8 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
         if shard[0] == 0 and Path(checkpoint).exists():
             try:
                 top, meta = topk.load_topk(checkpoint)
-            except ValueError:  # not a mining result: overwritten
+            except (ValueError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError,
+                    TypeError):  # not a mining result, or truncated: overwritten
                 top, meta = None, {}
             if meta.get("key") == key:
                 resumed = [top, meta["next"]]
@@ -150,6 +156,19 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
     return out
 
 
+def device_error(device: str) -> str:
+    """Why ``--device device`` cannot be used here ("" if it can): for the command lines."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        return f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)"
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return f"--device {device}: no CUDA GPU here (use cpu)"
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        return f"--device {device}: GPU {dev.index} out of range 0..{torch.cuda.device_count() - 1}"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zflib.mine", description=__doc__.split("\n")[0])
     p.add_argument("--model", default="zfnet64", help="a committed artifact (zflib.artifacts)")
@@ -169,10 +188,31 @@ def main(argv: list[str] | None = None) -> int:
                    help="save the result so far (--out/partial.pt) every this many batches; "
                         "a killed run resumes from it")
     p.add_argument("--out", default="mined", help="folder for topk.pt and top9_<layer>.png")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
     args = p.parse_args(argv)
+    if args.device and (bad := device_error(args.device)):
+        p.error(bad)
+    for flag, value, low in (("--k", args.k, 1), ("--batch-size", args.batch_size, 1),
+                             ("--checkpoint-every", args.checkpoint_every, 1),
+                             ("--maps", args.maps, 0), ("--limit", args.limit, 0)):
+        if value < low:
+            p.error(f"{flag} {value} out of range {low}..")
+    if args.weights and not args.torchvision:
+        p.error("--weights is for --torchvision alexnet|vgg16; a committed model (--model) "
+                "carries its own weights")
+    if args.torchvision and args.epoch is not None:
+        p.error("--epoch is for committed models (--model), not --torchvision")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out} is a file, not a folder")
+    try:
+        return _main(args)
+    except (ValueError, FileNotFoundError) as err:  # a wrong model, path or layer, plainly
+        p.exit(2, f"{p.prog}: error: {err}\n")
+
+
+def _main(args: argparse.Namespace) -> int:
     with launched(args.device) as device:
-        device = device or "cpu"
+        device = device or str(default_device())
         sub = subject(args.model, epoch=args.epoch, torchvision=args.torchvision,
                       weights=args.weights, device=device)
         images, names = images_of(sub, split=args.split, folder=args.folder, limit=args.limit)

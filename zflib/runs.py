@@ -122,7 +122,8 @@ def export(names: list[str], profile: str) -> list[str]:
 
     A run stopped before its last epoch (by ``--minutes``, or killed) also writes
     ``results.json``; it is left out, so that it never replaces a committed artifact, until
-    a rerun has resumed it to the end."""
+    a rerun has resumed it to the end. Nor does a run of one profile replace an artifact of
+    another (a ``smoke`` try over the committed ``full`` runs): delete that artifact first."""
     from zflib.artifacts import artifacts_dir, export_run
 
     done = []
@@ -139,8 +140,14 @@ def export(names: list[str], profile: str) -> list[str]:
             print(f"{name}: stopped at epoch {results.get('epochs')} of {cfg.epochs}, not "
                   "exported (run it again to resume)", flush=True)
             continue
+        dest = artifacts_dir() / ("runs" if spec.export == "results" else "") / name
+        held = _profile_of(dest / "results.json")
+        if held and held != profile:
+            print(f"{name}: {dest} holds a {held} run, not replaced by this {profile} run "
+                  "(delete it first to replace it)", flush=True)
+            continue
         if spec.export == "results":
-            dest = artifacts_dir() / "runs" / name / "results.json"
+            dest = dest / "results.json"
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(text)
         else:
@@ -150,12 +157,25 @@ def export(names: list[str], profile: str) -> list[str]:
     return done
 
 
+def _profile_of(results: Path) -> str:
+    """The profile an exported ``results.json`` was trained under ("": none or not said)."""
+    if not results.exists():
+        return ""
+    try:
+        return json.loads(results.read_text()).get("config", {}).get("profile", "")
+    except (ValueError, AttributeError):
+        return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zflib.runs", description=__doc__.split("\n")[0])
-    p.add_argument("--profile", default="full")
-    p.add_argument("--only", nargs="*", default=None, help=f"a subset of: {', '.join(RUNS)}")
-    p.add_argument("--parallel", type=int, default=1, help="runs at a time")
-    p.add_argument("--minutes", type=float, default=0, help="wall-clock cap per run")
+    p.add_argument("--profile", default="full", choices=list(PROFILES),
+                   help="zflib.config profile (default: full, the committed artifacts')")
+    p.add_argument("--only", nargs="+", default=None, metavar="RUN",
+                   help=f"a subset of: {', '.join(RUNS)} (default: all)")
+    p.add_argument("--parallel", type=int, default=1, help="runs at a time (default: 1)")
+    p.add_argument("--minutes", type=float, default=0,
+                   help="wall-clock cap per run (default: 0, none)")
     p.add_argument("--no-train", action="store_true", help="only export finished runs")
     args = p.parse_args(argv)
     names = args.only or list(RUNS)

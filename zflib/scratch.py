@@ -278,22 +278,37 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m zflib.scratch --profile full --workers 2``: train the baseline of the
     profile and write it where :func:`baseline` finds it."""
     from zflib.artifacts import load_trained
+    from zflib.config import TRANSFER_PROFILES
     from zflib.data.caltech import load_caltech101
+    from zflib.mine import device_error
     from zflib.train import default_device
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="full")
-    ap.add_argument("--model", default="zfnet64", help="committed artifact: its architecture")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap = argparse.ArgumentParser(prog="python -m zflib.scratch",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="full", choices=list(TRANSFER_PROFILES),
+                    help="transfer profile (default: full)")
+    ap.add_argument("--model", default="zfnet64",
+                    help="committed artifact: its architecture (default: zfnet64)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="processes of one thread (default: the CPU count)")
     ap.add_argument("--device", default="", help="empty: a GPU if present (then 1 worker)")
     ap.add_argument("--out", default="", help="a .json path; default: "
                     "artifacts/transfer/...-<profile>.json")
     a = ap.parse_args(argv)
+    if a.workers < 1:
+        ap.error(f"--workers {a.workers} out of range 1..")
+    if a.device and (bad := device_error(a.device)):
+        ap.error(bad)
+    if a.out and (Path(a.out).suffix != ".json" or Path(a.out).is_dir()):
+        ap.error(f"--out {a.out} is not a .json file path")
     device = a.device or str(default_device())
     s = transfer_settings(a.profile)
-    cfg = load_trained(a.model, device="cpu").cfg
-    data = load_caltech101(size=cfg.image_size, background=s.background,
-                           per_class_limit=s.per_class_limit)
+    try:
+        cfg = load_trained(a.model, device="cpu").cfg
+        data = load_caltech101(size=cfg.image_size, background=s.background,
+                               per_class_limit=s.per_class_limit)
+    except (ValueError, FileNotFoundError) as err:  # a wrong model or no dataset: plainly
+        ap.exit(2, f"{ap.prog}: error: {err}\n")
     out = run_baseline(data, cfg, s, workers=a.workers, device=device)
     path = Path(a.out) if a.out else artifact_path(a.profile)
     save_results({"model": a.model, "settings": {f: getattr(s, f) for f in KEY_FIELDS}, **out},

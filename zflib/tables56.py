@@ -134,6 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="", help="cpu, cuda, ... (default: a GPU if present)")
     ap.add_argument("--out", default="build/results", help="where the JSON and PNG go")
     args = ap.parse_args(argv)
+    from zflib.mine import device_error
+
+    if args.device and (bad := device_error(args.device)):
+        ap.error(bad)
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # found before the work
+        ap.error(f"--out {args.out} is a file, not a folder")
     kw = dict(profile=args.profile, model_name=args.model, device=args.device)
     try:
         results = (run_caltech256 if args.dataset == "caltech256" else run_voc2012)(args.root,

@@ -16,14 +16,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="an unpacked copy in the official layout (e.g. .../tiny-imagenet-200 "
                         "with all 500 training images per class); replaces the installed one")
     args = p.parse_args(argv)
-    if args.source:
-        if len(args.names) != 1:
-            p.error(f"--from installs one dataset, got {len(args.names)}: {' '.join(args.names)}")
-        root, summary = install_folder(args.names[0], args.source)
-        print(f"{args.names[0]}: {root} ({summary})")
-        return 0
-    for name in args.names:
-        print(f"{name}: {install(name)}")
+    if args.source and len(args.names) != 1:
+        p.error(f"--from installs one dataset, got {len(args.names)}: {' '.join(args.names)}")
+    try:
+        if args.source:
+            root, summary = install_folder(args.names[0], args.source)
+            print(f"{args.names[0]}: {root} ({summary})")
+            return 0
+        for name in args.names:
+            print(f"{name}: {install(name)}")
+    except (ValueError, OSError) as err:  # no mirror, a bad archive or folder: one line
+        print(f"{p.prog}: error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

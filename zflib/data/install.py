@@ -171,6 +171,9 @@ def install(name: str, *, download: bool = True) -> Path:
     if (root / ".installed").exists():
         return root
     mirror = Path(os.environ.get("ZF_DATA_MIRROR") or "/nonexistent")
+    if os.environ.get("ZF_DATA_MIRROR") and not mirror.is_dir():  # a typo: no web download
+        raise FileNotFoundError(f"ZF_DATA_MIRROR={mirror} is not a folder; fix it, or unset it "
+                                "to download from the official site")
     archive = next(((a, mirror / a.filename) for a in spec.archives
                     if (mirror / a.filename).exists()), None)
     if archive is None:
@@ -182,11 +185,25 @@ def install(name: str, *, download: bool = True) -> Path:
         target = zf_home() / "downloads" / a.filename
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            urllib.request.urlretrieve(a.url, target.with_suffix(".part"))
+            try:
+                urllib.request.urlretrieve(a.url, target.with_suffix(".part"))
+            except OSError as err:  # no network, a moved URL: nothing half-written is kept
+                target.with_suffix(".part").unlink(missing_ok=True)
+                raise ConnectionError(f"could not download {name} from {a.url} ({err}); "
+                                      "set ZF_DATA_MIRROR to a folder holding one of "
+                                      f"{', '.join(x.filename for x in spec.archives)}, or "
+                                      f"install an unpacked copy with --from") from err
             target.with_suffix(".part").rename(target)
         archive = (a, target)
     spec_archive, path = archive
-    verify(path, spec_archive.digest)
+    try:
+        verify(path, spec_archive.digest)
+    except ValueError as err:
+        if path.parent == mirror:  # not ours to delete: say what to do instead
+            raise ValueError(f"{str(err).split(': the file')[0]}: the mirror's copy is corrupt "
+                             "or not the expected archive; replace it, or unset "
+                             "ZF_DATA_MIRROR to download") from None
+        raise
     if spec_archive.inner:
         path = _extract_member(path, spec_archive.inner, zf_home() / "downloads")
         verify(path, next(a.digest for a in spec.archives if a.filename == path.name))
