@@ -2,6 +2,7 @@
 (gloo), then every rank saves its own weights for the test to compare."""
 
 import sys
+import time
 
 import torch
 import torch.distributed as dist
@@ -10,15 +11,18 @@ from zflib.config import get_config
 from zflib.train import train
 
 
-def main(run_dir: str) -> None:
+def main(run_dir: str, skewed_deadline: bool = False) -> None:
     dist.init_process_group("gloo")
     torch.set_num_threads(1)
     cfg = get_config("smoke", num_classes=10, train_per_class=0, val_limit=0, batch_size=16,
                      epochs=1, max_steps=3, checkpoint_every=0, keep_epochs=())
-    t = train(cfg, run_dir, progress=False, resume=False)
+    # skewed: rank 0's deadline has passed, rank 1's is an hour away (clocks and start times
+    # differ between ranks); all must stop after the same step
+    deadline = (time.time() + 3600 * dist.get_rank()) if skewed_deadline else None
+    t = train(cfg, run_dir, progress=False, resume=False, deadline=deadline)
     torch.save(t.model.state_dict(), f"{run_dir}/rank{dist.get_rank()}.pt")
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], skewed_deadline=sys.argv[2:] == ["skewed"])

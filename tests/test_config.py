@@ -30,3 +30,19 @@ def test_config_is_frozen():
     cfg = get_config("smoke")
     with pytest.raises(AttributeError):
         cfg.lr = 1.0
+
+
+@pytest.mark.parametrize("key, value", [("epochs", True), ("seed", False),
+                                        ("keep_epochs", (True, 2)), ("renorm", 1)])
+def test_bools_and_ints_are_not_interchangeable(key, value):
+    with pytest.raises(TypeError, match=f"config key '{key}' wants"):
+        get_config("smoke", **{key: value})
+
+
+def test_every_profile_and_run_passes_check_config():
+    from zflib.runs import RUNS
+    from zflib.train import check_config
+
+    for profile in PROFILES:
+        for run in RUNS.values():
+            check_config(get_config(profile, **run.overrides))

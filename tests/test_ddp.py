@@ -27,3 +27,22 @@ def test_two_ranks_end_identical(tiny_home, tmp_path):
     init = model_from_config(get_config("smoke", num_classes=10)).state_dict()
     assert not torch.equal(init["features.0.weight"], a["features.0.weight"])
     assert torch.load(tmp_path / "last.pt", weights_only=True)["global_step"] == 3
+
+
+def test_ranks_stop_together_at_a_deadline(tiny_home, tmp_path):
+    """Rank 0's deadline passes at once, rank 1's never: both stop after the first step (a
+    rank that went on would wait in the gradient all-reduce for ever); only rank 0 writes."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port=29518", os.path.join(ROOT, "tests", "ddp_worker.py"),
+           str(tmp_path / "run"), "skewed"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "run"
+    a = torch.load(run / "rank0.pt", weights_only=True)
+    b = torch.load(run / "rank1.pt", weights_only=True)
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs between ranks"
+    assert torch.load(run / "last.pt", weights_only=True)["global_step"] == 1
+    assert sorted(p.name for p in run.iterdir()) == [
+        "last.pt", "rank0.pt", "rank1.pt", "results.json"]

@@ -3,6 +3,7 @@ least one PNG (CI runs this; `make figures` runs the same notebooks in other pro
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -38,3 +39,38 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, monkeypatch):
     failure = run_notebook(path, tmp_path / path.name, "smoke", parameters=params)
     assert failure is None, failure.message()
     assert list(figures.glob("*.png")), f"{path.name} saved no figure"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_follows_style(path):
+    """STYLE.md's Notebooks section, checked without running anything: a `# Figure N` /
+    `# Table N` title cell, typed and commented parameters, no `def`, one figure saved and a
+    sanity assert."""
+    cells = json.loads(path.read_text())["cells"]
+    title = "".join(cells[0]["source"])
+    assert cells[0]["cell_type"] == "markdown" and title.startswith(("# Figure ", "# Table")), \
+        f"cell 1 must be markdown `# Figure N: <title>`: {title[:60]!r}"
+    assert len([line for line in title.splitlines()[1:] if line.strip()]) > 1, \
+        "cell 1 needs a paragraph on what the paper shows"
+    params = "".join(cells[1]["source"]).splitlines()
+    assert all(": " in line.split("=")[0] and "  # " in line for line in params), \
+        f"every parameter line is typed and commented: {params}"
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert not any(line.lstrip().startswith(("def ", "class ")) for src in code
+                   for line in src.splitlines()), "no `def` or `class` in a notebook"
+    assert any("save_figure(" in src for src in code), "no save_figure(...)"
+    assert "assert " in code[-1], "the last cell is the sanity assert"
+
+
+@pytest.mark.parametrize(("module", "function", "args"), [
+    ("deconv", "plot_evolution", ({},)),
+    ("deconv", "tile_grid", ([], 3)),
+    ("invariance", "plot_fig5", ([], [])),
+    ("architecture", "plot_table3", ([],)),
+    ("architecture", "plot_band_energy", ({},)),
+    ("transfer", "plot_table7", ({"layers": {}, "paper": {}, "size": 30},)),
+])
+def test_plots_refuse_empty_input_clearly(module, function, args):
+    plot = getattr(importlib.import_module(f"zflib.viz.{module}"), function)
+    with pytest.raises(ValueError, match="nothing to draw"):
+        plot(*args)

@@ -229,3 +229,65 @@ def test_resume_refuses_a_checkpoint_trained_on_other_images(tmp_path):
     other = Trainer(cfg, tmp_path, train=images(11), val=images(10), progress=False)
     with pytest.raises(ValueError, match="trained on other images"):
         other.resume()
+
+
+def _two_class_images(n=8):
+    from zflib.data import ImageSet
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 64, 64, 3), dtype=torch.uint8, generator=g)
+    return ImageSet(x, torch.arange(n) % 2, ["a", "b"], ["a", "b"], [str(i) for i in range(n)])
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_kill_after_the_last_step_before_the_epoch_end_resumes(tmp_path):
+    """A checkpoint at the last step of the last epoch, killed before the epoch-end save:
+    the resumed run still validates that epoch, writes its row and its kept checkpoint."""
+    data = _two_class_images()
+    cfg = get_config("smoke", num_classes=2, batch_size=4, epochs=1, checkpoint_every=2,
+                     keep_epochs=(1,), num_threads=1)
+    ref = train(cfg, tmp_path / "ref", progress=False, train_set=data, val_set=data)
+    t = Trainer(cfg, tmp_path / "run", progress=False, train=data, val=data)
+
+    def killed():
+        raise _Killed
+
+    t.end_epoch = killed
+    with pytest.raises(_Killed):
+        t.fit()
+    resumed = Trainer(cfg, tmp_path / "run", progress=False, train=data, val=data)
+    assert resumed.resume() and resumed.step_in_epoch == 2
+    resumed.fit()
+    assert resumed.epoch == 1 and len(resumed.history) == 1
+    assert (tmp_path / "run" / "epoch_1.pt").exists()
+    for (k, a), b in zip(ref.model.state_dict().items(), resumed.model.state_dict().values(),
+                         strict=True):
+        assert torch.equal(a, b), f"{k} differs after resume"
+
+
+def test_kill_between_epoch_end_saves_keeps_the_epoch_checkpoint(tmp_path, monkeypatch):
+    """A kill right after ``last.pt`` is written at an epoch end must not lose that epoch's
+    kept checkpoint (Fig. 4): it is written before ``last.pt``."""
+    data = _two_class_images()
+    cfg = get_config("smoke", num_classes=2, batch_size=4, epochs=2, checkpoint_every=0,
+                     keep_epochs=(1, 2), num_threads=1)
+    t = Trainer(cfg, tmp_path / "run", progress=False, train=data, val=data)
+    save = Trainer.save
+
+    def save_then_die(self, name="last.pt"):
+        save(self, name)
+        if name == "last.pt" and self.epoch == 1:
+            raise _Killed
+
+    monkeypatch.setattr(Trainer, "save", save_then_die)
+    with pytest.raises(_Killed):
+        t.fit()
+    monkeypatch.setattr(Trainer, "save", save)
+    resumed = Trainer(cfg, tmp_path / "run", progress=False, train=data, val=data)
+    resumed.resume()
+    resumed.fit()
+    assert (tmp_path / "run" / "epoch_1.pt").exists()
+    assert (tmp_path / "run" / "epoch_2.pt").exists()

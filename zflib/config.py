@@ -199,10 +199,13 @@ def get_config(profile: str = "full", **overrides: Any) -> Config:
         if key not in types:
             raise ValueError(f"unknown config key {key!r}; valid: {', '.join(sorted(types))}")
         default = getattr(Config(), key)
-        ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(
-            value, int) and not isinstance(value, bool))
+        # bool is a subclass of int: True is not an epoch count, nor 1 a switch
+        ok = (isinstance(value, type(default)) and isinstance(value, bool) == isinstance(
+            default, bool)) or (isinstance(default, float) and isinstance(value, int)
+                                and not isinstance(value, bool))
         if isinstance(default, tuple):
-            ok = isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value)
+            ok = isinstance(value, (tuple, list)) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value)
             values[key] = tuple(value)
         if not ok:
             raise TypeError(f"config key {key!r} wants {type(default).__name__}, "

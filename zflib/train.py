@@ -353,13 +353,16 @@ class Trainer:
         self.epoch += 1
         self.step_in_epoch = 0
         self.running = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "time": 0.0}
-        self.save()
+        # last.pt goes last: a run killed before it redoes this epoch and writes the rest again;
+        # one killed after it would never write the kept epoch_<e>.pt (Fig. 4)
+        if self.epoch in cfg.keep_epochs:
+            self.save(f"epoch_{self.epoch}.pt")
         if self.rank == 0:  # the whole history: a fresh or resumed run never repeats a row
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             tmp = self.run_dir / ".metrics.jsonl.tmp"
             tmp.write_text("".join(json.dumps(h) + "\n" for h in self.history))
             os.replace(tmp, self.run_dir / "metrics.jsonl")
-        if self.epoch in cfg.keep_epochs:
-            self.save(f"epoch_{self.epoch}.pt")
+        self.save()
         return row
 
     def fit(self, *, deadline: float | None = None) -> dict[str, Any]:
@@ -374,7 +377,10 @@ class Trainer:
         bar = tqdm(total=total, initial=self.global_step, disable=not self.progress,
                    desc=run_name(cfg), unit="step")
         stopped = False
-        while self.epoch < cfg.epochs and self.global_step < total and not stopped:
+        # an epoch whose last step is done but not its end (a run killed between the two)
+        # still ends, even when that step was the run's last
+        while self.epoch < cfg.epochs and not stopped and (
+                self.global_step < total or self.step_in_epoch == self.steps_per_epoch):
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=self.device)
             correct_sum = torch.zeros((), device=self.device)
@@ -393,7 +399,7 @@ class Trainer:
                     loss_sum.zero_(), correct_sum.zero_()
                     n, t0 = 0, time.perf_counter()
                     self.save()
-                if deadline and time.time() > deadline:
+                if deadline and self._past(deadline):
                     stopped = True
                     break
             self._flush(loss_sum, correct_sum, n, t0)
@@ -404,6 +410,16 @@ class Trainer:
                 self.save()
         bar.close()
         return self.finish()
+
+    def _past(self, deadline: float) -> bool:
+        """Whether ``deadline`` has passed on any rank: every rank must stop after the same
+        step, or the others wait forever in DDP's gradient all-reduce."""
+        late = time.time() > deadline
+        if self.distributed:
+            flag = torch.tensor(float(late), device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            late = bool(flag)
+        return late
 
     def _flush(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, n: int,
                t0: float) -> None:

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+def require(n: int, what: str) -> None:
+    """Raise a ``ValueError`` naming ``what`` when there is nothing (``n < 1``) to draw, rather
+    than let matplotlib or an index fail obscurely further down."""
+    if n < 1:
+        raise ValueError(f"nothing to draw: no {what}")
+
+
 def figures_dir() -> Path:
     """``$ZF_FIGURES`` or ``<repo>/figures``."""
     return Path(os.environ.get("ZF_FIGURES", repo_root() / "figures"))

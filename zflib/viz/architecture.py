@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from zflib.filters import BANDS
+from zflib.viz import require
 from zflib.viz.deconv import projection_to_rgb, tile_grid
 
 
@@ -87,6 +88,7 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
 def plot_band_energy(reports: dict[str, dict[str, float]]) -> plt.Figure:
     """Layer-1 energy share per frequency band, one group of bars per model; as trained
     (left) and of the learned component (right) when the reports have it."""
+    require(len(reports), "reports")
     kinds = [("energy", "as trained")]
     if all("learned_energy_low" in r for r in reports.values()):
         kinds.append(("learned_energy", "learned part (init regressed out)"))
@@ -106,6 +108,7 @@ def plot_band_energy(reports: dict[str, dict[str, float]]) -> plt.Figure:
 
 def plot_learning_curves(curves: dict[str, list[dict]]) -> plt.Figure:
     """Centre-crop validation top-1 error per epoch of each run."""
+    require(len(curves), "runs")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, hist in curves.items():
         ax.plot([h["epoch"] for h in hist], [100 * h["val_top1_err"] for h in hist], label=name)
@@ -117,13 +120,26 @@ def plot_learning_curves(curves: dict[str, list[dict]]) -> plt.Figure:
 
 
 def plot_table3(rows: list[dict]) -> plt.Figure:
-    """Table 3 as paired bars: our val top-1 error beside the paper's, per ablation."""
+    """Table 3 as paired bars: our val top-1 error beside the paper's, per ablation. Rows
+    indented in the paper (ablations of the row above them) are labelled with the network they
+    modify, and a dashed line separates the AlexNet block from the ZFNet block."""
+    require(len(rows), "rows")
     fig, ax = plt.subplots(figsize=(8, 5))
     y = np.arange(len(rows))[::-1]
     ax.barh(y + 0.2, [r["val_top1"] for r in rows], 0.4, label="ours (Tiny ImageNet, 64 px)")
     ax.barh(y - 0.2, [r["paper_val_top1"] for r in rows], 0.4,
             label="paper (ImageNet, 224 px)")
-    ax.set_yticks(y, [r["model"].strip() for r in rows], fontsize=8)
+    labels, base = [], ""
+    for yi, r in zip(y, rows, strict=True):
+        if r["model"][:1].isspace():
+            labels.append(f"{base}: {r['model'].strip()}" if base else r["model"].strip())
+            continue
+        if base:  # a new block starts
+            ax.axhline(yi + 0.5, color="0.5", lw=0.8, ls="--")
+        run = r.get("run", "")
+        base = "AlexNet" if "alexnet" in run else "ZFNet" if "zfnet" in run else ""
+        labels.append(r["model"].strip())
+    ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("val top-1 error %")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     ax.set_title("Table 3: ablations")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from zflib.correspondence import PARTS, ROWS
+from zflib.viz import require
 
 _LABEL = {"right_eye": "right eye", "left_eye": "left eye", "nose": "nose", "random": "random"}
 
@@ -38,7 +39,9 @@ def plot_fig8(images: torch.Tensor, boxes: dict[str, torch.Tensor],
 
     Paper: Sec. 5, Fig. 8.
     """
-    n, side = len(images), images.shape[1]
+    n = len(images)
+    require(n, "images")
+    side = images.shape[1]
     offset = (side - crop) // 2
     cols = 1 + len(PARTS) + len(random)
     fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n), squeeze=False)
@@ -78,6 +81,7 @@ def plot_consistency(results: dict) -> plt.Figure:
     Paper: Sec. 5, Table 1 (an analysis beyond it).
     """
     layers = results["layers"]
+    require(len(layers), "layers")
     fig, axes = plt.subplots(1, len(layers), figsize=(4.4 * len(layers), 3.8), sharey=True,
                              squeeze=False)
     rng = np.random.default_rng(0)

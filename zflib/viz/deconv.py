@@ -15,6 +15,7 @@ import torch
 from matplotlib.patches import Rectangle
 
 from zflib.topk import TopProjections
+from zflib.viz import require
 
 # Projections are drawn with this quantile of |value| at full contrast: a few extreme pixels
 # (the max is 2-4x the 99th percentile on ZFNet-64's layer 5) otherwise grey out the rest.
@@ -39,6 +40,9 @@ def _number(layer: str) -> str:
 
 
 def tile_grid(tiles: list[np.ndarray], cols: int, gap: int = 1) -> np.ndarray:
+    """Square [s, s, 3] tiles in a grid of ``cols`` columns, ``gap`` white pixels apart."""
+    require(len(tiles), "tiles")
+    require(cols, "columns")
     s = tiles[0].shape[0]
     rows = -(-len(tiles) // cols)
     out = np.ones((rows * (s + gap) - gap, cols * (s + gap) - gap, 3))
@@ -121,7 +125,9 @@ def plot_evolution(evo: dict[int, dict[str, TopProjections]]) -> plt.Figure:
     maps and columns the saved epochs; each cell the strongest activation of that map over the
     training images at that epoch, projected (cropped to the receptive field)."""
     epochs = list(evo)
+    require(len(epochs), "epochs")
     layers = list(evo[epochs[0]])
+    require(len(layers), "layers")
     m = max(len(evo[epochs[0]][n].maps) for n in layers)
     fig, axes = plt.subplots(1, len(layers), squeeze=False,
                              figsize=(len(layers) * (0.75 * len(epochs) + 0.5), 0.8 * m + 1.0))

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from zflib.invariance import InvarianceCurves
+from zflib.viz import require
 
 _XLABEL = {"translation": "vertical translation (pixels)", "scale": "scale (ratio)",
            "rotation": "rotation (degrees)"}
@@ -39,6 +40,9 @@ def plot_fig5(rows: list[InvarianceCurves], names: list[str], *, layers: tuple[s
 
     Paper: Sec. 4.4, Fig. 5.
     """
+    require(len(rows), "transformations (rows)")
+    require(min(len(r.values) for r in rows), "transformation amounts")
+    require(min(len(r.prob) for r in rows), "images")
     fig, axes = plt.subplots(len(rows), 4, figsize=(17, 3.3 * len(rows)), squeeze=False,
                              gridspec_kw={"width_ratios": [1.6, 1, 1, 1]})
     colours = plt.get_cmap("tab10")

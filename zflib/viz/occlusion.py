@@ -13,6 +13,7 @@ import torch
 from matplotlib.patches import Patch, Rectangle
 
 from zflib.occlusion import MapProjections, OcclusionMaps
+from zflib.viz import require
 from zflib.viz.deconv import projection_to_rgb
 
 
@@ -61,6 +62,9 @@ def plot_fig7(images: torch.Tensor, panels: list[tuple[OcclusionMaps, MapProject
     Paper: Sec. 4.2, Fig. 7.
     """
     rows = len(panels)
+    require(rows, "images (panels)")
+    if len(images) < rows:
+        raise ValueError(f"{len(images)} images for {rows} rows of panels")
     fig, axes = plt.subplots(rows, 5, figsize=(16, 3.4 * rows), squeeze=False)
     for r, (maps, proj) in enumerate(panels):
         img = images[r].float()
@@ -77,7 +81,8 @@ def plot_fig7(images: torch.Tensor, panels: list[tuple[OcclusionMaps, MapProject
 
         im = ax[1].imshow(maps.feature.numpy(), cmap="jet", extent=ext)
         ax[1].set_title(f"(b) {maps.layer}, map {maps.channel}: total activation\n"
-                        f"(unoccluded: {maps.clean_feature:.3g}, strongest at {y},{x})",
+                        f"(unoccluded: {maps.clean_feature:.3g}, "
+                        f"strongest at map row {y}, col {x})",
                         fontsize=9)
         fig.colorbar(im, ax=ax[1], fraction=0.046, pad=0.03)
 

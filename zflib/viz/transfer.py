@@ -11,6 +11,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from zflib.viz import require
+
 LAYER_LABELS = {"conv1": "1", "conv2": "2", "conv3": "3", "conv4": "4", "conv5": "5",
                 "fc6": "6", "fc7": "7"}
 
@@ -92,6 +94,8 @@ def plot_fig9(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Fig
     """Fig. 9 analogue: mean per-class accuracy against training images per class, pretrained
     (softmax on fixed fc7) and trained from scratch, ± one std over splits (shaded); the
     paper's Table 4 values as reference markers."""
+    require(len(results.get("pretrained") or {}) + len(results.get("scratch") or {}),
+            "training-set sizes")
     fig, ax = plt.subplots(figsize=(8.0, 4.2))
     for key, label, color in (("pretrained", "pretrained (ours)", "tab:blue"),
                               ("scratch", "from scratch (ours)", "tab:red")):
@@ -125,8 +129,10 @@ def plot_fig9(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Fig
 def plot_table7(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Figure:
     """Table 7 analogue: accuracy of a linear SVM and a softmax on each layer's features
     (error bars: std over splits); the paper's values as hollow markers."""
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    require(len(results["layers"]), "classifiers")
     layers = list(next(iter(results["layers"].values())))
+    require(len(layers), "layers")
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
     x = np.arange(len(layers))
     for i, (clf, color) in enumerate((("svm", "tab:green"), ("softmax", "tab:purple"))):
         part = results["layers"].get(clf)
