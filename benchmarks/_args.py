@@ -18,7 +18,7 @@ def check(ap: argparse.ArgumentParser, args: argparse.Namespace, *positive: str,
     if out is not None and Path(out).is_dir():
         ap.error(f"--out {out} is a folder; give the results file (.json)")
     if device:
-        from zflib.mine import device_error
+        from zflib.distributed import device_error
 
         if bad := device_error(device):
             ap.error(bad)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-from zflib.checkpoint import atomic_save, check_compatible
+from zflib.checkpoint import atomic_save, check_compatible, read_file
 from zflib.config import Config, get_config, repo_root
 from zflib.models import ConvNet, build_model
 
@@ -92,14 +91,8 @@ def save_trained(model: ConvNet, mean: torch.Tensor, cfg: Config, name: str, *,
 
 def _read(path: Path) -> dict:
     """An artifact file, or a ``ValueError`` naming ``path`` and why it cannot be one."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
-            IndexError) as err:
-        reason = (str(err).strip().splitlines() or [""])[0][:100]
-        raise ValueError(f"artifact {path} is unreadable: truncated, corrupt or not a torch "
-                         f"file ({type(err).__name__} {reason}".strip() + "); check it out "
-                         "again or re-export it (zflib.artifacts.export_run)") from err
+    ckpt = read_file(path, what="zflib artifact", advice="check it out again or re-export "
+                     "it (zflib.artifacts.export_run)")
     absent = [k for k in ("model", "arch", "config", "mean")
               if not isinstance(ckpt, dict) or k not in ckpt]
     if absent:

@@ -22,6 +22,26 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+def read_file(path: str | os.PathLike, *, what: str = "checkpoint",
+              advice: str = "delete it or start afresh") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, or a ``ValueError`` naming ``path``
+    and what is wrong with it: objects other than tensors and plain values (refused), or a
+    file that is truncated, corrupt or not written by ``torch.save`` (``what`` names what it
+    should have been, ``advice`` what to do)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, IndexError,
+            OSError) as err:
+        lines = str(err).strip().splitlines() or [""]
+        refused = next((line.strip() for line in lines if "Unsupported global" in line), "")
+        if refused:
+            raise ValueError(f"{path} holds objects other than tensors and plain values, "
+                             f"refused (loaded with weights_only=True): {refused}") from err
+        raise ValueError(f"{path} is unreadable: truncated or corrupt, or not saved by "
+                         f"torch.save (so not a readable {what}; {type(err).__name__} "
+                         f"{lines[0].strip()[:100]}); {advice}") from err
+
+
 def check_compatible(saved: dict, model: nn.Module, source: str) -> None:
     """Raise ``ValueError`` if the checkpoint's architecture differs from ``model``'s."""
     want = model.describe() if hasattr(model, "describe") else {}
@@ -37,19 +57,7 @@ def load_state(path: str | os.PathLike, model: nn.Module, *, strict: bool = True
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
-            IndexError) as err:
-        lines = str(err).splitlines() or [""]
-        reason = next((line.strip() for line in lines if "Unsupported" in line), lines[0])
-        if "Unsupported global" in reason:
-            raise ValueError(f"{path} holds objects other than tensors and plain values, "
-                             f"refused (loaded with weights_only=True): {reason}") from err
-        reason = reason[:100]
-        raise ValueError(f"{path} is not a readable checkpoint, truncated or corrupt "
-                         f"({type(err).__name__} {reason}".strip() + "); delete it or start "
-                         "afresh") from err
+    ckpt = read_file(path)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"{path} is not a zflib checkpoint (no 'model' entry)")
     check_compatible(ckpt.get("arch", {}), model, str(path))

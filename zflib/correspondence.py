@@ -36,7 +36,7 @@ import torch
 from zflib.activations import extract
 from zflib.config import Config
 from zflib.data import ImageSet, to_input
-from zflib.models import ConvNet, in_eval_mode
+from zflib.models import ConvNet
 from zflib.occlusion import grey_baseline
 
 PARTS: tuple[str, ...] = ("right_eye", "left_eye", "nose")
@@ -230,7 +230,6 @@ def _summarise(scores: dict[str, list[torch.Tensor]],
     return rows, decomposition
 
 
-@in_eval_mode
 @torch.no_grad()
 def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, torch.Tensor],
                          mean: torch.Tensor, cfg: Config, *,
@@ -239,7 +238,8 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
     """Mean feature sign change for each part and for random regions (Table 1).
 
     Args:
-        model: the network; run in eval mode, its modes restored afterwards.
+        model: the network; run in eval mode by :func:`zflib.activations.extract`, its modes
+            restored afterwards.
         images: uint8 [N, H, W, 3] the dogs (N >= 2; the paper uses 5).
         boxes: part -> int [N, 4] boxes (:class:`DogParts`), parts ``right_eye``, ``left_eye``,
             ``nose``.

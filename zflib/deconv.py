@@ -120,6 +120,13 @@ def layer_indices(model: nn.Module) -> dict[str, int]:
     return out
 
 
+def resolve_layers(model: nn.Module, layers: int | str | Iterable[int | str]) -> list[str]:
+    """:func:`resolve_layer` of each of ``layers``, or of one layer given alone (``"conv5"``
+    is one layer, not the letters of its name)."""
+    one = isinstance(layers, str) or not isinstance(layers, Iterable)
+    return [resolve_layer(model, la) for la in ([layers] if one else layers)]
+
+
 def _indices(v: Ints, what: str, device: torch.device) -> torch.Tensor:
     """``v`` as a long tensor; fractional or boolean values are refused (``torch.long``
     would truncate 0.7 to map 0 without a word)."""
@@ -319,9 +326,7 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
 
     Paper: Sec. 2.1 ("switch" variables recorded during the forward pass).
     """
-    if isinstance(layers, str) or not isinstance(layers, Iterable):
-        layers = [layers]  # one layer
-    names = [resolve_layer(model, la) for la in layers]
+    names = resolve_layers(model, layers)
     if not names:
         raise ValueError("layers is empty; give at least one of "
                          + ", ".join(layer_indices(model)))
@@ -648,5 +653,6 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
 
 
 __all__ = ["Op", "Strongest", "Trace", "features_of", "layer_indices", "resolve_layer",
+           "resolve_layers",
            "feature_ops", "forward_trace", "project", "project_strongest",
            "pool_with_switches", "unpool", "SUPPORTED", "UNPOOL", "LRN", "PROJECTION_BATCH"]

@@ -40,3 +40,17 @@ def shard() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def device_error(device: str) -> str:
+    """Why ``--device device`` cannot be used here ("" if it can): for the command lines
+    (``zflib.mine``, ``zflib.scratch``, ``zflib.tables56``, the benchmarks)."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        return f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)"
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return f"--device {device}: no CUDA GPU here (use cpu)"
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        return f"--device {device}: GPU {dev.index} out of range 0..{torch.cuda.device_count() - 1}"
+    return ""

@@ -55,7 +55,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
-import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -67,6 +66,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zflib import deconv, occlusion, topk
+from zflib.checkpoint import read_file
 from zflib.config import Config, get_config, zf_home
 from zflib.data.common import cache_key, tensor_digest
 from zflib.data.folder import folder_images
@@ -258,13 +258,8 @@ def _torchvision_state(path: Path, arch: str, net: nn.Module) -> dict[str, torch
     ``ValueError`` naming the path and what is wrong otherwise."""
     import torchvision
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, IndexError,
-            OSError) as err:  # truncated, not a torch file, pickled objects refused
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
-        raise ValueError(f"{path} is not a readable {arch} weights file (truncated, corrupt "
-                         f"or not saved by torch.save: {type(err).__name__} {reason})") from err
+    state = read_file(path, what=f"{arch} weights file",
+                      advice="give the path of a state_dict saved by torch.save")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)

@@ -23,7 +23,7 @@ from torchvision.transforms.v2 import functional as TF
 from zflib.activations import extract
 from zflib.config import Config
 from zflib.data import from_input, to_input
-from zflib.models import ConvNet, in_eval_mode
+from zflib.models import ConvNet
 from zflib.occlusion import most_confident
 
 KINDS: tuple[str, ...] = ("translation", "scale", "rotation")
@@ -133,7 +133,6 @@ def mean_pixel(mean: torch.Tensor) -> tuple[int, int, int]:
     return tuple(int(round(float(v))) for v in mean.mean(dim=(1, 2)))  # type: ignore[return-value]
 
 
-@in_eval_mode
 @torch.no_grad()
 def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor,
                       mean: torch.Tensor, cfg: Config, *, kind: str,
@@ -143,7 +142,8 @@ def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor
     """Feature distances and true-class probability under one transformation (one Fig. 5 row).
 
     Args:
-        model: the network; run in eval mode, its modes restored afterwards.
+        model: the network; run in eval mode by :func:`zflib.activations.extract`, its modes
+            restored afterwards.
         images: uint8 [N, H, W, 3] stored images (64 px for Tiny ImageNet).
         labels: [N] their true classes.
         mean: the training mean image [3, H, W] (0..255).

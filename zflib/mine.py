@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import pickle
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ import torch
 from zflib import deconv, distributed, topk
 from zflib.config import get_config
 from zflib.data.common import cache_key, tensor_digest
-from zflib.distributed import launched
+from zflib.distributed import device_error, launched
 from zflib.explorer import Preprocess, Subject, torchvision_subject, zf_subject
 from zflib.train import default_device
 
@@ -115,8 +114,8 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
         if shard[0] == 0 and Path(checkpoint).exists():
             try:
                 top, meta = topk.load_topk(checkpoint)
-            except (ValueError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError,
-                    TypeError):  # not a mining result, or truncated: overwritten
+            except (ValueError, KeyError, TypeError):  # not a mining result, or truncated:
+                # overwritten
                 top, meta = None, {}
             if meta.get("key") == key:
                 resumed = [top, meta["next"]]
@@ -154,19 +153,6 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
                                   remapped, layer, m)
         out[layer] = dataclasses.replace(tp, top=sel)
     return out
-
-
-def device_error(device: str) -> str:
-    """Why ``--device device`` cannot be used here ("" if it can): for the command lines."""
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        return f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)"
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        return f"--device {device}: no CUDA GPU here (use cpu)"
-    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
-        return f"--device {device}: GPU {dev.index} out of range 0..{torch.cuda.device_count() - 1}"
-    return ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,11 +177,14 @@ def layer_name(model: ConvNet, layer: int | str) -> str:
     return layer
 
 
+INITS: tuple[str, ...] = ("normal", "kaiming")  # the schemes of init_weights
+
+
 def init_weights(model: nn.Module, scheme: str) -> None:
     """Initialise in place. ``normal``: the paper's N(0, 1e-2) weights (std 0.01), biases 0
     (Sec. 3). ``kaiming``: He-normal (fan-in, ReLU gain), biases 0."""
-    if scheme not in ("normal", "kaiming"):
-        raise ValueError(f"unknown init {scheme!r}; valid: normal, kaiming")
+    if scheme not in INITS:
+        raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             if scheme == "normal":

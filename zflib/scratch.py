@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     from zflib.artifacts import load_trained
     from zflib.config import TRANSFER_PROFILES
     from zflib.data.caltech import load_caltech101
-    from zflib.mine import device_error
+    from zflib.distributed import device_error
     from zflib.train import default_device
 
     ap = argparse.ArgumentParser(prog="python -m zflib.scratch",

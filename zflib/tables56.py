@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="", help="cpu, cuda, ... (default: a GPU if present)")
     ap.add_argument("--out", default="build/results", help="where the JSON and PNG go")
     args = ap.parse_args(argv)
-    from zflib.mine import device_error
+    from zflib.distributed import device_error
 
     if args.device and (bad := device_error(args.device)):
         ap.error(bad)

@@ -141,9 +141,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
         raise ValueError(f"k {k} out of range 1..")
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} out of range 1..")
-    if isinstance(layers, str) or not isinstance(layers, Iterable):
-        layers = [layers]  # one layer
-    names = [deconv.resolve_layer(model, la) for la in layers]
+    names = deconv.resolve_layers(model, layers)
     if not names:
         raise ValueError("layers is empty; give some of " + ", ".join(deconv.layer_indices(model)))
     idx = deconv.layer_indices(model)
@@ -212,8 +210,7 @@ def choose_maps(model: nn.Module, layers: Sequence[str | int] = LAYERS, n: int =
         raise ValueError(f"n {n} out of range 1..")
     g = torch.Generator().manual_seed(seed)
     out = {}
-    for la in [layers] if isinstance(layers, str) or not isinstance(layers, Iterable) else layers:
-        name = deconv.resolve_layer(model, la)
+    for name in deconv.resolve_layers(model, layers):
         c = _channels(model, name)
         out[name] = torch.randperm(c, generator=g)[:n].sort().values
     return out
@@ -322,7 +319,9 @@ def save_topk(path: str | Path, top: dict[str, TopK], **meta) -> None:
 
 def load_topk(path: str | Path) -> tuple[dict[str, TopK], dict]:
     """Read :func:`save_topk`'s file: ``({layer: TopK}, meta)``."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    from zflib.checkpoint import read_file
+
+    saved = read_file(path, what="top-k mining result", advice="mine again")
     if not isinstance(saved, dict) or "top" not in saved:
         raise ValueError(f"{path} is not a top-k mining result (no 'top' entry)")
     return {n: TopK(**v) for n, v in saved["top"].items()}, saved.get("meta", {})

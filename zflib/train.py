@@ -49,6 +49,7 @@ from zflib.evaluate import evaluate, table_errors
 from zflib.models import (
     ABLATIONS,
     ARCHITECTURES,
+    INITS,
     INPUT_SIZE,
     ConvNet,
     initial_model,
@@ -114,7 +115,7 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"unknown model arch={cfg.arch!r} size={cfg.size}; valid: "
                          f"{', '.join(f'{a} {s}' for a, s in ARCHITECTURES)}")
     choices = {"ablation": tuple(ABLATIONS), "optimizer": ("sgd", "adam"),
-               "init": ("normal", "kaiming"), "amp": ("auto", "bf16", "fp32"),
+               "init": INITS, "amp": ("auto", "bf16", "fp32"),
                "dataset": ("tiny-imagenet", "imagefolder")}
     for key, valid in choices.items():
         if getattr(cfg, key) not in valid:

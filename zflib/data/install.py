@@ -78,13 +78,15 @@ def file_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def verify(path: Path, digest: str) -> None:
-    """Raise ``ValueError`` if ``path`` does not have ``digest`` ("sha256:..."/"md5:...")."""
+def verify(path: Path, digest: str, *, whose: str = "the file",
+           advice: str = "delete it and run `make data`") -> None:
+    """Raise ``ValueError`` if ``path`` does not have ``digest`` ("sha256:..."/"md5:..."),
+    saying that ``whose`` copy is corrupt and what to do (``advice``)."""
     algorithm, expected = digest.split(":")
     got = file_digest(path, algorithm)
     if got != expected:
-        raise ValueError(f"{path} has {algorithm} {got}, expected {expected}: the file is "
-                         "corrupt or not the expected archive; delete it and run `make data`")
+        raise ValueError(f"{path} has {algorithm} {got}, expected {expected}: {whose} is "
+                         f"corrupt or not the expected archive; {advice}")
 
 
 def _unpack(path: Path, dest: Path) -> None:
@@ -196,14 +198,11 @@ def install(name: str, *, download: bool = True) -> Path:
             target.with_suffix(".part").rename(target)
         archive = (a, target)
     spec_archive, path = archive
-    try:
+    if path.parent == mirror:  # not ours to delete: say what to do instead
+        verify(path, spec_archive.digest, whose="the mirror's copy",
+               advice="replace it, or unset ZF_DATA_MIRROR to download")
+    else:
         verify(path, spec_archive.digest)
-    except ValueError as err:
-        if path.parent == mirror:  # not ours to delete: say what to do instead
-            raise ValueError(f"{str(err).split(': the file')[0]}: the mirror's copy is corrupt "
-                             "or not the expected archive; replace it, or unset "
-                             "ZF_DATA_MIRROR to download") from None
-        raise
     if spec_archive.inner:
         path = _extract_member(path, spec_archive.inner, zf_home() / "downloads")
         verify(path, next(a.digest for a in spec.archives if a.filename == path.name))
