@@ -1,6 +1,7 @@
 """The trainer under torchrun with DistributedDataParallel (gloo, two CPU processes): both ranks
 end with identical weights, which differ from the initial ones."""
 
+import json
 import os
 import subprocess
 import sys
@@ -46,3 +47,21 @@ def test_ranks_stop_together_at_a_deadline(tiny_home, tmp_path):
     assert torch.load(run / "last.pt", weights_only=True)["global_step"] == 1
     assert sorted(p.name for p in run.iterdir()) == [
         "last.pt", "rank0.pt", "rank1.pt", "results.json"]
+
+
+def test_ranks_agree_on_the_plateau_rule(tiny_home, tmp_path):
+    """Rank 1's validation error stalls while rank 0's improves: both keep rank 0's lr (a rank
+    that divided it alone would train apart from the others) and end with identical weights."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port=29519", os.path.join(ROOT, "tests", "ddp_worker.py"), str(tmp_path),
+           "disagree"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert float(a["lr"]) == float(b["lr"]) == get_config("smoke").lr
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs between ranks"
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
+    assert [r["val_top1_err"] for r in rows] == [0.9, 0.8]

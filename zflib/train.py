@@ -20,7 +20,8 @@ ends with the same weights as one that was never interrupted (``tests/test_train
 
 Distributed: under ``torchrun --nproc_per_node=N`` each rank takes a strided shard of every
 epoch's permutation and a 1/N share of the batch; gradients are averaged by
-DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 writes checkpoints and logs.
+DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 writes checkpoints and logs, and
+its validation error drives the plateau rule on every rank.
 """
 
 from __future__ import annotations
@@ -334,7 +335,7 @@ class Trainer:
 
     def end_epoch(self) -> dict[str, Any]:
         cfg = self.cfg
-        val = self.validate()
+        val = self._agreed(self.validate())
         r = self.running
         row = {"epoch": self.epoch + 1, "step": self.global_step,
                "train_loss": r["loss"] / max(r["seen"], 1),
@@ -421,6 +422,18 @@ class Trainer:
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             late = bool(flag)
         return late
+
+    def _agreed(self, val: dict[str, float]) -> dict[str, float]:
+        """Rank 0's validation numbers on every rank. Each rank measures the same weights on
+        the same images, but kernels that differ by a rounding (cuDNN's choice per GPU) could
+        put the plateau rule's threshold between them, and ranks that divided the lr at
+        different epochs would train apart, silently."""
+        if not self.distributed:
+            return val
+        values = torch.tensor([val[k] for k in sorted(val)], dtype=torch.float64,
+                              device=self.device)
+        dist.broadcast(values, src=0)
+        return dict(zip(sorted(val), values.tolist(), strict=True))
 
     def _flush(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, n: int,
                t0: float) -> None:
