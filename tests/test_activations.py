@@ -79,3 +79,14 @@ def test_extract_runs_in_eval_mode_and_restores_the_models_mode():
     got = extract(model, x, "fc7")["fc7"]
     torch.testing.assert_close(got, fc7)
     assert model.training and all(m.training for m in model.modules())
+
+
+def test_inputs_follow_the_models_dtype():
+    """float32 inputs to a float64 model: each batch is cast to the model's dtype, so the
+    result is the float64 network's, not an error."""
+    model, x = _model(), torch.randn(3, 3, 56, 56, generator=torch.Generator().manual_seed(5))
+    model = model.double()
+    conv5, _ = _cut(model, x.double())
+    got = extract(model, x, "conv5", batch_size=2)["conv5"]
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, conv5, rtol=0, atol=0)

@@ -39,7 +39,8 @@ def record_activations(model: ConvNet, names: Sequence[str]) -> Iterator[dict[st
 def extract(model: ConvNet, x: torch.Tensor, names: Sequence[str], *,
             batch_size: int = 256) -> dict[str, torch.Tensor]:
     """Activations of ``names`` (or of one layer: ``names="fc7"``) for inputs ``x``
-    [N, 3, S, S], batched; each [N, ...] on CPU.
+    [N, 3, S, S], batched; each [N, ...] on CPU. ``x`` may lie anywhere: each batch goes to the
+    model's device and dtype.
 
     The forward pass stops at the deepest requested layer and runs in eval mode (dropout off,
     so fc6/fc7 are the features a classifier sees); the model's modes are restored afterwards.
@@ -57,9 +58,10 @@ def extract(model: ConvNet, x: torch.Tensor, names: Sequence[str], *,
         raise ValueError(f"layers {list(names)} not in this model; valid: {', '.join(order)}")
     out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     stop_in_features = order[deepest] in model.feature_names
+    param = next(model.parameters())
     with eval_mode(model), record_activations(model, names) as acts:
         for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
+            xb = x[i:i + batch_size].to(param.device, param.dtype)
             if stop_in_features:
                 last = model.feature_names[order[deepest]]
                 model.features[: last + 1](xb)

@@ -196,8 +196,7 @@ def decompose(eps: torch.Tensor) -> dict[str, float]:
 
 
 def _features(model: ConvNet, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    param = next(model.parameters())
-    acts = extract(model, x.to(param.device, param.dtype), list(layers), batch_size=len(x))
+    acts = extract(model, x, list(layers), batch_size=len(x))
     return {k: v.flatten(1).double() for k, v in acts.items()}
 
 

@@ -169,9 +169,8 @@ def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor
         raise ValueError(f"label {int(bad[0])} out of range 0..{model.num_classes - 1}")
     fill = mean_pixel(mean)
     moved = torch.cat([transform_images(images, kind, float(v), fill=fill) for v in values])
-    param = next(model.parameters())
     names = list(dict.fromkeys([*layers, "fc8"]))
-    x = to_input(torch.cat([images, moved]), mean, cfg).to(param.device, param.dtype)
+    x = to_input(torch.cat([images, moved]), mean, cfg)
     acts = extract(model, x, names, batch_size=batch_size)
     n, v = len(images), len(values)
     distance = {}
