@@ -8,11 +8,28 @@ from zflib.runs import ABLATION_EPOCHS, RUNS
 from zflib.viz.architecture import table2_markdown, table3_markdown
 
 
+def _committed(name: str) -> dict:
+    """A run's results.json, read from the artifact folder where ``zflib.runs`` exports it."""
+    for path in (artifacts_dir() / name / "results.json",
+                 artifacts_dir() / "runs" / name / "results.json"):
+        if path.exists():
+            return json.loads(path.read_text())
+    raise AssertionError(f"no committed results for {name}")
+
+
 def test_table2_is_the_committed_10crop_error():
     rows = table2()
-    raw = json.loads((artifacts_dir() / "zfnet64" / "results.json").read_text())
-    assert rows[1]["val_top1"] == 100 * raw["val_top1_err_10crop"]
-    assert "| 38.4 | 16.5 |" in table2_markdown(rows)
+    md = table2_markdown(rows)
+    runs = ["alexnet64", "zfnet64", "zfnet64-paper-sgd"]
+    assert len(rows) == len(runs) and md.count("\n") == len(rows) + 1
+    for row, name in zip(rows, runs, strict=True):
+        raw = _committed(name)
+        assert row["epochs"] == raw["epochs"]
+        assert row["val_top1"] == 100 * raw["val_top1_err_10crop"]
+        assert row["val_top5"] == 100 * raw["val_top5_err_10crop"]
+        assert (f"| {raw['epochs']} | {100 * raw['val_top1_err_10crop']:.1f} | "
+                f"{100 * raw['val_top5_err_10crop']:.1f} |") in md, name
+    assert "| 38.4 | 16.5 |" in md and "| 40.5 | 18.1 |" in md  # the paper's Table 2
 
 
 def test_table3_has_every_ablation_at_the_reduced_budget():
@@ -23,3 +40,11 @@ def test_table3_has_every_ablation_at_the_reduced_budget():
     assert all(ABLATION_EPOCHS - 1 <= r["epochs"] <= ABLATION_EPOCHS for r in rows)
     md = table3_markdown(rows)
     assert md.count("\n") == len(rows) + 1 and "| 71.1 | 71.3 | 50.1 |" in md
+    for r in rows:  # ours: each run's own committed results.json, column by column
+        raw = _committed(r["run"])
+        ours = [100 * raw[k] for k in ("train_top1_err", "val_top1_err_10crop",
+                                       "val_top5_err_10crop")]
+        assert [r["train_top1"], r["val_top1"], r["val_top5"]] == ours, r["run"]
+        assert r["epochs"] == raw["epochs"]
+        assert ("| " + " | ".join(f"{v:.1f}" for v in ours + list(PAPER_TABLE3[r["run"]]))
+                + " |") in md, r["run"]

@@ -126,7 +126,7 @@ def test_no_hook_left_behind_also_after_an_error():
     model = _model()
     x, base = _image()
     occlusion_maps(model, x, 1, size=28, stride=28, baseline=base)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="channel 256 out of range 0..255"):
         occlusion_maps(model, x, 1, size=28, stride=28, baseline=base, channel=256)
     assert all(not m._forward_hooks for m in model.modules())
 
@@ -325,7 +325,7 @@ def test_runs_in_eval_mode_and_restores_every_module_mode_and_the_rng():
     maps = occlusion_maps(model, x, 5, size=13, stride=5, baseline=base, channel=7)
     assert [m.training for m in model.modules()] == modes
     assert torch.equal(torch.random.get_rng_state(), rng)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="channel 999 out of range 0..255"):
         occlusion_maps(model, x, 5, size=13, stride=5, baseline=base, channel=999)
     assert [m.training for m in model.modules()] == modes
     model.eval()

@@ -164,11 +164,16 @@ def test_layer_features_match_direct_forward():
         x = ((images.permute(0, 3, 1, 2).float() - mean) / 64)[:, :, 4:60, 4:60]
         fc7 = model.classifier[:6](torch.flatten(model.features(x), 1))
         conv1 = model.features[:2](x)
+        conv5 = model.features[: model.feature_names["conv5"] + 1](x)  # before pool5
     assert feats["fc7"].dtype == np.float16 and feats["fc7"].shape == (3, 4096)
     assert np.allclose(feats["fc7"], fc7.numpy(), rtol=2e-3, atol=2e-3)
     assert feats["conv1"].shape == (3, 96 * 9)
     assert np.allclose(feats["conv1"], T.pool_features(conv1).numpy(), rtol=2e-3, atol=2e-3)
     assert feats["conv5"].shape == (3, 256 * 9)
+    # conv5's 7x7 maps max-pooled to 3x3 as pool5 does (3x3 windows, stride 2, ceil mode)
+    pool5 = nn.MaxPool2d(3, 2, ceil_mode=True)(conv5).flatten(1)
+    assert conv5.shape[-2:] == (7, 7) and pool5.abs().max() > 0
+    assert np.allclose(feats["conv5"], pool5.numpy(), rtol=2e-3, atol=2e-3)
 
 
 def test_cached_features(tmp_path, monkeypatch):
