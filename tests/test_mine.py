@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from zflib import mine, topk
+from zflib.activations import extract
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,9 +58,28 @@ def test_mine_and_project_equal_topk_over_every_image(tmp_path):
     top = mine.mine(sub, images, k=3, batch_size=5)
     x = sub.preprocess.inputs(images)
     ref = topk.mine_topk(sub.model, x, k=3)
+    acts = extract(sub.model, x, list(ref))  # every full map, by forward hooks
     for layer in ref:
-        assert torch.equal(top[layer].values, ref[layer].values)
-        assert torch.equal(top[layer].images, ref[layer].images)
+        t = top[layer]
+        for field in ("values", "images", "ys", "xs"):
+            assert torch.equal(getattr(t, field), getattr(ref[layer], field)), (layer, field)
+        # positions against the full maps: the activation at the reported (image, y, x) is
+        # the reported value, and it is that image's strongest in the map ...
+        a = acts[layer]
+        c = torch.arange(len(t.values))[:, None].expand_as(t.images)
+        assert torch.allclose(a[t.images, c, t.ys, t.xs], t.values, rtol=1e-5, atol=1e-6)
+        flat = a.flatten(2)[t.images, c]  # [C, k, H*W]: each reported image's map
+        assert torch.allclose(flat.amax(2), t.values, rtol=1e-5, atol=1e-6), layer
+        # ... at numpy's argmax (the first in raster order) wherever that is unambiguous: a
+        # maximum clear of the runner-up, or a dead map (all 0: every spot ties, first is 0, 0)
+        f = flat.numpy()
+        best = f.argmax(2)
+        top2 = np.sort(f, 2)[..., -2:]
+        clear = (top2[..., 1] - top2[..., 0] > 1e-4 * np.abs(top2[..., 1])) | (top2[..., 1] == 0)
+        assert clear.mean() > 0.5, layer  # the check below covers most slots
+        w = a.shape[-1]
+        assert np.array_equal(t.ys.numpy()[clear], (best // w)[clear]), layer
+        assert np.array_equal(t.xs.numpy()[clear], (best % w)[clear]), layer
     maps = topk.choose_maps(sub.model, ["conv2", "conv5"], 3, seed=1)
     ours = mine.project(sub, images, top, maps)
     display = sub.preprocess.display(images)

@@ -132,7 +132,7 @@ def test_distributed_ranks_gather_to_one_pass(mined):
 
 
 def test_top_projections_and_choose_maps(mined):
-    model, x, _ = mined
+    model, x, ref = mined
     maps = topk.choose_maps(model, LAYERS, 3, seed=4)
     assert all(len(v) == 3 and v.tolist() == sorted(v.tolist())
                              for v in maps.values())
@@ -144,14 +144,24 @@ def test_top_projections_and_choose_maps(mined):
     tp = topk.top_projections(model, x, display, top, "conv3", maps["conv3"])
     rf = receptive_field(model, "conv3")
     assert tp.projections.shape == (3, 2, 3, rf.size, rf.size)
-    m, j = 1, 1
-    mp_, img = int(maps["conv3"][m]), int(tp.top.images[m, j])
-    pos = torch.tensor([[int(tp.top.ys[m, j]), int(tp.top.xs[m, j])]])
-    full = deconv.project(model, x[img:img + 1], "conv3", maps=[mp_], positions=pos)
-    want = crop_patches(full, rf, pos[:, 0], pos[:, 1])[0]
-    assert torch.allclose(tp.projections[m, j], want, rtol=1e-5, atol=1e-7)
-    assert torch.equal(tp.patches[m, j],
-                       crop_patches(display[img:img + 1], rf, pos[:, 0], pos[:, 1], fill=1.0)[0])
+    assert tp.patches.shape == (3, 2, 3, rf.size, rf.size)
+    # every (map, rank): the activation as mined (not as top_projections reports it) projected
+    # alone from its own image by deconv.project, and the display patch around it
+    mined_top = top["conv3"]
+    _check(top, {"conv3": ref["conv3"][:, :, :2]})  # the top 2 of brute force
+    assert torch.equal(tp.maps, maps["conv3"])
+    for f in ("values", "images", "ys", "xs"):
+        assert torch.equal(getattr(tp.top, f), getattr(mined_top, f)[maps["conv3"]]), f
+    for m, mp_ in enumerate(maps["conv3"].tolist()):
+        for j in range(2):
+            img = int(mined_top.images[mp_, j])
+            pos = torch.stack([mined_top.ys[mp_, j:j + 1], mined_top.xs[mp_, j:j + 1]], 1)
+            full = deconv.project(model, x[img:img + 1], "conv3", maps=[mp_], positions=pos)
+            assert full.abs().sum() > 0, (m, j)  # a real projection, not two zeros agreeing
+            want = crop_patches(full, rf, pos[:, 0], pos[:, 1])[0]
+            assert torch.allclose(tp.projections[m, j], want, rtol=1e-5, atol=1e-7), (m, j)
+            patch = crop_patches(display[img:img + 1], rf, pos[:, 0], pos[:, 1], fill=1.0)[0]
+            assert torch.equal(tp.patches[m, j], patch), (m, j)
 
 
 def test_one_layer_given_alone(mined):
