@@ -376,3 +376,16 @@ def test_fig8_shows_boxes_that_cross_the_image_border_as_the_table_masks_them():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_empty_or_malformed_boxes_raise():
+    """(x, y, w, h) boxes read as (x0, y0, x1, y1) can be empty: nothing was masked and the
+    part scored a perfect 0; [N, 2] boxes ended in an IndexError."""
+    model, cfg, images, mean, boxes = _setup()
+    xywh = {**boxes, "nose": torch.tensor([[30, 30, 10, 8]] * 5)}
+    with pytest.raises(ValueError, match=r"nose box \[30, 30, 10, 8\] is empty: want "
+                                         r"\(x0, y0, x1, y1\) with x0 < x1, y0 < y1"):
+        correspondence_table(model, images, xywh, mean, cfg, draws=1)
+    with pytest.raises(ValueError, match=r"boxes\['left_eye'\] of shape \(5, 2\); want \[5, 4\]"):
+        correspondence_table(model, images, {**boxes, "left_eye": boxes["left_eye"][:, :2]},
+                             mean, cfg, draws=1)

@@ -192,3 +192,16 @@ def test_float64_model():
     dist, prob = _hand_fc7_and_prob(model, x, labels, mean, cfg, "scale", 1.5)
     torch.testing.assert_close(res.distance["fc7"][:, 1].double(), dist, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(res.prob[:, 1].double(), prob, rtol=0, atol=1e-7)
+
+
+def test_labels_must_be_one_integer_class_per_image():
+    """[N, 1] labels gave probabilities [N, N, V]; 1.7 was read as class 1; both silently."""
+    x = _images(2)
+    model = build_model("zfnet", num_classes=200, size=64).eval()
+    mean = torch.full((3, 64, 64), 100.0)
+    cfg = get_config("smoke")
+    with pytest.raises(ValueError, match=r"labels must be \[N\] integer classes, got "
+                                         r"torch.int64 of shape \(2, 1\)"):
+        invariance_curves(model, x, torch.tensor([[0], [1]]), mean, cfg, kind="scale")
+    with pytest.raises(ValueError, match=r"got torch.float32 of shape \(2,\)"):
+        invariance_curves(model, x, torch.tensor([0.0, 1.7]), mean, cfg, kind="scale")

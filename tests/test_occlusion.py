@@ -353,3 +353,11 @@ def test_target_as_a_tensor_or_numpy_integer_and_a_clear_error_otherwise():
         torch.testing.assert_close(maps.prob, ref.prob, rtol=0, atol=0)
     with pytest.raises(TypeError, match="target must be an integer class index, got 3.0"):
         occlusion_maps(model, x, 3.0, size=16, stride=16, baseline=base)
+
+
+def test_integer_pixels_raise():
+    """uint8 pixels were cast to the model's dtype without a word (probabilities of 1e-39)."""
+    model = _model()
+    x, _ = _image()
+    with pytest.raises(ValueError, match="x holds torch.uint8 values; want a floating network"):
+        occlusion_maps(model, (x * 50 + 128).clamp(0, 255).to(torch.uint8), 0, size=8, stride=4)

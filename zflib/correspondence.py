@@ -272,9 +272,19 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
         raise ValueError(f"chunk {chunk} out of range 1..")
     if len(images) < 2:
         raise ValueError(f"need at least 2 images, got {len(images)}")
+    boxes = dict(boxes)  # each part as a tensor (lists too)
     for part in PARTS:
         if part not in boxes or len(boxes[part]) != len(images):
             raise ValueError(f"boxes must give {part!r} for each of the {len(images)} images")
+        b = torch.as_tensor(boxes[part])
+        if b.shape != (len(images), 4):
+            raise ValueError(f"boxes[{part!r}] of shape {tuple(b.shape)}; want "
+                             f"[{len(images)}, 4] (x0, y0, x1, y1)")
+        empty = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])  # masks nothing: a perfect score
+        if empty.any():
+            raise ValueError(f"{part} box {b[empty][0].tolist()} is empty: want (x0, y0, x1, "
+                             "y1) with x0 < x1, y0 < y1 (end-exclusive)")
+        boxes[part] = b
     # One memory layout for clean and masked inputs: oneDNN picks its algorithm by layout, and
     # a different one would add rounding noise (~1e-6) to features the mask cannot reach,
     # whose change must be exactly 0 (sign 0), not a random sign.

@@ -159,7 +159,11 @@ def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor
     Paper: Sec. 4.4, Fig. 5.
     """
     values = paper_values(kind, cfg) if values is None else torch.as_tensor(values).float()
-    labels = torch.as_tensor(labels, dtype=torch.long)
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"labels must be [N] integer classes, got {labels.dtype} of shape "
+                         f"{tuple(labels.shape)}")
+    labels = labels.long()
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if len(images) == 0:

@@ -193,6 +193,9 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         x = x[0]
     if x.ndim != 3 or x.shape[0] != 3:
         raise ValueError(f"x must be one image [3, S, S] or [1, 3, S, S], got {tuple(x.shape)}")
+    if not x.is_floating_point():  # else cast to the model's dtype: 0..255 pixels as inputs
+        raise ValueError(f"x holds {x.dtype} values; want a floating network input "
+                         "(zflib.data.to_input)")
     h, w = x.shape[-2:]
     _check_window(min(h, w), size, stride)
     try:

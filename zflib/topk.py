@@ -157,11 +157,20 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     if device.type != own.type or (device.index is not None and device != own):
         raise ValueError(f"device {device} is not the model's ({own}); move the model there "
                          "first (model.to(device)) or leave device out")
+    chans = next(op.module.in_channels for op in ops if op.kind == "conv")
     state: dict[str, TopK] = {}
     seen = 0
     for b, xb in enumerate(_batches(data, batch_size)):
-        n = len(xb)
+        n = len(xb)  # other ranks' batches are only counted (zflib.mine passes placeholders)
         if b % world == rank:
+            # one image [3, S, S] (what a Dataset yields) would run as an unbatched conv and
+            # its rows would be taken for maps
+            if xb.dim() != 4 or xb.shape[1] != chans:
+                raise ValueError(f"batch {b} has shape {tuple(xb.shape)}; want "
+                                 f"[B, {chans}, S, S] (batch a Dataset with a DataLoader)")
+            if not xb.is_floating_point():
+                raise ValueError(f"batch {b} holds {xb.dtype} values; want floating network "
+                                 "inputs (zflib.data.to_input)")
             h = xb.to(device, non_blocking=True)
             for i, op in enumerate(ops):
                 if op.kind == "relu":
@@ -254,8 +263,11 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
     maps = torch.as_tensor(maps, dtype=torch.long).reshape(-1)
     sel = top.select(maps)
     m, k = sel.values.shape
-    if len(display) != len(inputs):
-        raise ValueError(f"{len(display)} display images for {len(inputs)} inputs")
+    if display.dim() != 4 or len(display) != len(inputs) or \
+            display.shape[-2:] != inputs.shape[-2:]:
+        raise ValueError(f"display of shape {tuple(display.shape)}; want [{len(inputs)}, C, "
+                         f"{inputs.shape[-2]}, {inputs.shape[-1]}] like inputs "
+                         "(from_input(...).permute(0, 3, 1, 2))")
     if image_batch < 1:
         raise ValueError(f"image_batch {image_batch} out of range 1..")
     if m and int(sel.images.max()) >= len(inputs):
