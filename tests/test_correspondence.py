@@ -389,3 +389,13 @@ def test_empty_or_malformed_boxes_raise():
     with pytest.raises(ValueError, match=r"boxes\['left_eye'\] of shape \(5, 2\); want \[5, 4\]"):
         correspondence_table(model, images, {**boxes, "left_eye": boxes["left_eye"][:, :2]},
                              mean, cfg, draws=1)
+
+
+def test_one_layer_given_alone():
+    """``layers="conv5"`` is the layer conv5, not the layers "c", "o", ...; none is refused."""
+    model, cfg, images, mean, boxes = _setup()
+    one = correspondence_table(model, images, boxes, mean, cfg, layers="conv5", draws=2)
+    ref = correspondence_table(model, images, boxes, mean, cfg, layers=("conv5",), draws=2)
+    assert one["layers"] == ["conv5"] and one == ref
+    with pytest.raises(ValueError, match="layers is empty"):
+        correspondence_table(model, images, boxes, mean, cfg, layers=(), draws=2)

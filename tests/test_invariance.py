@@ -205,3 +205,17 @@ def test_labels_must_be_one_integer_class_per_image():
         invariance_curves(model, x, torch.tensor([[0], [1]]), mean, cfg, kind="scale")
     with pytest.raises(ValueError, match=r"got torch.float32 of shape \(2,\)"):
         invariance_curves(model, x, torch.tensor([0.0, 1.7]), mean, cfg, kind="scale")
+
+
+def test_one_layer_given_alone():
+    """``layers="conv1"`` is the layer conv1, not the layers "c", "o", ..."""
+    x = _images(2)
+    model = build_model("zfnet", num_classes=200, size=64).eval()
+    mean = torch.full((3, 64, 64), 100.0)
+    cfg = get_config("smoke")
+    one = invariance_curves(model, x, torch.tensor([0, 1]), mean, cfg, kind="scale",
+                            values=[1.0, 1.2], layers="conv1")
+    ref = invariance_curves(model, x, torch.tensor([0, 1]), mean, cfg, kind="scale",
+                            values=[1.0, 1.2], layers=("conv1",))
+    assert list(one.distance) == ["conv1"]
+    torch.testing.assert_close(one.distance["conv1"], ref.distance["conv1"], rtol=0, atol=0)

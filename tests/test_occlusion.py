@@ -361,3 +361,15 @@ def test_integer_pixels_raise():
     x, _ = _image()
     with pytest.raises(ValueError, match="x holds torch.uint8 values; want a floating network"):
         occlusion_maps(model, (x * 50 + 128).clamp(0, 255).to(torch.uint8), 0, size=8, stride=4)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(size=8.5, stride=4), "occluder size must be a whole number of pixels, got 8.5"),
+    (dict(size=8, stride=8 / 2), "stride must be a whole number of pixels, got 4.0"),
+])
+def test_fractional_window_is_refused(kwargs, message):
+    """A fractional square or stride (``stride=size / 2``) is refused, not an IndexError."""
+    model = _model()
+    x, _ = _image()
+    with pytest.raises(TypeError, match=message):
+        occlusion_maps(model, x, 0, **kwargs)

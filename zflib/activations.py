@@ -14,6 +14,12 @@ from torch import nn
 from zflib.models import ConvNet, eval_mode, layer_module
 
 
+def layer_list(names: str | Sequence[str]) -> list[str]:
+    """``names`` as a list of layer names; one name given alone (``"conv5"``) is one layer,
+    not the layers "c", "o", "n", "v", "5"."""
+    return [names] if isinstance(names, str) else list(names)
+
+
 @contextmanager
 def record_activations(model: ConvNet, names: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
     """Within the block, each forward pass stores layer ``names``' outputs (or one layer's:
@@ -21,7 +27,7 @@ def record_activations(model: ConvNet, names: Sequence[str]) -> Iterator[dict[st
 
     Hooks are removed on exit, also when the block raises.
     """
-    names = [names] if isinstance(names, str) else names  # one layer
+    names = layer_list(names)
     acts: dict[str, torch.Tensor] = {}
     handles = []
     try:
@@ -47,7 +53,7 @@ def extract(model: ConvNet, x: torch.Tensor, names: Sequence[str], *,
 
     Paper: Sec. 5.2, Table 7 (each layer's features).
     """
-    names = [names] if isinstance(names, str) else names  # one layer
+    names = layer_list(names)
     if not names:
         raise ValueError("names is empty; give at least one of " + ", ".join(model.layer_names))
     if batch_size < 1:

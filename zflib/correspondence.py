@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from zflib.activations import extract
+from zflib.activations import extract, layer_list
 from zflib.config import Config
 from zflib.data import ImageSet, to_input
 from zflib.models import ConvNet
@@ -266,6 +266,9 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
     image (the paper's control, Table 1's ``random`` row); aligned random regions
     (:func:`aligned_boxes`) share one centre in all images, the control for where a part sits.
     """
+    layers = tuple(layer_list(layers))
+    if not layers:
+        raise ValueError("layers is empty; give at least one, e.g. ('conv5', 'fc7')")
     if draws < 1:
         raise ValueError(f"draws {draws} out of range 1..")
     if chunk < 1:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from zflib.activations import extract
+from zflib.activations import extract, layer_list
 from zflib.config import Config
 from zflib.data import from_input, to_input
 from zflib.models import ConvNet
@@ -173,6 +173,7 @@ def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor
         raise ValueError(f"label {int(bad[0])} out of range 0..{model.num_classes - 1}")
     fill = mean_pixel(mean)
     moved = torch.cat([transform_images(images, kind, float(v), fill=fill) for v in values])
+    layers = layer_list(layers)
     names = list(dict.fromkeys([*layers, "fc8"]))
     x = to_input(torch.cat([images, moved]), mean, cfg)
     acts = extract(model, x, names, batch_size=batch_size)

@@ -149,6 +149,11 @@ def window_masks(height: int, width: int, size: int, stride: int) -> torch.Tenso
 
 
 def _check_window(extent: int, size: int, stride: int) -> None:
+    for what, v in (("occluder size", size), ("stride", stride)):
+        try:
+            operator.index(v)
+        except TypeError:
+            raise TypeError(f"{what} must be a whole number of pixels, got {v!r}") from None
     if not 1 <= size <= extent:
         raise ValueError(f"occluder size {size} out of range 1..{extent} (the image side)")
     if not 1 <= stride <= extent:
