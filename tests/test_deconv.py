@@ -405,34 +405,11 @@ def test_layer_given_as_numpy_integer_or_alone():
         deconv.forward_trace(model, x, 2.0)
 
 
-def test_mine_topk_refuses_single_images_and_integer_pixels():
-    """A Dataset (or a list, or one image) yields [3, S, S]: conv2d takes it as unbatched and
-    the maps came out as the image's rows; uint8 pixels reached conv1 unconverted. (The tests
-    of zflib.topk live here while tests/test_topk.py is being edited elsewhere.)"""
-    from zflib import topk
-
-    model, x = zfnet(), torch.randn(2, 3, 56, 56)
-    data = torch.utils.data.TensorDataset(x, torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r"batch 0 has shape \(3, 56, 56\); want \[B, 3, S, S\]"):
-        topk.mine_topk(model, data, layers=["conv1"], k=1)
-    with pytest.raises(ValueError, match=r"batch 0 has shape \(3, 56, 56\)"):
-        topk.mine_topk(model, list(x), layers=["conv1"], k=1)
-    with pytest.raises(ValueError, match=r"batch 0 has shape \(2, 56, 56, 3\); want \[B, 3"):
-        topk.mine_topk(model, x.permute(0, 2, 3, 1), layers=["conv1"], k=1)
-    with pytest.raises(ValueError, match="batch 0 holds torch.uint8 values; want floating"):
-        topk.mine_topk(model, x.to(torch.uint8), layers=["conv1"], k=1)
-    loader = torch.utils.data.DataLoader(data, batch_size=2)
-    assert topk.mine_topk(model, loader, layers=["conv1"], k=1)["conv1"].values.shape == (96, 1)
-
-
-def test_top_projections_refuses_display_images_channels_last():
-    """from_input gives [N, S, S, 3]; unpermuted, the patches came out with S channels."""
-    from zflib import topk
-
-    model, x = zfnet(), torch.randn(3, 3, 56, 56)
-    top = topk.mine_topk(model, x, layers=["conv5"], k=2)
-    with pytest.raises(ValueError,
-                       match=r"display of shape \(3, 56, 56, 3\); want \[3, C, 56, 56\]"):
-        topk.top_projections(model, x, torch.rand(3, 56, 56, 3), top, "conv5", [0])
-    tp = topk.top_projections(model, x, torch.rand(3, 1, 56, 56), top, "conv5", [0])
-    assert tp.patches.shape[2] == 1  # any channel count (grey display images)
+def test_inputs_follow_the_models_dtype_and_integer_pixels_are_refused():
+    """float64 inputs to a float32 model are cast (as extract does), not a dtype error deep in
+    a conv; uint8 pixels would be taken for network inputs, so they are refused."""
+    model, x = zfnet(), torch.randn(1, 3, 56, 56)
+    torch.testing.assert_close(deconv.project(model, x.double(), "conv3", maps=[1, 2]),
+                               deconv.project(model, x, "conv3", maps=[1, 2]), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="x holds torch.uint8 values; want floating"):
+        deconv.project_strongest(model, (x * 50).clamp(0, 255).to(torch.uint8), "conv2")

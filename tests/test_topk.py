@@ -186,3 +186,35 @@ def test_device_other_than_the_models_is_refused(mined):
     got = topk.mine_topk(model, x[:4], layers="conv1", k=2, device="cpu")
     want = topk.mine_topk(model, x[:4], layers="conv1", k=2)
     assert torch.equal(got["conv1"].values, want["conv1"].values)
+
+
+def test_mine_topk_refuses_single_images_and_integer_pixels():
+    """A Dataset (or a list, or one image) yields [3, S, S]: conv2d takes it as unbatched and
+    the maps came out as the image's rows; uint8 pixels reached conv1 unconverted; float64
+    inputs to a float32 model are cast."""
+    model, x = _model(), torch.randn(2, 3, 56, 56)
+    data = torch.utils.data.TensorDataset(x, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"batch 0 has shape \(3, 56, 56\); want \[B, 3, S, S\]"):
+        topk.mine_topk(model, data, layers=["conv1"], k=1)
+    with pytest.raises(ValueError, match=r"batch 0 has shape \(3, 56, 56\)"):
+        topk.mine_topk(model, list(x), layers=["conv1"], k=1)
+    with pytest.raises(ValueError, match=r"batch 0 has shape \(2, 56, 56, 3\); want \[B, 3"):
+        topk.mine_topk(model, x.permute(0, 2, 3, 1), layers=["conv1"], k=1)
+    with pytest.raises(ValueError, match="batch 0 holds torch.uint8 values; want floating"):
+        topk.mine_topk(model, x.to(torch.uint8), layers=["conv1"], k=1)
+    loader = torch.utils.data.DataLoader(data, batch_size=2)
+    assert topk.mine_topk(model, loader, layers=["conv1"], k=1)["conv1"].values.shape == (96, 1)
+    same = topk.mine_topk(model, x.double(), layers=["conv1"], k=1)["conv1"]
+    torch.testing.assert_close(same.values, topk.mine_topk(model, x, layers=["conv1"],
+                                                           k=1)["conv1"].values, rtol=0, atol=0)
+
+
+def test_top_projections_refuses_display_images_channels_last():
+    """from_input gives [N, S, S, 3]; unpermuted, the patches came out with S channels."""
+    model, x = _model(), torch.randn(3, 3, 56, 56)
+    top = topk.mine_topk(model, x, layers=["conv5"], k=2)
+    with pytest.raises(ValueError,
+                       match=r"display of shape \(3, 56, 56, 3\); want \[3, C, 56, 56\]"):
+        topk.top_projections(model, x, torch.rand(3, 56, 56, 3), top, "conv5", [0])
+    tp = topk.top_projections(model, x, torch.rand(3, 1, 56, 56), top, "conv5", [0])
+    assert tp.patches.shape[2] == 1  # any channel count (grey display images)

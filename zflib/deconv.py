@@ -335,6 +335,11 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
     ops = feature_ops(model, deepest)
     if x.dim() != 4:
         raise ValueError(f"x has shape {tuple(x.shape)}; want [N, C, S, S]")
+    if not x.is_floating_point():  # a cast would take 0..255 pixels for network inputs
+        raise ValueError(f"x holds {x.dtype} values; want floating network inputs "
+                         "(zflib.data.to_input)")
+    conv = next(op.module for op in ops if op.kind == "conv")
+    x = x.to(conv.weight.device, conv.weight.dtype)  # float64 inputs to a float32 model
     want = getattr(model, "input_size", None)
     if isinstance(want, int) and tuple(x.shape[-2:]) != (want, want):
         raise ValueError(f"input of {tuple(x.shape[-2:])} pixels; this model takes "
