@@ -88,6 +88,8 @@ def test_bad_arguments():
         invariance_curves(model, x, torch.tensor([200]), mean, cfg, kind="scale")
     with pytest.raises(ValueError, match="1 images but 2 labels"):
         invariance_curves(model, x, torch.tensor([0, 1]), mean, cfg, kind="scale")
+    with pytest.raises(ValueError, match=r"values must be \[V\] amounts, V >= 1, got shape \(0,\)"):
+        invariance_curves(model, x, torch.tensor([0]), mean, cfg, kind="scale", values=[])
 
 
 def test_curves_equal_a_hand_forward():

@@ -373,3 +373,11 @@ def test_fractional_window_is_refused(kwargs, message):
     x, _ = _image()
     with pytest.raises(TypeError, match=message):
         occlusion_maps(model, x, 0, **kwargs)
+
+
+def test_most_confident_refuses_labels_that_do_not_fit_the_probabilities():
+    probs = torch.tensor([[0.7, 0.3], [0.2, 0.8]])
+    with pytest.raises(ValueError, match=r"probs of shape \(2, 2\); want \[3, K\] for 3 labels"):
+        most_confident(probs, torch.tensor([0, 1, 1]))
+    with pytest.raises(ValueError, match=r"label 2 out of range 0..1"):
+        most_confident(probs, torch.tensor([0, 2]))

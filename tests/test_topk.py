@@ -218,3 +218,10 @@ def test_top_projections_refuses_display_images_channels_last():
         topk.top_projections(model, x, torch.rand(3, 56, 56, 3), top, "conv5", [0])
     tp = topk.top_projections(model, x, torch.rand(3, 1, 56, 56), top, "conv5", [0])
     assert tp.patches.shape[2] == 1  # any channel count (grey display images)
+
+
+@pytest.mark.parametrize("k", [2.5, True, "9"])
+def test_k_must_be_a_whole_number(k):
+    with pytest.raises(TypeError, match=f"k must be a whole number of activations per map, "
+                                        f"got {k!r}"):
+        topk.mine_topk(_model(), torch.randn(2, 3, 56, 56), layers=["conv1"], k=k)

@@ -159,6 +159,8 @@ def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor
     Paper: Sec. 4.4, Fig. 5.
     """
     values = paper_values(kind, cfg) if values is None else torch.as_tensor(values).float()
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"values must be [V] amounts, V >= 1, got shape {tuple(values.shape)}")
     labels = torch.as_tensor(labels)
     if labels.ndim != 1 or labels.is_floating_point() or labels.is_complex():
         raise ValueError(f"labels must be [N] integer classes, got {labels.dtype} of shape "

@@ -26,6 +26,7 @@ Paper: Sec. 4, Fig. 2 (top 9 activations across the validation data), Fig. 4.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,8 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
 
     Paper: Sec. 4, Fig. 2.
     """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be a whole number of activations per map, got {k!r}")
     if k < 1:
         raise ValueError(f"k {k} out of range 1..")
     if batch_size < 1:
