@@ -413,3 +413,9 @@ def test_inputs_follow_the_models_dtype_and_integer_pixels_are_refused():
                                deconv.project(model, x, "conv3", maps=[1, 2]), rtol=0, atol=0)
     with pytest.raises(ValueError, match="x holds torch.uint8 values; want floating"):
         deconv.project_strongest(model, (x * 50).clamp(0, 255).to(torch.uint8), "conv2")
+
+
+def test_project_strongest_names_a_wrong_image_shape():
+    """[S, S] (a grey image) read as 56 images before."""
+    with pytest.raises(ValueError, match=r"x has shape \(56, 56\); want one image \[3, S, S\]"):
+        deconv.project_strongest(zfnet(), torch.randn(56, 56), "conv1")

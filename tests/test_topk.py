@@ -225,3 +225,10 @@ def test_k_must_be_a_whole_number(k):
     with pytest.raises(TypeError, match=f"k must be a whole number of activations per map, "
                                         f"got {k!r}"):
         topk.mine_topk(_model(), torch.randn(2, 3, 56, 56), layers=["conv1"], k=k)
+
+
+def test_top_projections_of_a_layer_that_was_not_mined():
+    model, x = _model(), torch.randn(2, 3, 56, 56)
+    top = topk.mine_topk(model, x, layers=["conv1", "conv2"], k=1)
+    with pytest.raises(ValueError, match="conv5 was not mined; mined: conv1, conv2"):
+        topk.top_projections(model, x, x, top, "conv5", [0])

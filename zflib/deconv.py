@@ -405,6 +405,9 @@ def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, ma
 
     Paper: Sec. 2.1, Fig. 2 (one image's share of it).
     """
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x has shape {tuple(x.shape)}; want one image [3, S, S] or "
+                         "[1, 3, S, S]")
     x = x.unsqueeze(0) if x.dim() == 3 else x
     if x.shape[0] != 1:
         raise ValueError(f"x holds {x.shape[0]} images; project_strongest takes one")

@@ -262,6 +262,8 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
     Paper: Sec. 4, Fig. 2.
     """
     name = deconv.resolve_layer(model, layer)
+    if isinstance(top, dict) and name not in top:
+        raise ValueError(f"{name} was not mined; mined: {', '.join(top) or 'nothing'}")
     top = top[name] if isinstance(top, dict) else top
     maps = torch.as_tensor(maps, dtype=torch.long).reshape(-1)
     sel = top.select(maps)
