@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -381,3 +383,13 @@ def test_most_confident_refuses_labels_that_do_not_fit_the_probabilities():
         most_confident(probs, torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match=r"label 2 out of range 0..1"):
         most_confident(probs, torch.tensor([0, 2]))
+
+
+@pytest.mark.parametrize("shape", [(3,), (3, 64, 64)])
+def test_a_baseline_that_does_not_fit_the_image_is_named(shape):
+    """A mean pixel [3] or the uncropped mean image: an expand error before."""
+    model = _model()
+    x, _ = _image()
+    with pytest.raises(ValueError, match=rf"baseline of shape {re.escape(str(shape))} does not "
+                                         r"broadcast to the image's \[3, 56, 56\]"):
+        occlusion_maps(model, x, 0, size=8, stride=4, baseline=torch.zeros(shape))

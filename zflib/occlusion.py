@@ -217,7 +217,13 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
     param = next(model.parameters())
     device = param.device
     x = x.to(device=device, dtype=param.dtype)
-    base = torch.as_tensor(baseline, dtype=x.dtype, device=device).expand_as(x)
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=device)
+    try:
+        base = base.expand_as(x)
+    except RuntimeError:
+        raise ValueError(f"baseline of shape {tuple(base.shape)} does not broadcast to the "
+                         f"image's {list(x.shape)}; give a number, [3, 1, 1] (one per channel) "
+                         "or the image's shape (grey_baseline gives the paper's)") from None
     ys, xs = window_starts(h, size, stride), window_starts(w, size, stride)
     feats, hooked = model.features, model.feature_names[layer]
 
