@@ -361,7 +361,7 @@ def test_integer_pixels_raise():
     """uint8 pixels were cast to the model's dtype without a word (probabilities of 1e-39)."""
     model = _model()
     x, _ = _image()
-    with pytest.raises(ValueError, match="x holds torch.uint8 values; want a floating network"):
+    with pytest.raises(ValueError, match="x holds torch.uint8 values; want floating network"):
         occlusion_maps(model, (x * 50 + 128).clamp(0, 255).to(torch.uint8), 0, size=8, stride=4)
 
 

@@ -5,7 +5,7 @@ Paper: Sec. 2 (feature maps of layers 1-5, fc6, fc7).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -14,10 +14,10 @@ from torch import nn
 from zflib.models import ConvNet, eval_mode, layer_module
 
 
-def layer_list(names: str | Sequence[str]) -> list[str]:
-    """``names`` as a list of layer names; one name given alone (``"conv5"``) is one layer,
-    not the layers "c", "o", "n", "v", "5"."""
-    return [names] if isinstance(names, str) else list(names)
+def layer_list(names: str | int | Iterable) -> list:
+    """``names`` as a list of layers; one layer given alone (``"conv5"``, or a number) is one
+    layer, not the layers "c", "o", "n", "v", "5"."""
+    return [names] if isinstance(names, str) or not isinstance(names, Iterable) else list(names)
 
 
 @contextmanager

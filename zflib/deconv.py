@@ -63,6 +63,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zflib.activations import layer_list
+
 # indices given as a tensor, a list or a nested list (maps [K]; positions [K, 2])
 Ints: TypeAlias = "torch.Tensor | Sequence[int] | Sequence[Sequence[int]]"
 
@@ -121,10 +123,20 @@ def layer_indices(model: nn.Module) -> dict[str, int]:
 
 
 def resolve_layers(model: nn.Module, layers: int | str | Iterable[int | str]) -> list[str]:
-    """:func:`resolve_layer` of each of ``layers``, or of one layer given alone (``"conv5"``
-    is one layer, not the letters of its name)."""
-    one = isinstance(layers, str) or not isinstance(layers, Iterable)
-    return [resolve_layer(model, la) for la in ([layers] if one else layers)]
+    """:func:`resolve_layer` of each of ``layers``, or of one layer given alone
+    (:func:`zflib.activations.layer_list`)."""
+    return [resolve_layer(model, la) for la in layer_list(layers)]
+
+
+def network_input(x: torch.Tensor, model: nn.Module, *, what: str = "x",
+                  non_blocking: bool = False) -> torch.Tensor:
+    """``x`` on ``model``'s device and in its dtype (float64 inputs to a float32 model);
+    integer pixels are refused, since a cast would take 0..255 for network inputs."""
+    if not x.is_floating_point():
+        raise ValueError(f"{what} holds {x.dtype} values; want floating network inputs "
+                         "(zflib.data.to_input)")
+    param = next(model.parameters())
+    return x.to(param.device, param.dtype, non_blocking=non_blocking)
 
 
 def _indices(v: Ints, what: str, device: torch.device) -> torch.Tensor:
@@ -335,11 +347,7 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
     ops = feature_ops(model, deepest)
     if x.dim() != 4:
         raise ValueError(f"x has shape {tuple(x.shape)}; want [N, C, S, S]")
-    if not x.is_floating_point():  # a cast would take 0..255 pixels for network inputs
-        raise ValueError(f"x holds {x.dtype} values; want floating network inputs "
-                         "(zflib.data.to_input)")
-    conv = next(op.module for op in ops if op.kind == "conv")
-    x = x.to(conv.weight.device, conv.weight.dtype)  # float64 inputs to a float32 model
+    x = network_input(x, model)
     want = getattr(model, "input_size", None)
     if isinstance(want, int) and tuple(x.shape[-2:]) != (want, want):
         raise ValueError(f"input of {tuple(x.shape[-2:])} pixels; this model takes "
@@ -661,6 +669,6 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
 
 
 __all__ = ["Op", "Strongest", "Trace", "features_of", "layer_indices", "resolve_layer",
-           "resolve_layers",
+           "resolve_layers", "network_input",
            "feature_ops", "forward_trace", "project", "project_strongest",
            "pool_with_switches", "unpool", "SUPPORTED", "UNPOOL", "LRN", "PROJECTION_BATCH"]

@@ -198,9 +198,7 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         x = x[0]
     if x.ndim != 3 or x.shape[0] != 3:
         raise ValueError(f"x must be one image [3, S, S] or [1, 3, S, S], got {tuple(x.shape)}")
-    if not x.is_floating_point():  # else cast to the model's dtype: 0..255 pixels as inputs
-        raise ValueError(f"x holds {x.dtype} values; want a floating network input "
-                         "(zflib.data.to_input)")
+    x = deconv.network_input(x, model)
     h, w = x.shape[-2:]
     _check_window(min(h, w), size, stride)
     try:
@@ -214,9 +212,7 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         raise ValueError(f"channel {channel} out of range 0..{n_maps - 1} of {layer}")
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} out of range 1..")
-    param = next(model.parameters())
-    device = param.device
-    x = x.to(device=device, dtype=param.dtype)
+    device = x.device
     base = torch.as_tensor(baseline, dtype=x.dtype, device=device)
     try:
         base = base.expand_as(x)

@@ -155,7 +155,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     rank, world = distributed.shard() if gather else shard
     if not 0 <= rank < world:
         raise ValueError(f"shard rank {rank} out of range 0..{world - 1}")
-    own, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+    own = next(model.parameters()).device
     device = own if device is None else torch.device(device)
     if device.type != own.type or (device.index is not None and device != own):
         raise ValueError(f"device {device} is not the model's ({own}); move the model there "
@@ -171,10 +171,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
             if xb.dim() != 4 or xb.shape[1] != chans:
                 raise ValueError(f"batch {b} has shape {tuple(xb.shape)}; want "
                                  f"[B, {chans}, S, S] (batch a Dataset with a DataLoader)")
-            if not xb.is_floating_point():
-                raise ValueError(f"batch {b} holds {xb.dtype} values; want floating network "
-                                 "inputs (zflib.data.to_input)")
-            h = xb.to(device, dtype, non_blocking=True)  # float64 inputs, float32 model
+            h = deconv.network_input(xb, model, what=f"batch {b}", non_blocking=True)
             for i, op in enumerate(ops):
                 if op.kind == "relu":
                     h = torch.relu_(h) if i else torch.relu(h)
