@@ -282,6 +282,7 @@ def _wide_model(height, width):
         n = model.features(torch.zeros(1, 3, height, width)).numel()
     torch.manual_seed(1)
     model.classifier[1] = torch.nn.Linear(n, model.classifier[1].out_features)
+    model.input_size = (height, width)
     return model.eval()
 
 
@@ -393,3 +394,9 @@ def test_a_baseline_that_does_not_fit_the_image_is_named(shape):
     with pytest.raises(ValueError, match=rf"baseline of shape {re.escape(str(shape))} does not "
                                          r"broadcast to the image's \[3, 56, 56\]"):
         occlusion_maps(model, x, 0, size=8, stride=4, baseline=torch.zeros(shape))
+
+
+def test_image_of_another_size_is_refused_before_the_passes():
+    with pytest.raises(ValueError, match=r"x has images of \(64, 64\) pixels; this model "
+                                         r"takes 56x56"):
+        occlusion_maps(_model(), torch.zeros(3, 64, 64), 0, size=8, stride=4)

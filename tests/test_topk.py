@@ -232,3 +232,23 @@ def test_top_projections_of_a_layer_that_was_not_mined():
     top = topk.mine_topk(model, x, layers=["conv1", "conv2"], k=1)
     with pytest.raises(ValueError, match="conv5 was not mined; mined: conv1, conv2"):
         topk.top_projections(model, x, x, top, "conv5", [0])
+
+
+def test_images_of_another_size_are_refused():
+    """The positions mined from 64-pixel images would be projected through a 56-pixel trace
+    (forward_trace refuses those images) and cropped from the wrong place."""
+    model = _model()
+    with pytest.raises(ValueError, match=r"batch 0 has images of \(64, 64\) pixels; this "
+                                         r"model takes 56x56"):
+        topk.mine_topk(model, torch.randn(2, 3, 64, 64), layers=["conv1"], k=1)
+
+
+@pytest.mark.parametrize("maps", [[0.7], [True], torch.tensor([1.5])])
+def test_fractional_maps_are_refused_not_truncated(maps):
+    """torch.long would read map 0.7 as map 0 without a word."""
+    model, x = _model(), torch.randn(2, 3, 56, 56)
+    top = topk.mine_topk(model, x, layers=["conv5"], k=1)
+    with pytest.raises(ValueError, match="maps must be integer indices"):
+        top["conv5"].select(maps)
+    with pytest.raises(ValueError, match="maps must be integer indices"):
+        topk.top_projections(model, x, x, top, "conv5", maps)

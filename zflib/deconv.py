@@ -131,15 +131,23 @@ def resolve_layers(model: nn.Module, layers: int | str | Iterable[int | str]) ->
 def network_input(x: torch.Tensor, model: nn.Module, *, what: str = "x",
                   non_blocking: bool = False) -> torch.Tensor:
     """``x`` on ``model``'s device and in its dtype (float64 inputs to a float32 model);
-    integer pixels are refused, since a cast would take 0..255 for network inputs."""
+    integer pixels are refused, since a cast would take 0..255 for network inputs, and so
+    are images of another size than a model's ``input_size`` (its classifier, and the
+    positions :mod:`zflib.topk` records, hold for that size only)."""
     if not x.is_floating_point():
         raise ValueError(f"{what} holds {x.dtype} values; want floating network inputs "
                          "(zflib.data.to_input)")
+    want = getattr(model, "input_size", None)  # S, (H, W), or None: any size
+    if isinstance(want, int):
+        want = (want, want)
+    if want is not None and tuple(x.shape[-2:]) != tuple(want):
+        raise ValueError(f"{what} has images of {tuple(x.shape[-2:])} pixels; this model "
+                         f"takes {want[0]}x{want[1]}")
     param = next(model.parameters())
     return x.to(param.device, param.dtype, non_blocking=non_blocking)
 
 
-def _indices(v: Ints, what: str, device: torch.device) -> torch.Tensor:
+def as_indices(v: Ints, what: str, device: torch.device) -> torch.Tensor:
     """``v`` as a long tensor; fractional or boolean values are refused (``torch.long``
     would truncate 0.7 to map 0 without a word)."""
     t = torch.as_tensor(v, device=device)
@@ -269,13 +277,13 @@ class Trace:
         name = self._layer(layer)
         act = self.acts[name]
         n, c, h, w = act.shape
-        maps = _indices(maps, "maps", act.device).reshape(-1)
+        maps = as_indices(maps, "maps", act.device).reshape(-1)
         k = len(maps)
         if k and (maps.min() < 0 or maps.max() >= c):
             bad = int(maps[(maps < 0) | (maps >= c)][0])
             raise ValueError(f"map {bad} out of range 0..{c - 1} of {name}")
         if positions is not None:
-            positions = _indices(positions, "positions", act.device)
+            positions = as_indices(positions, "positions", act.device)
             if positions.dim() not in (1, 2) or positions.shape[-1] != 2:
                 raise ValueError(f"positions of shape {tuple(positions.shape)}; want [K, 2] "
                                  "(y, x), or [2] for all K")
@@ -294,7 +302,7 @@ class Trace:
                 raise ValueError(f"images not given for {k} projections of {n} traced images; "
                                  "give images [K] in 0..N-1")
             images = torch.zeros(k, dtype=torch.long) if n == 1 else torch.arange(k)
-        images = _indices(images, "images", act.device).reshape(-1)
+        images = as_indices(images, "images", act.device).reshape(-1)
         images = images.expand(k) if images.numel() == 1 else images
         if len(images) != k:
             raise ValueError(f"{len(images)} images for {k} maps; want one each")
@@ -348,10 +356,6 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
     if x.dim() != 4:
         raise ValueError(f"x has shape {tuple(x.shape)}; want [N, C, S, S]")
     x = network_input(x, model)
-    want = getattr(model, "input_size", None)
-    if isinstance(want, int) and tuple(x.shape[-2:]) != (want, want):
-        raise ValueError(f"input of {tuple(x.shape[-2:])} pixels; this model takes "
-                         f"{want}x{want}")
     op_of = {nm: idx[nm] for nm in names}
     record = {v: k for k, v in op_of.items()}
     tr = Trace(ops=ops, acts={}, op_of=op_of, in_sizes=[], in_channels=x.shape[1])
@@ -422,7 +426,7 @@ def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, ma
     tr = forward_trace(model, x, layer)
     pos, val = tr.strongest(layer)
     c = len(val)
-    maps = torch.arange(c) if maps is None else _indices(maps, "maps", pos.device).reshape(-1)
+    maps = torch.arange(c) if maps is None else as_indices(maps, "maps", pos.device).reshape(-1)
     if len(maps) and (maps.min() < 0 or maps.max() >= c):
         bad = int(maps[(maps < 0) | (maps >= c)][0])
         raise ValueError(f"map {bad} out of range 0..{c - 1} of {resolve_layer(model, layer)}")
@@ -669,6 +673,6 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
 
 
 __all__ = ["Op", "Strongest", "Trace", "features_of", "layer_indices", "resolve_layer",
-           "resolve_layers", "network_input",
+           "resolve_layers", "network_input", "as_indices",
            "feature_ops", "forward_trace", "project", "project_strongest",
            "pool_with_switches", "unpool", "SUPPORTED", "UNPOOL", "LRN", "PROJECTION_BATCH"]

@@ -59,7 +59,7 @@ class TopK:
 
     def select(self, maps) -> TopK:
         """The rows of ``maps``."""
-        maps = torch.as_tensor(maps, dtype=torch.long).reshape(-1)
+        maps = deconv.as_indices(maps, "maps", torch.device("cpu")).reshape(-1)
         c = len(self.values)
         if len(maps) and (maps.min() < 0 or maps.max() >= c):
             bad = int(maps[(maps < 0) | (maps >= c)][0])
@@ -262,7 +262,7 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
     if isinstance(top, dict) and name not in top:
         raise ValueError(f"{name} was not mined; mined: {', '.join(top) or 'nothing'}")
     top = top[name] if isinstance(top, dict) else top
-    maps = torch.as_tensor(maps, dtype=torch.long).reshape(-1)
+    maps = deconv.as_indices(maps, "maps", torch.device("cpu")).reshape(-1)
     sel = top.select(maps)
     m, k = sel.values.shape
     if display.dim() != 4 or len(display) != len(inputs) or \

@@ -430,10 +430,10 @@ class Trainer:
         different epochs would train apart, silently."""
         if not self.distributed:
             return val
-        values = torch.tensor([val[k] for k in sorted(val)], dtype=torch.float64,
-                              device=self.device)
+        keys = sorted(val)
+        values = torch.tensor([val[k] for k in keys], dtype=torch.float64, device=self.device)
         dist.broadcast(values, src=0)
-        return dict(zip(sorted(val), values.tolist(), strict=True))
+        return dict(zip(keys, values.tolist(), strict=True))
 
     def _flush(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, n: int,
                t0: float) -> None:
