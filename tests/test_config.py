@@ -1,5 +1,7 @@
 """zflib.config: profiles and overrides in one place."""
 
+import re
+
 import pytest
 
 from zflib.config import PROFILES, get_config
@@ -46,3 +48,35 @@ def test_every_profile_and_run_passes_check_config():
     for profile in PROFILES:
         for run in RUNS.values():
             check_config(get_config(profile, **run.overrides))
+
+
+def test_profile_is_an_argument_not_an_override():
+    assert get_config(profile="smoke") == get_config("smoke")
+    with pytest.raises(ValueError, match=re.escape(
+            "config key 'profile' is not an override (got profile='full' besides profile "
+            "'smoke'); give the profile as get_config's first argument: get_config('full', "
+            "...), or --profile full on the command line")):
+        get_config("smoke", profile="full")
+
+
+@pytest.mark.parametrize("value, got", [((1.0,), "(1.0,)"), ([1, "2"], "[1, '2']"),
+                                        (3, "3")])
+def test_tuple_fields_name_their_element_type(value, got):
+    with pytest.raises(TypeError, match=re.escape(
+            f"config key 'keep_epochs' wants a tuple of int, got {got}") + "$"):
+        get_config("smoke", keep_epochs=value)
+
+
+@pytest.mark.parametrize("profile, overrides, message", [
+    ("smoke", dict(keep_epochs=(0,)), "keep_epochs 0 out of range 1..1"),
+    ("smoke", dict(keep_epochs=(1, -2)), "keep_epochs -2 out of range 1..1"),
+    ("full", dict(keep_epochs=(1, 21)), "keep_epochs 21 out of range 1..20"),
+    ("full", dict(epochs=5), "keep_epochs 10 out of range 1..5"),
+])
+def test_keep_epochs_are_epochs_of_the_run(profile, overrides, message):
+    from zflib.train import check_config
+
+    hint = " (the run's epochs; a shorter run sets them too: --set keep_epochs=[1,2])"
+    with pytest.raises(ValueError, match=re.escape(message + hint) + "$"):
+        check_config(get_config(profile, **overrides))
+    check_config(get_config(profile, **{**overrides, "keep_epochs": ()}))  # none kept: valid

@@ -110,7 +110,8 @@ def test_metrics_kept_epochs_and_results(tiny_home, tmp_path):
 
 
 def test_wrong_checkpoint_is_refused(tiny_home, tmp_path):
-    cfg = get_config("smoke", **{**OVERRIDES, "epochs": 1, "checkpoint_every": 0})
+    cfg = get_config("smoke", **{**OVERRIDES, "epochs": 1, "keep_epochs": (1,),
+                                 "checkpoint_every": 0})
     train(cfg, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="num_classes: checkpoint 10, model 20"):
         load_state(tmp_path / "run" / "last.pt",
@@ -188,6 +189,9 @@ def test_batch_must_split_over_ranks_and_fit_the_data(tiny_home, tmp_path):
     (["--set", "arch=vgg"], "unknown model arch='vgg' size=64"),
     (["--set", "amp=fp16"], "amp 'fp16' not valid; valid: auto, bf16, fp32"),
     (["--set", "batch_size=0"], "batch_size 0 out of range 1.."),
+    (["--set", "profile=paper"],
+     "--set profile=paper: profile is not a config override; use --profile paper instead"),
+    (["--set", "keep_epochs=[1,2]"], "keep_epochs 2 out of range 1..1 (the run's epochs; "),
     (["--minutes", "-5"], "--minutes -5.0 out of range"),
 ])
 def test_cli_rejects_bad_settings_before_loading_data(zf_home, tmp_path, capsys, setting,

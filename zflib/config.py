@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, fields
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,32 +186,56 @@ def transfer_settings(profile: str = "full", **overrides: Any) -> TransferSettin
     return s
 
 
-def get_config(profile: str = "full", **overrides: Any) -> Config:
-    """Return the config of ``profile`` with ``overrides`` applied.
+def _type_name(hint: Any) -> str:
+    """How an error names a field's type: ``int``, ``a tuple of int``."""
+    if typing.get_origin(hint) is tuple:
+        return f"a tuple of {_type_name(typing.get_args(hint)[0])}"
+    return hint.__name__
 
-    Raises ``ValueError`` for an unknown profile or key, ``TypeError`` for a value of the
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` may be given for a field typed ``hint`` (an int for a float; a list
+    for a tuple; never a bool for an int, nor an int for a bool)."""
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...]
+        return isinstance(value, (tuple, list)) and all(
+            _fits(v, typing.get_args(hint)[0]) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # bool is a subclass of int: True is not an epoch count, nor 1 a switch
+    return isinstance(value, hint) and isinstance(value, bool) == (hint is bool)
+
+
+def get_config(profile: str | None = None, /, **overrides: Any) -> Config:
+    """Return the config of ``profile`` (default ``full``) with ``overrides`` applied.
+
+    Raises ``ValueError`` for an unknown profile or key (``profile`` is no override:
+    ``get_config("smoke", profile="full")`` is refused), ``TypeError`` for a value of the
     wrong type.
     """
+    if "profile" in overrides:
+        if profile is not None:
+            other = overrides["profile"]
+            raise ValueError(f"config key 'profile' is not an override (got profile={other!r} "
+                             f"besides profile {profile!r}); give the profile as "
+                             f"get_config's first argument: get_config({other!r}, ...), or "
+                             f"--profile {other} on the command line")
+        profile = overrides.pop("profile")  # get_config(profile="smoke")
+    if profile is None:
+        profile = "full"
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-    types = {f.name: f.type for f in fields(Config)}
+    types = {k: t for k, t in typing.get_type_hints(Config).items() if k != "profile"}
     values = {**PROFILES[profile], **overrides}
     for key, value in overrides.items():
         if key not in types:
             raise ValueError(f"unknown config key {key!r}; valid: {', '.join(sorted(types))}")
-        default = getattr(Config(), key)
-        # bool is a subclass of int: True is not an epoch count, nor 1 a switch
-        ok = (isinstance(value, type(default)) and isinstance(value, bool) == isinstance(
-            default, bool)) or (isinstance(default, float) and isinstance(value, int)
-                                and not isinstance(value, bool))
-        if isinstance(default, tuple):
-            ok = isinstance(value, (tuple, list)) and all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value)
+        hint = types[key]
+        if not _fits(value, hint):
+            got = "" if typing.get_origin(hint) is tuple else f" ({type(value).__name__})"
+            raise TypeError(f"config key {key!r} wants {_type_name(hint)}, got {value!r}{got}")
+        if typing.get_origin(hint) is tuple:
             values[key] = tuple(value)
-        if not ok:
-            raise TypeError(f"config key {key!r} wants {type(default).__name__}, "
-                            f"got {value!r} ({type(value).__name__})")
-        if isinstance(default, float):
+        elif hint is float:
             values[key] = float(value)
     return dataclasses.replace(Config(), profile=profile, **values)
 

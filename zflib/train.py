@@ -1,9 +1,14 @@
-"""The paper's trainer (Sec. 3), resumable and distributed.
+"""The trainer of Sec. 3, resumable and distributed; the paper's recipe is the ``paper`` profile.
 
-Defaults are the paper's recipe (``paper`` profile): SGD, batch 128, lr 1e-2, momentum 0.9,
-weights N(0, 1e-2), biases 0, dropout 0.5, lr divided by 10 when the validation error plateaus,
-and after every step each conv filter whose RMS exceeds 0.1 rescaled to 0.1 (``cfg.renorm``;
-off for Fig. 6(a)). The 64-pixel profiles use the ``adam`` recipe (see :mod:`zflib.config`).
+Two recipes (see :mod:`zflib.config`). The :class:`~zflib.config.Config` defaults, and so the
+``smoke``, ``quick`` and ``full`` profiles, are the 64-pixel ``adam`` recipe: AdamW at lr 2e-4
+(decoupled weight decay 5e-2), Kaiming-normal weights except conv1's, N(0, 1e-2)
+(``first_layer_std``), biases 0, inputs (x - mean image) / 64. The paper's own recipe is the
+``paper`` profile (224 pixels) and, on the 64-pixel network, the ``zfnet64-paper-*`` runs of
+:mod:`zflib.runs` (``PAPER_RECIPE``): SGD, lr 1e-2, momentum 0.9, weights N(0, 1e-2), biases 0,
+inputs on the 0..255 scale minus the mean image. Both recipes keep the paper's batch 128,
+dropout 0.5, lr divided by 10 when the validation error plateaus, and after every step each
+conv filter whose RMS exceeds 0.1 rescaled to 0.1 (``cfg.renorm``; off for Fig. 6(a)).
 
 Values the paper leaves open, written down here:
 
@@ -127,6 +132,10 @@ def check_config(cfg: Config) -> None:
     for key, low in at_least.items():
         if getattr(cfg, key) < low:
             raise ValueError(f"{key} {getattr(cfg, key)} out of range {low}..")
+    for e in cfg.keep_epochs:  # a kept epoch the run never ends would be silently missing
+        if not 1 <= e <= cfg.epochs:
+            raise ValueError(f"keep_epochs {e} out of range 1..{cfg.epochs} (the run's epochs; "
+                             "a shorter run sets them too: --set keep_epochs=[1,2])")
     for key in ("lr", "renorm_radius", "input_scale"):
         if not 0 < getattr(cfg, key) < math.inf:
             raise ValueError(f"{key} {getattr(cfg, key)} out of range: must be > 0")
@@ -505,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
         key, sep, value = item.partition("=")
         if not sep:
             p.error(f"--set wants KEY=VALUE, got {item!r}")
+        if key == "profile":
+            p.error(f"--set {item}: profile is not a config override; use --profile {value} "
+                    "instead")
         overrides[key] = _parse_value(value)
     try:
         cfg = get_config(args.profile, **overrides)
