@@ -32,7 +32,12 @@ from zflib.data import ImageSet, to_input
 from zflib.models import build_model
 from zflib.occlusion import grey_baseline
 from zflib.results import load_saved, save_results
-from zflib.viz.correspondence import decomposition_markdown, models_markdown, plot_consistency
+from zflib.viz.correspondence import (
+    decomposition_markdown,
+    models_markdown,
+    plot_consistency,
+    table_markdown,
+)
 
 torch.set_num_threads(1)
 
@@ -260,6 +265,27 @@ def test_table_equals_brute_force():
     assert again["rows"]["random"] == res["rows"]["random"]
     assert res["paper"]["random"]["layer5"] == {"mean": 0.107, "std": 0.017}
     assert res["paper_layers"] == {"layer5": "conv5", "layer7": "fc7"}
+
+
+def test_table_markdown_shows_both_stds_and_says_which_is_which():
+    """Parts: mean ± std over pairs; random: also the std over draws, in brackets; a legend
+    line names both. Values chosen so that every number is told apart."""
+    rows = {p: {"conv5": {"mean": 0.1 + i / 100, "std": 0.01 + i / 1000},
+                "fc7": {"mean": 0.2 + i / 100, "std": 0.02 + i / 1000}}
+            for i, p in enumerate(PARTS)}
+    rows["random"] = {"conv5": {"mean": 0.173, "std": 0.015, "draw_std": 0.009},
+                      "fc7": {"mean": 0.22, "std": 0.019, "draw_std": 0.004}}
+    res = {"rows": rows, "paper_layers": {"layer5": "conv5", "layer7": "fc7"}, "pairs": 10,
+           "draws": 100, "paper": {r: {k: {"mean": m, "std": s} for k, (m, s) in v.items()}
+                                   for r, v in PAPER_TABLE1.items()}}
+    lines = table_markdown(res).split("\n")
+    assert lines[2] == "| right eye | 0.100 ± 0.010 | 0.200 ± 0.020 | 0.067 ± 0.007 | " \
+        "0.069 ± 0.015 |"
+    assert lines[5] == "| random | 0.173 ± 0.015 (± 0.009 over draws) | " \
+        "0.220 ± 0.019 (± 0.004 over draws) | 0.107 ± 0.017 | 0.073 ± 0.014 |"
+    assert lines[6] == ""
+    assert "standard deviation over the 10 image pairs" in lines[7]
+    assert "all 100 draws pooled" in lines[7] and "over the draws" in lines[7]
 
 
 def test_a_mask_outside_the_crop_changes_nothing():

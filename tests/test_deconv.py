@@ -296,6 +296,32 @@ def test_unsupported_modules_are_named():
         deconv.project(nested, torch.zeros(1, 3, 8, 8), 1, maps=[0])
 
 
+def test_a_residual_block_is_refused_by_name():
+    """A ``features`` holding a residual block (its skip connection is no chain of ops the
+    deconvnet can invert) is refused, naming it, once a layer beyond it is asked for; the
+    layer before it still projects."""
+    from torchvision.models.resnet import BasicBlock
+
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(),
+                                          BasicBlock(64, 64), nn.Conv2d(64, 8, 3, padding=1),
+                                          nn.ReLU())
+
+    torch.manual_seed(0)
+    model = Residual().eval()
+    x = torch.randn(1, 3, 8, 8)
+    assert deconv.layer_indices(model) == {"conv1": 1, "conv2": 4}  # the block's convs unseen
+    want = r"features\[2\] is BasicBlock; the deconvnet supports only Conv2d, ReLU"
+    with pytest.raises(ValueError, match=want):
+        deconv.forward_trace(model, x, "conv2")
+    with pytest.raises(ValueError, match=want):
+        deconv.project(model, x, "conv2", maps=[0])
+    assert deconv.project(model, x, "conv1", maps=[0]).shape == (1, 3, 8, 8)
+    assert no_hooks(model)
+
+
 def test_sequential_with_a_features_child_projects_its_features():
     """``nn.Sequential(OrderedDict(features=..., classifier=...))``: the deconvnet runs on its
     ``features``, as it does on torchvision's AlexNet itself."""

@@ -16,6 +16,19 @@ images. The paper does not say what its +- is; we report the standard deviation 
 (pooled over the draws for random regions) and, for random regions, also the standard deviation
 of Delta over the draws (``draw_std``).
 
+Note: our scores (0.17..0.22, ZFNet-64, five dogs, ``full`` profile) lie well above the
+paper's (0.07..0.11), most likely because the score counts a feature that a mask changes in one
+image and not in the other as a difference, and here a mask reaches nearly every live feature:
+conv5 is a 7 x 7 map (12544 features) on a 56-pixel crop, so an eye box (2% of the crop) changes
+11-12% of its features, 95-97% of those non-zero before or after masking, while about 80% are
+zero before and after in both images of a pair and count as agreement. Of the right eye's 0.172
+at conv5, 0.156 is features changed in one image only and 0.016 shared changes of opposite
+sign; at fc7 every non-zero feature changes. The level thus follows the layer's sparsity and
+the share of it a mask reaches, not the paper's network: compare rows within a column, not with
+the paper's values; and unlike the paper, parts do not beat random regions at layer 5 here
+(0.172, 0.176, 0.185 against 0.173; 69%, 93%, 72% of random regions of each part's size score
+as low or lower).
+
 Beyond the paper, :func:`decompose` takes the score apart into how many features a mask
 changes and how consistently two images' shared changes point: the score alone mixes the two.
 

@@ -119,14 +119,21 @@ def plot_consistency(results: dict) -> plt.Figure:
 
 
 def table_markdown(results: dict) -> str:
-    """Table 1 as Markdown: our mean feature sign change beside the paper's.
+    """Table 1 as Markdown: our mean feature sign change beside the paper's, and a legend
+    line saying what each ± is.
+
+    Our ± is the standard deviation over the image pairs (for random regions, over the pairs
+    of every draw pooled); the random row also gives, in brackets, the standard deviation over
+    the draws of the mean over pairs (``draw_std``), how much the row's mean moves from one
+    set of random regions to the next. The paper does not say what its ± is.
 
     ``results`` from :func:`zflib.correspondence.correspondence_table`.
     """
     l5, l7 = results["paper_layers"]["layer5"], results["paper_layers"]["layer7"]
 
     def cell(d: dict) -> str:
-        return f"{d['mean']:.3f} ± {d['std']:.3f}"
+        out = f"{d['mean']:.3f} ± {d['std']:.3f}"
+        return out + (f" (± {d['draw_std']:.3f} over draws)" if "draw_std" in d else "")
 
     lines = [f"| Occlusion location | ours, layer 5 ({l5}) | ours, layer 7 ({l7}) | "
              "paper, layer 5 | paper, layer 7 |", "|---|---|---|---|---|"]
@@ -134,7 +141,13 @@ def table_markdown(results: dict) -> str:
         ours, paper = results["rows"][row], results["paper"][row]
         lines.append(f"| {_LABEL[row]} | {cell(ours[l5])} | {cell(ours[l7])} | "
                      f"{cell(paper['layer5'])} | {cell(paper['layer7'])} |")
-    return "\n".join(lines)
+    pairs = f"{results['pairs']} " if "pairs" in results else ""
+    draws = f"{results['draws']} " if "draws" in results else ""
+    legend = (f"Ours: mean ± standard deviation over the {pairs}image pairs (random regions: "
+              f"over the pairs of all {draws}draws pooled); in brackets, the standard "
+              "deviation over the draws of the random row's mean over pairs. Paper: as "
+              "printed; it does not say what its ± is.")
+    return "\n".join(lines) + "\n\n" + legend
 
 
 def decomposition_markdown(results: dict) -> str:
