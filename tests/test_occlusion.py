@@ -202,25 +202,40 @@ def test_feature_off_object_distance():
 
 def test_choose_examples_follows_its_rule():
     """Dog and vehicle come from their groups and are the candidates whose true-class
-    probability falls most under coarse occlusion; the third is neither of them."""
+    probability falls most under coarse occlusion; the third is, among the other images whose
+    true-class probability at least halves under some square, the one whose feature and class
+    are most sensitive farthest apart (an image where no square matters is passed over)."""
     model = _model()
+    with torch.no_grad():
+        model.classifier[-1].weight.mul_(2)  # a softmax that occlusion moves
     g = torch.Generator().manual_seed(7)
-    inputs = torch.randn(6, 3, 56, 56, generator=g)
-    classes = [f"n{i:08d}" for i in range(200)]
-    classes[5], classes[9] = DOG_WNIDS[0], VEHICLE_WNIDS[0]
-    labels = torch.tensor([5, 9, 5, 1, 9, 2])
+    inputs = torch.randn(8, 3, 56, 56, generator=g)
     with torch.no_grad():
         probs = torch.softmax(model(inputs), 1)
+    labels = probs.argmax(1)  # all correctly classified: every image is a candidate
+    classes = [f"n{i:08d}" for i in range(200)]
+    dog, car = int(labels[0]), int(labels[1])
+    classes[dog], classes[car] = DOG_WNIDS[0], VEHICLE_WNIDS[0]
     picks = choose_examples(model, inputs, labels, classes, probs, baseline=0.0, size=14,
-                            candidates=3)
+                            candidates=8)
+
+    def coarse(i):
+        return occlusion_maps(model, inputs[i], int(labels[i]), size=14, stride=14,
+                              baseline=0.0)
 
     def drop(i):
-        m = occlusion_maps(model, inputs[i], int(labels[i]), size=14, stride=14, baseline=0.0)
-        return m.clean_prob - float(m.prob.min())
+        return coarse(i).clean_prob - float(coarse(i).prob.min())
 
-    assert picks[0] == max([0, 2], key=drop)
-    assert picks[1] == max([1, 4], key=drop)
-    assert picks[2] not in picks[:2]
+    def spread(i):
+        return feature_off_object(coarse(i))
+
+    assert picks[0] == max([i for i in range(8) if labels[i] == dog], key=drop)
+    assert picks[1] == max([i for i in range(8) if labels[i] == car], key=drop)
+    rest = [i for i in range(8) if i not in picks[:2]]
+    located = [i for i in rest if drop(i) >= 0.5 * coarse(i).clean_prob]
+    assert located and len(located) < len(rest)
+    assert max(spread(i) for i in rest) > max(spread(i) for i in located)  # the rule matters
+    assert picks[2] == max(located, key=spread)
     with pytest.raises(ValueError, match="candidates 0 out of range"):
         choose_examples(model, inputs, labels, classes, probs, baseline=0.0, size=14,
                         candidates=0)

@@ -29,6 +29,7 @@ Paper: Sec. 4.2, Fig. 7.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from dataclasses import dataclass
@@ -556,8 +557,10 @@ def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
     1. a dog (:data:`DOG_WNIDS`): the candidate whose true-class probability falls most
        under occlusion (a saturated softmax that no square can move shows nothing);
     2. a vehicle (:data:`VEHICLE_WNIDS`): the same;
-    3. off-object: among the other images' candidates, the one whose strongest layer-5 map
-       is most sensitive farthest from where the class is (:func:`feature_off_object`).
+    3. off-object: among the other images' candidates whose true-class probability at least
+       halves under some square (the class can be located; else all of them), the one whose
+       strongest layer-5 map is most sensitive farthest from where the class is
+       (:func:`feature_off_object`).
 
     A group absent from ``labels`` (small profiles) draws its candidates from all images.
 
@@ -570,6 +573,7 @@ def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
     if candidates < 1:
         raise ValueError(f"candidates {candidates} out of range 1..")
 
+    @functools.cache
     def coarse(i: int) -> OcclusionMaps:
         return occlusion_maps(model, inputs[i], int(labels[i]), size=size, stride=size,
                               baseline=baseline)
@@ -577,6 +581,9 @@ def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
     def drop(i: int) -> float:
         m = coarse(i)
         return m.clean_prob - float(m.prob.min())
+
+    def located(i: int) -> bool:  # the class probability at least halves somewhere
+        return drop(i) >= 0.5 * coarse(i).clean_prob
 
     dogs = _shortlist(probs, labels, class_mask(labels, classes, DOG_WNIDS), (), candidates)
     dog = max(dogs, key=drop)
@@ -586,6 +593,7 @@ def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
     rest = _shortlist(probs, labels, None, (dog, car), candidates)
     if not rest:
         raise ValueError(f"no image left for the third example ({len(labels)} images)")
+    rest = [i for i in rest if located(i)] or rest
     return [dog, car, max(rest, key=lambda i: feature_off_object(coarse(i)))]
 
 
