@@ -252,3 +252,46 @@ def test_fractional_maps_are_refused_not_truncated(maps):
         top["conv5"].select(maps)
     with pytest.raises(ValueError, match="maps must be integer indices"):
         topk.top_projections(model, x, x, top, "conv5", maps)
+
+
+def test_cached_mining_equals_mining_and_never_reads_a_stale_entry(tmp_path, monkeypatch):
+    model, x = _model(), torch.randn(5, 3, 56, 56)
+    first, _, cached = topk.cached_mine_topk(model, x, cache_dir=tmp_path, k=2)
+    assert not cached and len(list(tmp_path.glob("topk-*.pt"))) == 1
+    fresh = topk.mine_topk(model, x, k=2)
+    mined = []
+    real = topk.mine_topk
+    monkeypatch.setattr(topk, "mine_topk", lambda *a, **k: mined.append(1) or real(*a, **k))
+    again, _, cached = topk.cached_mine_topk(model, x, cache_dir=tmp_path, k=2)
+    assert cached and not mined
+    for got in (first, again):
+        assert list(got) == list(fresh)
+        for name in fresh:
+            for f in ("values", "images", "ys", "xs"):
+                assert torch.equal(getattr(got[name], f), getattr(fresh[name], f))
+    other = _model()
+    with torch.no_grad():
+        other.features[0].weight.mul_(2)
+    for kwargs in (dict(k=3), dict(k=2, layers=["conv1"]), dict(k=2, model=other),
+                   dict(k=2, x=x.flip(0))):
+        m, z = kwargs.pop("model", model), kwargs.pop("x", x)
+        assert not topk.cached_mine_topk(m, z, cache_dir=tmp_path, **kwargs)[2]
+    assert len(mined) == 4 and len(list(tmp_path.glob("topk-*.pt"))) == 5
+    path = next(p for p in tmp_path.glob("topk-*.pt") if topk.load_topk(p)[1]["k"] == 3)
+    path.write_bytes(b"not a checkpoint")  # unreadable: mined again and rewritten
+    top, _, cached = topk.cached_mine_topk(model, x, cache_dir=tmp_path, k=3)
+    assert not cached and torch.equal(topk.load_topk(path)[0]["conv5"].values,
+                                      top["conv5"].values)
+    assert not topk.cached_mine_topk(model, x, cache_dir=None, k=2)[2]
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_strongest_over_epochs_reads_its_cache(tmp_path):
+    model, x = _model(), torch.randn(4, 3, 56, 56)
+    maps = {"conv2": torch.tensor([0, 5])}
+    plain = topk.strongest_over_epochs(lambda e: model, [1], x, x, maps)
+    for _ in range(2):  # mined, then read back
+        got = topk.strongest_over_epochs(lambda e: model, [1], x, x, maps, cache_dir=tmp_path)
+        torch.testing.assert_close(got[1]["conv2"].projections, plain[1]["conv2"].projections,
+                                   rtol=0, atol=0)
+    assert len(list(tmp_path.glob("topk-*.pt"))) == 1

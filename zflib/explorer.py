@@ -14,7 +14,7 @@ Three layers, kept apart:
   for torchvision's AlexNet and VGG16 with pretrained weights from a local file).
 - :class:`Explorer`: the compute for one subject and one image set, through
   :mod:`zflib.deconv`, :mod:`zflib.topk` and :mod:`zflib.occlusion`. The top-9 mining runs once
-  per model and image set and is cached on disk under ``zf_home()/explorer``; traces,
+  per model and image set and is cached on disk under ``zf_home()/topk``; traces,
   projections and occlusion maps are cached in memory, so moving a slider recomputes only what
   changed. :meth:`Explorer.view` returns a :class:`View` (tensors only); plotting is
   :mod:`zflib.viz.explorer`.
@@ -68,7 +68,6 @@ from torch import nn
 from zflib import deconv, occlusion, topk
 from zflib.checkpoint import read_file
 from zflib.config import Config, get_config, zf_home
-from zflib.data.common import cache_key, tensor_digest
 from zflib.data.folder import folder_images
 from zflib.receptive import ReceptiveField, receptive_field
 
@@ -349,7 +348,7 @@ class Explorer:
             the predicted one).
         names: optional title of each image (e.g. its class name).
         k: activations per map in the top-k (paper: 9).
-        cache_dir: where mined top-k are stored (default ``zf_home()/explorer``).
+        cache_dir: where mined top-k are stored (default ``zf_home()/topk``).
         batch_size: images per forward pass while mining.
 
     The constructor mines (or loads the cached result): about 15 s for 2,000 images of
@@ -375,10 +374,10 @@ class Explorer:
         self.inputs = subject.preprocess.inputs(images)
         self.display = subject.preprocess.display(images)
         self.k = k
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else zf_home() / "explorer"
-        self.top, self.mining_seconds, self.mining_cached = mined_topk(
-            self.model, self.inputs, images, k=k, cache_dir=self.cache_dir,
-            batch_size=batch_size, name=subject.name)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else zf_home() / "topk"
+        self.top, self.mining_seconds, self.mining_cached = topk.cached_mine_topk(
+            self.model, self.inputs, cache_dir=self.cache_dir, layers=self.layers, k=k,
+            batch_size=batch_size, images=images, name=subject.name)
         self._channels = {n: self.top[n].values.shape[0] for n in self.layers}
         self._traces = _LRU(4)
         self._tops = _LRU(64)
@@ -487,36 +486,6 @@ class Explorer:
             target=target if classify else None,
             target_name=self.subject.class_names[target] if classify else None,
             prob=float(probs[target]) if classify else None, timings=timings)
-
-
-def mined_topk(model: nn.Module, inputs: torch.Tensor, images: torch.Tensor, *, k: int = 9,
-               cache_dir: str | Path | None = None, batch_size: int = 128,
-               name: str = "") -> tuple[dict[str, topk.TopK], float, bool]:
-    """:func:`zflib.topk.mine_topk` over all conv layers, cached on disk.
-
-    The cache file ``<cache_dir>/topk-<digest>.pt`` is keyed by the conv weights, the raw
-    images and ``k``, so a retrained model or another image set never reads a stale result.
-
-    Returns ``({layer: TopK}, seconds spent, whether it came from the cache)``.
-
-    Paper: Sec. 4, Fig. 2.
-    """
-    feats = deconv.features_of(model)
-    state = [t for _, t in sorted(feats.state_dict().items())]
-    key = cache_key(tensor_digest(*state, images), k)
-    path = Path(cache_dir) / f"topk-{key}.pt" if cache_dir is not None else None
-    t = time.perf_counter()
-    if path is not None and path.exists():
-        try:
-            return topk.load_topk(path)[0], time.perf_counter() - t, True
-        except (OSError, RuntimeError, KeyError, TypeError, ValueError):
-            pass  # unreadable: mine again and overwrite
-    top = topk.mine_topk(model, inputs, layers=list(deconv.layer_indices(model)), k=k,
-                         batch_size=batch_size)
-    seconds = time.perf_counter() - t
-    if path is not None:
-        topk.save_topk(path, top, name=name)
-    return top, seconds, False
 
 
 # ----------------------------------------------------------------------------- widgets
@@ -691,7 +660,7 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
             ImageNet validation split (labels then unknown; the occlusion map follows the
             predicted class).
         device: where models run.
-        cache_dir: where mined top-k are cached (default ``zf_home()/explorer``).
+        cache_dir: where mined top-k are cached (default ``zf_home()/topk``).
 
     Returns an :class:`ExplorerApp`; display its ``.widget``.
 
@@ -746,5 +715,5 @@ def _tv_loader(subject_fn, n: int, folder, cache_dir):
 
 
 __all__ = ["MINE_IMAGES", "TORCHVISION", "Preprocess", "Subject", "TorchvisionNet", "View",
-           "Explorer", "ExplorerApp", "app", "default_occluder", "mined_topk", "model_choices",
+           "Explorer", "ExplorerApp", "app", "default_occluder", "model_choices",
            "torchvision_subject", "zf_subject"]

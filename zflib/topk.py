@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,7 +302,8 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
 def strongest_over_epochs(load: Callable[[int], nn.Module], epochs: Sequence[int],
                           inputs: torch.Tensor, display: torch.Tensor,
                           maps: dict[str, torch.Tensor], *, batch_size: int = 256,
-                          unpool: str = "sum", lrn: str = "skip"
+                          unpool: str = "sum", lrn: str = "skip",
+                          cache_dir: str | Path | None = None
                           ) -> dict[int, dict[str, TopProjections]]:
     """For each epoch, the strongest activation (k = 1) of each chosen map over ``inputs``,
     projected: ``{epoch: {layer: TopProjections}}``.
@@ -311,16 +313,54 @@ def strongest_over_epochs(load: Callable[[int], nn.Module], epochs: Sequence[int
         epochs: the saved epochs to show.
         inputs, display: as in :func:`top_projections` (the training images).
         maps: {layer: [M] maps}, e.g. from :func:`choose_maps`.
+        cache_dir: where each epoch's mining is cached (:func:`cached_mine_topk`; ``None``:
+            not cached).
 
     Paper: Sec. 4.1, Fig. 4 (epochs 1, 2, 5, 10, 20, 30, 40, 64).
     """
     out: dict[int, dict[str, TopProjections]] = {}
     for e in epochs:
         model = load(e)
-        top = mine_topk(model, inputs, layers=list(maps), k=1, batch_size=batch_size)
+        top = cached_mine_topk(model, inputs, cache_dir=cache_dir, layers=list(maps), k=1,
+                               batch_size=batch_size)[0]
         out[e] = {n: top_projections(model, inputs, display, top, n, mp, unpool=unpool,
                                      lrn=lrn) for n, mp in maps.items()}
     return out
+
+
+def cached_mine_topk(model: nn.Module, inputs: torch.Tensor, *, cache_dir: str | Path | None,
+                     layers: Sequence[str | int] = LAYERS, k: int = 9, batch_size: int = 256,
+                     images: torch.Tensor | None = None, name: str = ""
+                     ) -> tuple[dict[str, TopK], float, bool]:
+    """:func:`mine_topk` over ``inputs``, cached on disk (``cache_dir=None``: not cached).
+
+    The file ``<cache_dir>/topk-<digest>.pt`` is keyed by the weights of ``features``, the
+    images (``images``, e.g. the raw pixels the inputs come from, else ``inputs``), the layers
+    and ``k``: a retrained model or another image set never reads a stale result, and an
+    unreadable file is mined again and overwritten.
+
+    Returns:
+        ``({layer: TopK}, seconds spent, whether it came from the cache)``.
+
+    Paper: Sec. 4, Fig. 2.
+    """
+    from zflib.data.common import cache_key, tensor_digest
+
+    names = deconv.resolve_layers(model, layers)
+    state = [t for _, t in sorted(deconv.features_of(model).state_dict().items())]
+    key = cache_key(tensor_digest(*state, inputs if images is None else images), k, names)
+    path = Path(cache_dir) / f"topk-{key}.pt" if cache_dir is not None else None
+    t = time.perf_counter()
+    if path is not None and path.exists():
+        try:
+            return load_topk(path)[0], time.perf_counter() - t, True
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError):
+            pass  # unreadable: mine again and overwrite
+    top = mine_topk(model, inputs, layers=names, k=k, batch_size=batch_size)
+    seconds = time.perf_counter() - t
+    if path is not None:
+        save_topk(path, top, name=name, layers=names, k=k)
+    return top, seconds, False
 
 
 def save_topk(path: str | Path, top: dict[str, TopK], **meta) -> None:
@@ -341,5 +381,6 @@ def load_topk(path: str | Path) -> tuple[dict[str, TopK], dict]:
     return {n: TopK(**v) for n, v in saved["top"].items()}, saved.get("meta", {})
 
 
-__all__ = ["LAYERS", "TopK", "TopProjections", "mine_topk", "merge", "choose_maps",
+__all__ = ["LAYERS", "TopK", "TopProjections", "mine_topk", "cached_mine_topk", "merge",
+           "choose_maps",
            "top_projections", "strongest_over_epochs", "save_topk", "load_topk"]
