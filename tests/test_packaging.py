@@ -19,6 +19,7 @@ def test_environment_yml_matches_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(pip) == wanted
     assert "torch==2.14.1" in wanted and "torchvision==0.29.1" in wanted
+    assert not [d for d in wanted if "==" not in d]  # the tested versions, every one
 
 
 def test_benchmark_results_are_flat_numbers_and_a_machine():

@@ -29,8 +29,8 @@ Choices the paper leaves open, made here:
   objective); both have an unpenalised bias and are fitted in torch by full-batch L-BFGS, at
   most ``max_iter`` (50) iterations (:func:`fit_linear`). Tests check both against
   scikit-learn's ``LogisticRegression`` and ``LinearSVC``; on one 3,060 x 4,096 fc7 fit (one
-  core) those took 26 s and 256 s against 6 s and 5 s here, for the same accuracy
-  (``benchmarks/bench_transfer.py``).
+  core) those took 11.9 s and 174 s against 4.9 s and 4.0 s here, for the same accuracy
+  (``benchmarks/results/bench_transfer.json``, from ``benchmarks/bench_transfer.py``).
 - Standard deviations are over splits with ``ddof=1``.
 
 Paper: Sec. 5.2 (Tables 4, 5, 6; Fig. 9), Sec. 5.3 (Table 7).
