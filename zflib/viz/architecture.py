@@ -69,7 +69,8 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
         blank = int((p.flatten(1).abs().sum(1) == 0).sum())  # never above zero: no projection
         axes[key].set_xlabel(f"{len(p)} maps: each one's strongest activation over the\n"
                              "validation images, projected to pixels\n"
-                             f"(blank: {blank} maps never active on those images)", fontsize=9)
+                             f"(blank: {blank} map{'' if blank == 1 else 's'} never active "
+                             "on those images)", fontsize=9)
     for key, ax in axes.items():
         ax.set_title(titles[key], fontsize=11)
         ax.set_xticks([]), ax.set_yticks([])

@@ -103,6 +103,10 @@ def plot_fig9(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Fig
         if not part:
             continue
         n = np.array(_sizes(part))
+        if len(n) <= 3:  # a few sizes (Table 4's): say so, the line between them is no curve
+            at = " and ".join([", ".join(map(str, n[:-1])), str(n[-1])] if len(n) > 1
+                              else [str(n[0])])
+            label = f"{label[:-1]}, at {at} per class only)"
         m = np.array([_get(part, k)["mean"] for k in n])
         s = np.array([_get(part, k)["std"] for k in n])
         ax.plot(n, m, "o-", color=color, label=label, ms=4)
