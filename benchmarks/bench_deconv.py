@@ -16,10 +16,12 @@ on trained weights. Images: the Tiny ImageNet validation split (centre crops).
    over ``--images`` validation images (default: all 10,000) against a bare evaluation forward
    pass of the whole model (``model(x)`` under ``no_grad``), same batches of 256;
    ``mining_peak_rss_mb``: peak resident memory of the process (the decoded dataset included),
-   ``mining_peak_rss_growth_mb``: how much mining raised it, ``mining_state_kb``: the top-k
-   state (constant in the number of images).
+   ``mining_rss_growth_mb`` and ``forward_rss_growth_mb``: the highest resident memory while
+   mining, and while running the bare forward pass, above the memory before it (sampled every
+   5 ms), ``mining_state_kb``: the top-k state (constant in the number of images).
 
-Run: ``python benchmarks/bench_deconv.py [--images 10000] [--top9-maps 16] [--threads 1]``.
+Run: ``python benchmarks/bench_deconv.py [--images 10000] [--top9-maps 384] [--threads 1]``
+(384 maps per layer: every map of layers 1-5).
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import resource
 import time
 import warnings
 from pathlib import Path
 
 import torch
 from _args import check
+from _memory import PeakRSS
 from torch import nn
 
 from zflib import deconv, topk
@@ -68,10 +70,18 @@ def _close(ours: torch.Tensor, scale: torch.Tensor, ref: torch.Tensor) -> float:
     return float(err.max())
 
 
+def resource_peak_mb() -> float:
+    """Peak resident memory of this process so far (``ru_maxrss``), in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=10000, help="validation images mined")
-    ap.add_argument("--top9-maps", type=int, default=16, help="maps per layer (top-9 bench)")
+    ap.add_argument("--top9-maps", type=int, default=384,
+                    help="maps per layer (top-9 bench; 384: all of every layer)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results/bench_deconv.json"))
     args = ap.parse_args()
@@ -141,18 +151,20 @@ def main() -> None:
     batches = [x[i:i + bs] for i in range(0, n_img, bs)]
     with torch.no_grad():
         model(batches[0])
+        with PeakRSS() as mem_fwd:
+            t = time.perf_counter()
+            for b in batches:
+                model(b)
+            t_fwd = time.perf_counter() - t
+    with PeakRSS() as mem_mine:
         t = time.perf_counter()
-        for b in batches:
-            model(b)
-        t_fwd = time.perf_counter() - t
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t = time.perf_counter()
-    top = topk.mine_topk(model, batches, layers=LAYERS, k=9)
-    t_mine = time.perf_counter() - t
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        top = topk.mine_topk(model, batches, layers=LAYERS, k=9)
+        t_mine = time.perf_counter() - t
+    rss1 = resource_peak_mb()
     res["mining_state_kb"] = round(sum(t.values.nbytes + t.images.nbytes + t.ys.nbytes
                                        + t.xs.nbytes for t in top.values()) / 1024, 1)
-    res["mining_peak_rss_growth_mb"] = round(rss1 - rss0)
+    res["mining_rss_growth_mb"] = round(mem_mine.growth_mb, 1)
+    res["forward_rss_growth_mb"] = round(mem_fwd.growth_mb, 1)
     res["mining_images"] = n_img
     res["mining_images_per_s"] = round(n_img / t_mine, 1)
     res["forward_images_per_s"] = round(n_img / t_fwd, 1)
@@ -160,8 +172,8 @@ def main() -> None:
     res["mining_peak_rss_mb"] = round(rss1)
     print(f"mining {n_img} images: {n_img / t_mine:.0f} img/s; bare forward "
           f"{n_img / t_fwd:.0f} img/s: x{t_fwd / t_mine:.2f}; peak RSS "
-          f"{rss1:.0f} MB (grew {rss1 - rss0:.0f} MB while mining; state "
-          f"{res['mining_state_kb']} kB)")
+          f"{rss1:.0f} MB; mining raised memory by {mem_mine.growth_mb:.0f} MB at most, the "
+          f"bare forward pass by {mem_fwd.growth_mb:.0f} MB (state {res['mining_state_kb']} kB)")
 
     # --- 2. top-9 projections of a seeded subset of maps per layer -------------------------
     maps = topk.choose_maps(model, LAYERS, args.top9_maps, seed=0)
@@ -193,6 +205,7 @@ def main() -> None:
     res["speedup_vs_captum_top9"] = round(t_cap_total / t_ours, 2)
     res["top9_floor_fraction"] = round(t_floor / t_ours, 3)
     res["top9_maps_per_layer"] = args.top9_maps
+    res["top9_maps"] = sum(len(m) for m in maps.values())
     res["top9_zflib_s"] = round(t_ours, 3)
     res["top9_captum_s"] = round(t_cap_total, 2)
     res["top9_max_rel_err"] = worst
