@@ -67,8 +67,8 @@ def test_profile_config_keeps_the_models_preprocessing():
 def test_zflib_runs_reproduces_every_committed_run_config():
     """Each committed run's recorded config is what ``zflib.runs`` would train today; a key
     absent from an older record must have the value it had when absent (``first_layer_std``
-    came later: absent meant 0; ``correspondence_draws``, an analysis setting that training
-    never reads, came later still)."""
+    came later: absent meant 0; ``correspondence_draws`` and ``explorer_images``, analysis
+    settings that training never reads, came later still)."""
     import dataclasses
     import json
 
@@ -76,7 +76,7 @@ def test_zflib_runs_reproduces_every_committed_run_config():
     from zflib.config import get_config
     from zflib.runs import RUNS
 
-    legacy = {"first_layer_std": 0.0, "correspondence_draws": 100}
+    legacy = {"first_layer_std": 0.0, "correspondence_draws": 100, "explorer_images": 10000}
     checked = 0
     for name, run in RUNS.items():
         for path in (artifacts_dir() / name / "results.json",

@@ -65,3 +65,22 @@ def test_ranks_agree_on_the_plateau_rule(tiny_home, tmp_path):
         assert torch.equal(a[k], b[k]), f"{k} differs between ranks"
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
     assert [r["val_top1_err"] for r in rows] == [0.9, 0.8]
+
+
+def test_the_command_line_trainer_runs_under_torchrun(tiny_home, tmp_path):
+    """``torchrun -m zflib.train``, as the README gives it: the CLI joins the process group
+    (``distributed.launched``), both ranks train, rank 0 alone writes the run."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    settings = ["num_classes=10", "train_per_class=0", "val_limit=0", "batch_size=16",
+                "epochs=1", "max_steps=3", "checkpoint_every=0", "keep_epochs=[]",
+                "ablation=no67"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port=29520", "-m", "zflib.train", "--profile", "smoke", "--run-dir",
+           str(run), "--no-resume", *[a for s in settings for a in ("--set", s)]]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads((run / "results.json").read_text())
+    assert results["world_size"] == 2
+    assert torch.load(run / "last.pt", weights_only=True)["global_step"] == 3
+    assert sorted(p.name for p in run.iterdir()) == ["last.pt", "results.json"]

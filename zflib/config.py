@@ -73,24 +73,26 @@ class Config:
     fig_maps_per_layer: int = 16
     fig_images: int = 0  # images mined for top-9 (0 = whole validation split)
     correspondence_draws: int = 100  # random placements per part-sized box (Table 1, Fig. 8)
+    explorer_images: int = 10000  # validation images the explorer mines for its top-9
 
 
 # What a resumed run may change (how long it runs, how it is run, what is drawn from it); any
 # other field decides what the run learns, and resuming a checkpoint made with another value
 # is refused (zflib.train.Trainer.resume)
+# Settings of the analyses (the figures, the explorer), which training never reads
+ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "correspondence_draws", "explorer_images")
 RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "checkpoint_every",
-             "eval_batch_size", "num_threads", "topk", "fig_maps_per_layer", "fig_images",
-             "correspondence_draws")
+             "eval_batch_size", "num_threads", *ANALYSIS)
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         train_per_class=2, val_limit=200, epochs=1, batch_size=16,
         keep_epochs=(1,), checkpoint_every=0, eval_batch_size=100, fig_maps_per_layer=4,
-        fig_images=200, correspondence_draws=10,
+        fig_images=200, correspondence_draws=10, explorer_images=2000,
     ),
     "quick": dict(
         train_per_class=50, val_limit=2000, epochs=2, keep_epochs=(1, 2), fig_maps_per_layer=8,
-        fig_images=2000,
+        fig_images=2000, explorer_images=2000,
     ),
     # the committed runs' split: the first 300 training images of every class (the mirror's
     # copy has exactly these; with the official 500 installed, train_per_class=0 takes all)
@@ -251,5 +253,6 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-__all__ = ["Config", "PROFILES", "get_config", "zf_home", "repo_root", "TransferSettings",
+__all__ = ["Config", "PROFILES", "ANALYSIS", "RESUMABLE", "get_config", "zf_home", "repo_root",
+           "TransferSettings",
            "TRANSFER_PROFILES", "TRANSFER_LAYERS", "transfer_settings"]

@@ -71,8 +71,6 @@ from zflib.config import Config, get_config, zf_home
 from zflib.data.folder import folder_images
 from zflib.receptive import ReceptiveField, receptive_field
 
-# Default validation images mined for the top-9, by profile (the whole split in full/paper).
-MINE_IMAGES = {"smoke": 2000, "quick": 2000, "full": 10000, "paper": 10000}
 TORCHVISION = ("alexnet", "vgg16")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -648,7 +646,7 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
     """The explorer over the committed models (and torchvision's, given their weights).
 
     Args:
-        profile: picks how many validation images are mined (:data:`MINE_IMAGES`).
+        profile: picks how many validation images are mined (its ``explorer_images``).
         mine_images: override that number (0: the profile's).
         torchvision: ``{"alexnet" | "vgg16": path of its pretrained weights}``; an empty path
             leaves the model out, ``None`` adds it randomly initialised.
@@ -666,11 +664,7 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
 
     Paper: Sec. 2.1, Fig. 2, Fig. 7.
     """
-    from zflib.config import PROFILES
-
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-    n_default = mine_images or MINE_IMAGES[profile]
+    n_default = mine_images or get_config(profile).explorer_images
     folder = folder_images(image_folder) if image_folder else None
     loaders: dict[str, Callable[[], Explorer]] = {}
     choices = {**model_choices(), **{name: (name, None) for name in models}}
@@ -714,6 +708,6 @@ def _tv_loader(subject_fn, n: int, folder, cache_dir):
     return load
 
 
-__all__ = ["MINE_IMAGES", "TORCHVISION", "Preprocess", "Subject", "TorchvisionNet", "View",
+__all__ = ["TORCHVISION", "Preprocess", "Subject", "TorchvisionNet", "View",
            "Explorer", "ExplorerApp", "app", "default_occluder", "model_choices",
            "torchvision_subject", "zf_subject"]

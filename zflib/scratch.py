@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zflib.config import Config, TransferSettings, transfer_settings
+from zflib.config import ANALYSIS, Config, TransferSettings, transfer_settings
 from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import normalize, random_crop_flip
 from zflib.evaluate import predict
@@ -50,8 +50,8 @@ KEY_FIELDS = ("splits", "table_sizes", "curve_sizes", "test_per_class", "per_cla
               "scratch_batch_size", "scratch_lr")
 # Config fields that do not change what a scratch run computes
 _ENV_FIELDS = ("profile", "data_root", "num_threads", "eval_batch_size", "checkpoint_every",
-               "keep_epochs", "fig_maps_per_layer", "fig_images", "train_per_class", "val_limit",
-               "epochs", "max_steps", "lr", "optimizer", "topk", "correspondence_draws")
+               "keep_epochs", "train_per_class", "val_limit", "epochs", "max_steps", "lr",
+               "optimizer", *ANALYSIS)
 
 
 def steps_for(n_images: int, epochs: float, batch_size: int) -> int:
