@@ -157,6 +157,16 @@ def as_indices(v: Ints, what: str, device: torch.device) -> torch.Tensor:
     return t.long()
 
 
+def check_indices(t: torch.Tensor, n: int, noun: str, where: str = "") -> torch.Tensor:
+    """``t`` itself when each of its values lies in ``0..n-1``; else a ``ValueError`` naming
+    the first that does not: ``"map 300 out of range 0..255 of conv5"`` (``where`` is
+    appended)."""
+    bad = t[(t < 0) | (t >= n)]
+    if len(bad):
+        raise ValueError(f"{noun} {int(bad.reshape(-1)[0])} out of range 0..{n - 1}{where}")
+    return t
+
+
 def resolve_layer(model: nn.Module, layer: int | str) -> str:
     """``3`` or ``"conv3"`` -> ``"conv3"``, checked against the model's conv layers."""
     names = layer_indices(model)
@@ -278,10 +288,7 @@ class Trace:
         act = self.acts[name]
         n, c, h, w = act.shape
         maps = as_indices(maps, "maps", act.device).reshape(-1)
-        k = len(maps)
-        if k and (maps.min() < 0 or maps.max() >= c):
-            bad = int(maps[(maps < 0) | (maps >= c)][0])
-            raise ValueError(f"map {bad} out of range 0..{c - 1} of {name}")
+        k = len(check_indices(maps, c, "map", f" of {name}"))
         if positions is not None:
             positions = as_indices(positions, "positions", act.device)
             if positions.dim() not in (1, 2) or positions.shape[-1] != 2:
@@ -306,9 +313,7 @@ class Trace:
         images = images.expand(k) if images.numel() == 1 else images
         if len(images) != k:
             raise ValueError(f"{len(images)} images for {k} maps; want one each")
-        if k and (images.min() < 0 or images.max() >= n):
-            bad = int(images[(images < 0) | (images >= n)][0])
-            raise ValueError(f"image {bad} out of range 0..{n - 1}")
+        check_indices(images, n, "image")
         if unpool not in UNPOOL:
             raise ValueError(f"unpool {unpool!r}; valid: {', '.join(UNPOOL)}")
         if lrn not in LRN:
@@ -427,9 +432,7 @@ def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, ma
     pos, val = tr.strongest(layer)
     c = len(val)
     maps = torch.arange(c) if maps is None else as_indices(maps, "maps", pos.device).reshape(-1)
-    if len(maps) and (maps.min() < 0 or maps.max() >= c):
-        bad = int(maps[(maps < 0) | (maps >= c)][0])
-        raise ValueError(f"map {bad} out of range 0..{c - 1} of {resolve_layer(model, layer)}")
+    check_indices(maps, c, "map", f" of {resolve_layer(model, layer)}")
     pix = tr.project(layer, maps, pos[maps], unpool=unpool, lrn=lrn, batch_size=batch_size)
     return Strongest(pix, maps, pos[maps], val[maps])
 
@@ -673,6 +676,6 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
 
 
 __all__ = ["Op", "Strongest", "Trace", "features_of", "layer_indices", "resolve_layer",
-           "resolve_layers", "network_input", "as_indices",
+           "resolve_layers", "network_input", "as_indices", "check_indices",
            "feature_ops", "forward_trace", "project", "project_strongest",
            "pool_with_switches", "unpool", "SUPPORTED", "UNPOOL", "LRN", "PROJECTION_BATCH"]

@@ -23,6 +23,7 @@ from torchvision.transforms.v2 import functional as TF
 from zflib.activations import extract, layer_list
 from zflib.config import Config
 from zflib.data import from_input, to_input
+from zflib.deconv import check_indices
 from zflib.models import ConvNet
 from zflib.occlusion import most_confident
 
@@ -170,9 +171,7 @@ def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if len(images) == 0:
         raise ValueError("images is empty")
-    bad = labels[(labels < 0) | (labels >= model.num_classes)]
-    if len(bad):
-        raise ValueError(f"label {int(bad[0])} out of range 0..{model.num_classes - 1}")
+    check_indices(labels, model.num_classes, "label")
     fill = mean_pixel(mean)
     moved = torch.cat([transform_images(images, kind, float(v), fill=fill) for v in values])
     layers = layer_list(layers)

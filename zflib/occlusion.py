@@ -423,9 +423,7 @@ def most_confident(probs: torch.Tensor, labels: torch.Tensor, *,
     n = len(labels)
     if probs.ndim != 2 or len(probs) != n:
         raise ValueError(f"probs of shape {tuple(probs.shape)}; want [{n}, K] for {n} labels")
-    bad = labels[(labels < 0) | (labels >= probs.shape[1])]
-    if len(bad):
-        raise ValueError(f"label {int(bad[0])} out of range 0..{probs.shape[1] - 1}")
+    deconv.check_indices(labels, probs.shape[1], "label")
     ok = torch.ones(n, dtype=torch.bool)
     ok[list(exclude)] = False
     if among is not None and (among & ok).any():

@@ -61,10 +61,7 @@ class TopK:
     def select(self, maps) -> TopK:
         """The rows of ``maps``."""
         maps = deconv.as_indices(maps, "maps", torch.device("cpu")).reshape(-1)
-        c = len(self.values)
-        if len(maps) and (maps.min() < 0 or maps.max() >= c):
-            bad = int(maps[(maps < 0) | (maps >= c)][0])
-            raise ValueError(f"map {bad} out of range 0..{c - 1}")
+        deconv.check_indices(maps, len(self.values), "map")
         return TopK(self.values[maps], self.images[maps], self.ys[maps], self.xs[maps])
 
 
