@@ -264,6 +264,10 @@ def test_cached_mining_equals_mining_and_never_reads_a_stale_entry(tmp_path, mon
     monkeypatch.setattr(topk, "mine_topk", lambda *a, **k: mined.append(1) or real(*a, **k))
     again, _, cached = topk.cached_mine_topk(model, x, cache_dir=tmp_path, k=2)
     assert cached and not mined
+    from zflib.data.common import tensor_digest
+
+    assert topk.cached_mine_topk(model, x, cache_dir=tmp_path, k=2,
+                                 images=tensor_digest(x))[2]  # the digest names the same entry
     for got in (first, again):
         assert list(got) == list(fresh)
         for name in fresh:

@@ -14,7 +14,7 @@ Three layers, kept apart:
   for torchvision's AlexNet and VGG16 with pretrained weights from a local file).
 - :class:`Explorer`: the compute for one subject and one image set, through
   :mod:`zflib.deconv`, :mod:`zflib.topk` and :mod:`zflib.occlusion`. The top-9 mining runs once
-  per model and image set and is cached on disk under ``zf_home()/topk``; traces,
+  per model and image set and is cached on disk under ``zflib.topk.mining_cache()``; traces,
   projections and occlusion maps are cached in memory, so moving a slider recomputes only what
   changed. :meth:`Explorer.view` returns a :class:`View` (tensors only); plotting is
   :mod:`zflib.viz.explorer`.
@@ -67,7 +67,7 @@ from torch import nn
 
 from zflib import deconv, occlusion, topk
 from zflib.checkpoint import read_file
-from zflib.config import Config, get_config, zf_home
+from zflib.config import Config, get_config
 from zflib.data.folder import folder_images
 from zflib.receptive import ReceptiveField, receptive_field
 
@@ -346,7 +346,7 @@ class Explorer:
             the predicted one).
         names: optional title of each image (e.g. its class name).
         k: activations per map in the top-k (paper: 9).
-        cache_dir: where mined top-k are stored (default ``zf_home()/topk``).
+        cache_dir: where mined top-k are stored (default ``zflib.topk.mining_cache()``).
         batch_size: images per forward pass while mining.
 
     The constructor mines (or loads the cached result): about 15 s for 2,000 images of
@@ -372,7 +372,7 @@ class Explorer:
         self.inputs = subject.preprocess.inputs(images)
         self.display = subject.preprocess.display(images)
         self.k = k
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else zf_home() / "topk"
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else topk.mining_cache()
         self.top, self.mining_seconds, self.mining_cached = topk.cached_mine_topk(
             self.model, self.inputs, cache_dir=self.cache_dir, layers=self.layers, k=k,
             batch_size=batch_size, images=images, name=subject.name)
@@ -658,7 +658,7 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
             ImageNet validation split (labels then unknown; the occlusion map follows the
             predicted class).
         device: where models run.
-        cache_dir: where mined top-k are cached (default ``zf_home()/topk``).
+        cache_dir: where mined top-k are cached (default ``zflib.topk.mining_cache()``).
 
     Returns an :class:`ExplorerApp`; display its ``.widget``.
 

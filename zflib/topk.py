@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from zflib import deconv, distributed
+from zflib.data.common import cache_dir, cache_key, tensor_digest
 from zflib.receptive import crop_patches, receptive_field
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -316,36 +317,45 @@ def strongest_over_epochs(load: Callable[[int], nn.Module], epochs: Sequence[int
     Paper: Sec. 4.1, Fig. 4 (epochs 1, 2, 5, 10, 20, 30, 40, 64).
     """
     out: dict[int, dict[str, TopProjections]] = {}
+    images = tensor_digest(inputs) if cache_dir is not None else None  # once, not per epoch
     for e in epochs:
         model = load(e)
         top = cached_mine_topk(model, inputs, cache_dir=cache_dir, layers=list(maps), k=1,
-                               batch_size=batch_size)[0]
+                               batch_size=batch_size, images=images)[0]
         out[e] = {n: top_projections(model, inputs, display, top, n, mp, unpool=unpool,
                                      lrn=lrn) for n, mp in maps.items()}
     return out
 
 
+def mining_cache() -> Path:
+    """Where :func:`cached_mine_topk`'s results live by default: ``$ZF_HOME/cache/topk``
+    (with the other caches: deleting it costs only the mining)."""
+    return cache_dir() / "topk"
+
+
 def cached_mine_topk(model: nn.Module, inputs: torch.Tensor, *, cache_dir: str | Path | None,
                      layers: Sequence[str | int] = LAYERS, k: int = 9, batch_size: int = 256,
-                     images: torch.Tensor | None = None, name: str = ""
+                     images: torch.Tensor | str | None = None, name: str = ""
                      ) -> tuple[dict[str, TopK], float, bool]:
     """:func:`mine_topk` over ``inputs``, cached on disk (``cache_dir=None``: not cached).
 
     The file ``<cache_dir>/topk-<digest>.pt`` is keyed by the weights of ``features``, the
-    images (``images``, e.g. the raw pixels the inputs come from, else ``inputs``), the layers
-    and ``k``: a retrained model or another image set never reads a stale result, and an
-    unreadable file is mined again and overwritten.
+    images, the layers and ``k``: a retrained model or another image set never reads a stale
+    result, and an unreadable file is mined again and overwritten. ``images`` names the
+    images in the key: a tensor (e.g. the raw pixels the inputs come from), or its
+    :func:`zflib.data.common.tensor_digest` for a caller that mines the same images more than
+    once; default: ``inputs``.
 
     Returns:
         ``({layer: TopK}, seconds spent, whether it came from the cache)``.
 
     Paper: Sec. 4, Fig. 2.
     """
-    from zflib.data.common import cache_key, tensor_digest
-
     names = deconv.resolve_layers(model, layers)
     state = [t for _, t in sorted(deconv.features_of(model).state_dict().items())]
-    key = cache_key(tensor_digest(*state, inputs if images is None else images), k, names)
+    if not isinstance(images, str):
+        images = tensor_digest(inputs if images is None else images)
+    key = cache_key(tensor_digest(*state), images, k, names)
     path = Path(cache_dir) / f"topk-{key}.pt" if cache_dir is not None else None
     t = time.perf_counter()
     if path is not None and path.exists():
@@ -378,6 +388,7 @@ def load_topk(path: str | Path) -> tuple[dict[str, TopK], dict]:
     return {n: TopK(**v) for n, v in saved["top"].items()}, saved.get("meta", {})
 
 
-__all__ = ["LAYERS", "TopK", "TopProjections", "mine_topk", "cached_mine_topk", "merge",
+__all__ = ["LAYERS", "TopK", "TopProjections", "mine_topk", "cached_mine_topk", "mining_cache",
+           "merge",
            "choose_maps",
            "top_projections", "strongest_over_epochs", "save_topk", "load_topk"]
