@@ -14,12 +14,17 @@ from zflib.models import model_from_config
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_two_ranks_end_identical(tiny_home, tmp_path):
+def _torchrun(port: int, *args: str, timeout: int = 600) -> None:
+    """``torchrun --nproc_per_node=2 ARGS`` on the CPU (one thread per rank); must succeed."""
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29517", os.path.join(ROOT, "tests", "ddp_worker.py"), str(tmp_path)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+           f"--master_port={port}", *args]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_two_ranks_end_identical(tiny_home, tmp_path):
+    _torchrun(29517, os.path.join(ROOT, "tests", "ddp_worker.py"), str(tmp_path))
     a = torch.load(tmp_path / "rank0.pt", weights_only=True)
     b = torch.load(tmp_path / "rank1.pt", weights_only=True)
     for k in a:
@@ -33,12 +38,8 @@ def test_two_ranks_end_identical(tiny_home, tmp_path):
 def test_ranks_stop_together_at_a_deadline(tiny_home, tmp_path):
     """Rank 0's deadline passes at once, rank 1's never: both stop after the first step (a
     rank that went on would wait in the gradient all-reduce for ever); only rank 0 writes."""
-    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29518", os.path.join(ROOT, "tests", "ddp_worker.py"),
-           str(tmp_path / "run"), "skewed"]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
+    _torchrun(29518, os.path.join(ROOT, "tests", "ddp_worker.py"), str(tmp_path / "run"),
+              "skewed", timeout=300)
     run = tmp_path / "run"
     a = torch.load(run / "rank0.pt", weights_only=True)
     b = torch.load(run / "rank1.pt", weights_only=True)
@@ -52,12 +53,8 @@ def test_ranks_stop_together_at_a_deadline(tiny_home, tmp_path):
 def test_ranks_agree_on_the_plateau_rule(tiny_home, tmp_path):
     """Rank 1's validation error stalls while rank 0's improves: both keep rank 0's lr (a rank
     that divided it alone would train apart from the others) and end with identical weights."""
-    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29519", os.path.join(ROOT, "tests", "ddp_worker.py"), str(tmp_path),
-           "disagree"]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
+    _torchrun(29519, os.path.join(ROOT, "tests", "ddp_worker.py"), str(tmp_path), "disagree",
+              timeout=300)
     a = torch.load(tmp_path / "rank0.pt", weights_only=True)
     b = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert float(a["lr"]) == float(b["lr"]) == get_config("smoke").lr
@@ -70,16 +67,12 @@ def test_ranks_agree_on_the_plateau_rule(tiny_home, tmp_path):
 def test_the_command_line_trainer_runs_under_torchrun(tiny_home, tmp_path):
     """``torchrun -m zflib.train``, as the README gives it: the CLI joins the process group
     (``distributed.launched``), both ranks train, rank 0 alone writes the run."""
-    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     run = tmp_path / "run"
     settings = ["num_classes=10", "train_per_class=0", "val_limit=0", "batch_size=16",
                 "epochs=1", "max_steps=3", "checkpoint_every=0", "keep_epochs=[]",
                 "ablation=no67"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29520", "-m", "zflib.train", "--profile", "smoke", "--run-dir",
-           str(run), "--no-resume", *[a for s in settings for a in ("--set", s)]]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    _torchrun(29520, "-m", "zflib.train", "--profile", "smoke", "--run-dir", str(run),
+              "--no-resume", *[a for s in settings for a in ("--set", s)])
     results = json.loads((run / "results.json").read_text())
     assert results["world_size"] == 2
     assert torch.load(run / "last.pt", weights_only=True)["global_step"] == 3
