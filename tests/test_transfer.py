@@ -259,13 +259,51 @@ def test_baseline_runs_match_direct_training_and_resume(zf_home):
         assert out["scratch"][n]["runs"] == [100 * r["accuracy"] for r in out["runs"]
                                              if r["n"] == n]
     # a killed job resumes: finished runs are reused, a missing one is trained again
-    state = zf_home / "cache" / f"scratch-{out['key']}"
+    state = zf_home / "cache" / f"scratch-runs-{S.run_key(data, base, s)}"
     (state / "run-1-1.json").unlink()
     again = S.run_baseline(data, cfg, s, progress=False)
     assert again["reused_runs"] == 3 and again["scratch"] == out["scratch"]
     # other settings: another key, nothing reused
     other = S.run_baseline(data, cfg, _baseline_settings(scratch_lr=1e-3), progress=False)
     assert other["key"] != out["key"] and other["reused_runs"] == 0
+
+
+def test_more_sizes_or_splits_train_only_the_new_runs(zf_home):
+    cfg = get_config("smoke")
+    data = _toy_set()
+    one = S.run_baseline(data, cfg, _baseline_settings(scratch_sizes=(2,), scratch_splits=1),
+                         progress=False)
+    both = S.run_baseline(data, cfg, _baseline_settings(), progress=False)
+    assert both["reused_runs"] == 1 and one["key"] != both["key"]
+    assert [r for r in both["runs"] if (r["split"], r["n"]) == (0, 2)] == one["runs"]
+    # a larger size moves the splits' reserve: the runs are not the same, nothing is reused
+    wider = S.run_baseline(data, cfg, _baseline_settings(scratch_sizes=(1, 2, 3)),
+                           progress=False)
+    assert wider["reused_runs"] == 0
+    # 3 per class is outside Table 4's sizes (1, 2 in smoke): on scratch_curve_splits (1) only
+    assert [(r["split"], r["n"]) for r in wider["runs"]] == [(0, 3), (0, 2), (1, 2), (0, 1),
+                                                            (1, 1)]
+    assert len(wider["scratch"][3]["runs"]) == 1 and wider["scratch"][3]["std"] == 0
+
+
+def test_reusable_runs_of_an_artifact_trained_alike(zf_home, tmp_path):
+    cfg = get_config("smoke")
+    data = _toy_set()
+    fewer = _baseline_settings(scratch_sizes=(2,))
+    out = S.run_baseline(data, cfg, fewer, resume=False, progress=False)
+    save_results({"settings": {f: getattr(fewer, f) for f in S.KEY_FIELDS}, **out}, "base",
+                 tmp_path, profile="smoke")  # as python -m zflib.scratch writes it
+    path = tmp_path / "base.json"
+    assert S.reusable_runs(path, data, cfg, _baseline_settings()) == out["runs"]
+    more = S.run_baseline(data, cfg, _baseline_settings(), resume=False, progress=False,
+                          reuse=S.reusable_runs(path, data, cfg, _baseline_settings()))
+    assert more["reused_runs"] == 2 and more["scratch"][2] == out["scratch"][2]
+    # trained otherwise (another rate), or another dataset's labels, or no file: none
+    assert S.reusable_runs(path, data, cfg, _baseline_settings(scratch_lr=1e-3)) == []
+    other = _toy_set()
+    other.labels = other.labels.flip(0)
+    assert S.reusable_runs(path, other, cfg, _baseline_settings()) == []
+    assert S.reusable_runs(tmp_path / "none.json", data, cfg, _baseline_settings()) == []
 
 
 def test_baseline_workers_give_the_same_result(zf_home):
@@ -298,6 +336,9 @@ def test_baseline_sources(zf_home, tmp_path, monkeypatch):
     assert S.baseline(data, cfg, _baseline_settings(scratch_epochs=2),
                       profile="smoke")["source"] == "trained"
     assert S.baseline(data, cfg, s, profile="smoke", source=str(path))["scratch"][1]["mean"] == 50
+    # auto also finds another profile's artifact trained with these settings
+    path.rename(S.artifact_path("full"))
+    assert S.baseline(data, cfg, s, profile="smoke")["source"] == str(S.artifact_path("full"))
 
 
 def test_run_table4_and_table7_end_to_end(tmp_path):
@@ -329,6 +370,8 @@ def test_transfer_settings():
         T.transfer_settings("full", split=3)
     with pytest.raises(ValueError, match="scratch_splits 6 out of range 1..5"):
         T.transfer_settings("full", scratch_splits=6)
+    with pytest.raises(ValueError, match=r"scratch_curve_splits 3 out of range 1..2 \(scratch_"):
+        T.transfer_settings("full", scratch_splits=2, scratch_curve_splits=3)
     with pytest.raises(ValueError, match="scratch_epochs 0 out of range: must be > 0"):
         T.transfer_settings("full", scratch_epochs=0)
     with pytest.raises(ValueError, match="unknown profile 'fast'"):

@@ -134,6 +134,8 @@ class TransferSettings:
     max_iter: int = 50  # L-BFGS iterations per classifier (30 and 100 score within 0.5 points)
     # --- the non-pretrained baseline: ZFNet-64 trained from scratch on the same splits ---
     scratch_splits: int = 5  # splits of the from-scratch baseline (<= splits)
+    # splits of its sizes outside table_sizes, which only Fig. 9's curve shows (<= scratch_splits)
+    scratch_curve_splits: int = 5
     scratch_sizes: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30)  # per-class sizes trained
     # passes over each training set, whatever its size (zflib.scratch: why epochs, not steps);
     # (one split, one core: 15/class 23% at 25 epochs, 30% at 50, 31% at 63; 30/class 36% at
@@ -151,18 +153,21 @@ class TransferSettings:
 TRANSFER_PROFILES: dict[str, dict[str, Any]] = {
     # CI: 5 images per class, 1 split, a 2-epoch from-scratch run; under a minute.
     "smoke": dict(splits=1, table_sizes=(1, 2), curve_sizes=(1, 2), test_per_class=3,
-                  per_class_limit=5, layer_size=2, scratch_splits=1, scratch_sizes=(2,),
+                  per_class_limit=5, layer_size=2, scratch_splits=1, scratch_curve_splits=1,
+                  scratch_sizes=(2,),
                   scratch_epochs=2, scratch_batch_size=32, max_iter=20),
     # A CPU laptop, minutes: 2 splits, fewer curve points; the from-scratch baseline on 1
     # split at 15 and 30 per class for 3 epochs (about 3 minutes; near chance).
     "quick": dict(splits=2, curve_sizes=(1, 2, 5, 10, 15, 30), scratch_splits=1,
-                  scratch_sizes=(15, 30), scratch_epochs=3, scratch_batch_size=64, max_iter=30),
-    # Everything on 5 splits; the from-scratch baseline at 15 and 30 per class, 40 epochs each
-    # (10 runs, about 80 minutes on two CPU cores): committed in artifacts/transfer/ by
+                  scratch_curve_splits=1, scratch_sizes=(15, 30), scratch_epochs=3,
+                  scratch_batch_size=64, max_iter=30),
+    # Everything on 5 splits, but the from-scratch curve: 40 epochs at each of Fig. 9's sizes,
+    # Table 4's 15 and 30 per class on 5 splits, the others on 2 (20 runs; about 2 hours on
+    # two CPU cores at their usual speed): committed in artifacts/transfer/ by
     # ``python -m zflib.scratch --profile full``, so notebook 10 does not retrain it.
-    "full": dict(scratch_sizes=(15, 30)),
-    # The whole curve: 35 runs of 40 epochs (a GPU job: ``python -m zflib.scratch --profile
-    # paper``), or its results through the notebook's ``scratch_results``.
+    "full": dict(scratch_curve_splits=2),
+    # The whole curve on 5 splits: 35 runs of 40 epochs (``python -m zflib.scratch --profile
+    # paper`` takes over full's 20 and trains 15 more: a GPU job, or 1.5 hours of two cores).
     "paper": dict(),
 }
 
@@ -180,6 +185,9 @@ def transfer_settings(profile: str = "full", **overrides: Any) -> TransferSettin
         raise ValueError(f"scaling {s.scaling!r} not valid; valid: standard, l2, none")
     if not 1 <= s.scratch_splits <= s.splits:
         raise ValueError(f"scratch_splits {s.scratch_splits} out of range 1..{s.splits}")
+    if not 1 <= s.scratch_curve_splits <= s.scratch_splits:
+        raise ValueError(f"scratch_curve_splits {s.scratch_curve_splits} out of range "
+                         f"1..{s.scratch_splits} (scratch_splits)")
     if not s.scratch_epochs > 0:
         raise ValueError(f"scratch_epochs {s.scratch_epochs} out of range: must be > 0")
     for size in (*s.table_sizes, *s.curve_sizes, *s.scratch_sizes, s.layer_size):

@@ -9,12 +9,15 @@ opposite of what more data does once both are trained alike.
 
 Every (split, size) run is independent and seeded (``1000 * split + n``), so runs go to worker
 processes (one torch thread each) and the result does not depend on how many there are; each
-finished run's score is kept under ``$ZF_HOME/cache/scratch-<key>/`` so that a killed job
-resumes where it stopped.
+finished run's score is kept under ``$ZF_HOME/cache/scratch-runs-<run key>/`` so that a killed
+job resumes where it stopped. A run's key (:func:`run_key`) leaves out which sizes and how many
+splits the baseline asks for: adding sizes to a baseline trains only the new runs, and the runs
+of an earlier artifact whose key still matches are taken over (:func:`reusable_runs`).
 
 What takes long is committed: ``python -m zflib.scratch --profile full --workers 2`` writes
 ``artifacts/transfer/caltech101-scratch-full.json``, which notebook 10 reads
-(:func:`baseline` with ``source="auto"``) when its key (settings, architecture, labels) matches.
+(:func:`baseline` with ``source="auto"``) when its key (settings, architecture, labels) matches,
+whichever profile wrote it.
 
 Paper: Sec. 5.2, Table 4 and Fig. 9 ("Non-pretrained convnet").
 """
@@ -46,8 +49,12 @@ from zflib.transfer import Split, mean_class_accuracy, summarize, table4_splits
 
 # TransferSettings fields that decide the baseline's result (the splits and the training)
 KEY_FIELDS = ("splits", "table_sizes", "curve_sizes", "test_per_class", "per_class_limit",
-              "background", "seed", "scratch_splits", "scratch_sizes", "scratch_epochs",
-              "scratch_batch_size", "scratch_lr")
+              "background", "seed", "scratch_splits", "scratch_curve_splits", "scratch_sizes",
+              "scratch_epochs", "scratch_batch_size", "scratch_lr")
+# what one (split, n) run depends on: the sizes enter only through the largest, which the splits
+# reserve (zflib.transfer.table4_splits); scratch_sizes and the two split counts choose runs only
+RUN_FIELDS = ("splits", "test_per_class", "per_class_limit", "background", "seed",
+              "scratch_epochs", "scratch_batch_size", "scratch_lr")
 # Config fields that do not change what a scratch run computes
 _ENV_FIELDS = ("profile", "data_root", "num_threads", "eval_batch_size", "checkpoint_every",
                "keep_epochs", "train_per_class", "val_limit", "epochs", "max_steps", "lr",
@@ -164,16 +171,51 @@ def baseline_key(data: ImageSet, cfg: Config, s: TransferSettings) -> str:
     return cache_key({f: getattr(s, f) for f in KEY_FIELDS}, arch, tensor_digest(data.labels))
 
 
+def run_key(data: ImageSet, cfg: Config, s: TransferSettings) -> str:
+    """What decides one run's score besides its split and size: the settings in
+    ``RUN_FIELDS``, the splits' reserve, the architecture and recipe fields of ``cfg`` and the
+    labels (as :func:`baseline_key`, less the choice of sizes and splits)."""
+    arch = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _ENV_FIELDS}
+    reserve = max((*s.table_sizes, *s.curve_sizes, *s.scratch_sizes))
+    return cache_key({f: getattr(s, f) for f in RUN_FIELDS}, {"reserve": reserve}, arch,
+                     tensor_digest(data.labels))
+
+
+def reusable_runs(path: str | os.PathLike, data: ImageSet, cfg: Config,
+                  s: TransferSettings) -> list[dict[str, Any]]:
+    """The runs of the artifact at ``path`` (written by :func:`main`) that a baseline under
+    ``s`` may take over: all of them when the artifact's key, recomputed under ``s`` with the
+    artifact's own ``scratch_sizes``, ``scratch_splits`` and ``scratch_curve_splits``,
+    matches (the same runs, trained alike); none otherwise, or when there is no such file.
+    ``cfg``: as given to :func:`run_baseline` (before :func:`scratch_config`)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    saved = load_saved(path.stem, path.parent)["data"]
+    own = saved.get("settings", {})
+    counts = ("scratch_splits", "scratch_curve_splits")
+    if "runs" not in saved or not {"scratch_sizes", *counts} <= set(own):
+        return []
+    theirs = dataclasses.replace(s, scratch_sizes=tuple(own["scratch_sizes"]),
+                                 **{f: int(own[f]) for f in counts})
+    if saved.get("key") != baseline_key(data, scratch_config(cfg, theirs), theirs):
+        return []
+    return list(saved["runs"])
+
+
 def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: int = 1,
                  device: torch.device | str = "cpu", resume: bool = True,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, reuse: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """Train and score the baseline: every size in ``s.scratch_sizes`` on each of the first
-    ``s.scratch_splits`` splits of :func:`zflib.transfer.table4_splits`.
+    ``s.scratch_splits`` splits of :func:`zflib.transfer.table4_splits`, or the first
+    ``s.scratch_curve_splits`` for a size outside ``s.table_sizes`` (Fig. 9's curve only).
 
     Args:
         workers: processes (one torch thread each); 1 runs here. The result is the same.
         device: where the runs train (use ``workers=1`` on a GPU).
-        resume: keep each finished run under ``$ZF_HOME/cache/scratch-<key>/`` and reuse it.
+        resume: keep each finished run under ``$ZF_HOME/cache/scratch-runs-<run key>/`` and
+            reuse it.
+        reuse: finished runs to take over (:func:`reusable_runs`), by split and size.
 
     Returns a JSON-ready dict: ``scratch`` (``n`` -> summary over splits, percent), ``runs``
     (split, n, steps, seconds, accuracy of each run), ``key``, ``seconds``, ``machine``.
@@ -184,11 +226,14 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
         workers = 1  # one process trains on the GPU
     cfg = scratch_config(cfg, s)
     key = baseline_key(data, cfg, s)
-    state = cache_dir() / f"scratch-{key}"
+    state = cache_dir() / f"scratch-runs-{run_key(data, cfg, s)}"
     splits = table4_splits(data.labels, s)[:s.scratch_splits]
-    jobs = [(i, n) for n in sorted(s.scratch_sizes, reverse=True) for i in range(len(splits))]
-    done = {(i, n): load_saved(f"run-{i}-{n}", state)["data"] for i, n in jobs
-            if resume and (state / f"run-{i}-{n}.json").exists()}
+    jobs = [(i, n) for n in sorted(s.scratch_sizes, reverse=True)
+            for i in range(s.scratch_splits if n in s.table_sizes else s.scratch_curve_splits)]
+    given = {(r["split"], r["n"]): r for r in reuse}
+    done = {(i, n): given[(i, n)] if (i, n) in given else
+            load_saved(f"run-{i}-{n}", state)["data"] for i, n in jobs
+            if (i, n) in given or resume and (state / f"run-{i}-{n}.json").exists()}
     todo = [j for j in jobs if j not in done]
     t0 = time.perf_counter()
     args = (data, cfg, splits, s, str(device))
@@ -255,20 +300,22 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
              device: torch.device | str = "cpu") -> dict[str, Any] | None:
     """The baseline as notebook 10 gets it.
 
-    ``source``: ``"auto"`` reads the committed artifact of ``profile`` when its key matches
-    these settings, architecture and labels, and trains otherwise; ``"train"`` always trains
+    ``source``: ``"auto"`` reads the committed artifact whose key matches these settings,
+    architecture and labels (``profile``'s own first, then any other profile's in
+    ``artifacts/transfer/``), and trains otherwise; ``"train"`` always trains
     (resuming finished runs); ``"none"`` skips the baseline (returns None); anything else is a
     path (:func:`load_baseline`).
     """
     if source == "none":
         return None
     if source == "auto":
-        path = artifact_path(profile)
-        if path.exists():
-            saved = load_baseline(path)
-            if saved.get("key") == baseline_key(data, scratch_config(cfg, s), s):
-                return saved
-            print(f"{path} was made with other settings; training the baseline here")
+        own = artifact_path(profile)
+        key = baseline_key(data, scratch_config(cfg, s), s)
+        for path in (own, *sorted(set(own.parent.glob("*-scratch-*.json")) - {own})):
+            if path.exists() and load_baseline(path).get("key") == key:
+                return load_baseline(path)
+        if own.exists():
+            print(f"{own} was made with other settings; training the baseline here")
     elif source != "train":
         return load_baseline(source)
     return {**run_baseline(data, cfg, s, workers=workers, device=device), "source": "trained"}
@@ -276,7 +323,8 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m zflib.scratch --profile full --workers 2``: train the baseline of the
-    profile and write it where :func:`baseline` finds it."""
+    profile and write it where :func:`baseline` finds it, taking over the runs of the file
+    it replaces when they were trained alike (:func:`reusable_runs`)."""
     from zflib.artifacts import load_trained
     from zflib.config import TRANSFER_PROFILES
     from zflib.data.caltech import load_caltech101
@@ -309,8 +357,11 @@ def main(argv: list[str] | None = None) -> None:
                                per_class_limit=s.per_class_limit)
     except (ValueError, FileNotFoundError) as err:  # a wrong model or no dataset: plainly
         ap.exit(2, f"{ap.prog}: error: {err}\n")
-    out = run_baseline(data, cfg, s, workers=a.workers, device=device)
     path = Path(a.out) if a.out else artifact_path(a.profile)
+    reuse = reusable_runs(path, data, cfg, s)  # e.g. the runs of a baseline at fewer sizes
+    if reuse:
+        print(f"taking over {len(reuse)} finished runs of {path}")
+    out = run_baseline(data, cfg, s, workers=a.workers, device=device, reuse=reuse)
     save_results({"model": a.model, "settings": {f: getattr(s, f) for f in KEY_FIELDS}, **out},
                  path.stem, path.parent, profile=a.profile)
     print(f"wrote {path}: " + ", ".join(f"{n}/class {v['mean']:.1f} ± {v['std']:.1f}"

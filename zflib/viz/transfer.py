@@ -92,8 +92,9 @@ def table7_markdown(results: dict[str, Any]) -> str:
 
 def plot_fig9(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Figure:
     """Fig. 9 analogue: mean per-class accuracy against training images per class, pretrained
-    (softmax on fixed fc7) and trained from scratch, ± one std over splits (shaded); the
-    paper's Table 4 values as reference markers."""
+    (softmax on fixed fc7) and trained from scratch, ± one std over splits (shaded; the legend
+    says where a line has fewer splits at some sizes); the paper's Table 4 values as reference
+    markers."""
     require(len(results.get("pretrained") or {}) + len(results.get("scratch") or {}),
             "training-set sizes")
     fig, ax = plt.subplots(figsize=(8.0, 4.2))
@@ -107,6 +108,12 @@ def plot_fig9(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Fig
             at = " and ".join([", ".join(map(str, n[:-1])), str(n[-1])] if len(n) > 1
                               else [str(n[0])])
             label = f"{label[:-1]}, at {at} per class only)"
+        runs = {k: len(_get(part, k).get("runs", ())) for k in n}
+        if len(set(runs.values())) > 1:  # fewer splits at some sizes: say which
+            by = {c: [k for k in n if runs[k] == c]
+                  for c in sorted(set(runs.values()), reverse=True)}
+            label += "\n" + "; ".join(f"{c} split{'s' * (c > 1)} at " + ", ".join(map(str, ks))
+                                      for c, ks in by.items())
         m = np.array([_get(part, k)["mean"] for k in n])
         s = np.array([_get(part, k)["std"] for k in n])
         ax.plot(n, m, "o-", color=color, label=label, ms=4)
