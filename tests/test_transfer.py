@@ -298,6 +298,14 @@ def test_reusable_runs_of_an_artifact_trained_alike(zf_home, tmp_path):
     more = S.run_baseline(data, cfg, _baseline_settings(), resume=False, progress=False,
                           reuse=S.reusable_runs(path, data, cfg, _baseline_settings()))
     assert more["reused_runs"] == 2 and more["scratch"][2] == out["scratch"][2]
+    # written before scratch_curve_splits joined the key (the 15 and 30 per class of the
+    # committed baseline): keyed over the fields it records, its runs still count
+    saved = json.loads(path.read_text())
+    del saved["data"]["settings"]["scratch_curve_splits"]
+    fields = tuple(f for f in S.KEY_FIELDS if f != "scratch_curve_splits")
+    saved["data"]["key"] = S.baseline_key(data, S.scratch_config(cfg, fewer), fewer, fields=fields)
+    (tmp_path / "old.json").write_text(json.dumps(saved))
+    assert S.reusable_runs(tmp_path / "old.json", data, cfg, _baseline_settings()) == out["runs"]
     # trained otherwise (another rate), or another dataset's labels, or no file: none
     assert S.reusable_runs(path, data, cfg, _baseline_settings(scratch_lr=1e-3)) == []
     other = _toy_set()

@@ -159,16 +159,18 @@ def scratch_config(cfg: Config, s: TransferSettings) -> Config:
     return dataclasses.replace(cfg, first_layer_std=s.scratch_first_layer_std)
 
 
-def baseline_key(data: ImageSet, cfg: Config, s: TransferSettings) -> str:
-    """What decides the baseline's numbers: the settings in ``KEY_FIELDS``, the architecture
-    and recipe fields of ``cfg``, and the dataset's labels.
+def baseline_key(data: ImageSet, cfg: Config, s: TransferSettings, *,
+                 fields: tuple[str, ...] = KEY_FIELDS) -> str:
+    """What decides the baseline's numbers: the settings in ``fields`` (an artifact written
+    before a field joined ``KEY_FIELDS`` was keyed without it), the architecture and recipe
+    fields of ``cfg``, and the dataset's labels.
 
     Note: the images are not hashed, on purpose: the mirror's 96-pixel Caltech-101 and the
     official archive decode to nearly the same 64-pixel images, and the committed baseline
     (about 80 minutes of training) serves both; another class list or split changes the labels.
     """
     arch = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _ENV_FIELDS}
-    return cache_key({f: getattr(s, f) for f in KEY_FIELDS}, arch, tensor_digest(data.labels))
+    return cache_key({f: getattr(s, f) for f in fields}, arch, tensor_digest(data.labels))
 
 
 def run_key(data: ImageSet, cfg: Config, s: TransferSettings) -> str:
@@ -185,20 +187,21 @@ def reusable_runs(path: str | os.PathLike, data: ImageSet, cfg: Config,
                   s: TransferSettings) -> list[dict[str, Any]]:
     """The runs of the artifact at ``path`` (written by :func:`main`) that a baseline under
     ``s`` may take over: all of them when the artifact's key, recomputed under ``s`` with the
-    artifact's own ``scratch_sizes``, ``scratch_splits`` and ``scratch_curve_splits``,
-    matches (the same runs, trained alike); none otherwise, or when there is no such file.
+    artifact's own ``scratch_sizes``, ``scratch_splits`` and ``scratch_curve_splits`` and
+    over the ``KEY_FIELDS`` its settings record, matches (the same runs, trained alike); none
+    otherwise, or when there is no such file.
     ``cfg``: as given to :func:`run_baseline` (before :func:`scratch_config`)."""
     path = Path(path)
     if not path.is_file():
         return []
     saved = load_saved(path.stem, path.parent)["data"]
     own = saved.get("settings", {})
-    counts = ("scratch_splits", "scratch_curve_splits")
-    if "runs" not in saved or not {"scratch_sizes", *counts} <= set(own):
+    fields = tuple(f for f in KEY_FIELDS if f in own)  # as it was keyed when written
+    if "runs" not in saved or "scratch_sizes" not in own:
         return []
-    theirs = dataclasses.replace(s, scratch_sizes=tuple(own["scratch_sizes"]),
-                                 **{f: int(own[f]) for f in counts})
-    if saved.get("key") != baseline_key(data, scratch_config(cfg, theirs), theirs):
+    chosen = {f: int(own[f]) for f in ("scratch_splits", "scratch_curve_splits") if f in own}
+    theirs = dataclasses.replace(s, scratch_sizes=tuple(own["scratch_sizes"]), **chosen)
+    if saved.get("key") != baseline_key(data, scratch_config(cfg, theirs), theirs, fields=fields):
         return []
     return list(saved["runs"])
 
