@@ -488,3 +488,24 @@ def test_conv_only_artifacts_are_refused_for_fully_connected_features():
 
     with pytest.raises(ValueError, match="'alexnet64' stores its conv layers only"):
         caltech101_features("alexnet64", transfer_settings("smoke"))
+
+
+def test_fig9_says_how_many_splits_are_behind_each_point():
+    """Fig. 9 with the from-scratch curve on fewer splits outside Table 4's sizes (full):
+    the table names each cell's splits, the legend the sizes on fewer splits."""
+    from zflib.viz.transfer import fig9_markdown, plot_fig9
+
+    def part(spec):
+        return {n: T.summarize([v / 100 for v in runs]) for n, runs in spec.items()}
+
+    res = {"pretrained": part({1: [10, 12, 14], 15: [40, 41, 42]}),
+           "scratch": part({1: [4, 6], 15: [28, 29, 30]}),
+           "paper": {}, "classes": 102}
+    table = fig9_markdown(res).splitlines()
+    assert table[0] == "| per class | 1 | 15 |"
+    assert table[2] == "| pretrained (ours) | 12.0 ± 2.0 (3) | 41.0 ± 1.0 (3) |"
+    assert table[3] == "| from scratch (ours) | 5.0 ± 1.4 (2) | 29.0 ± 1.0 (3) |"
+    labels = plot_fig9(res).axes[0].get_legend_handles_labels()[1]
+    assert labels[0] == "pretrained (ours, at 1 and 15 per class only)"
+    assert labels[1] == ("from scratch (ours, at 1 and 15 per class only)\n"
+                         "3 splits at 15; 2 splits at 1")

@@ -167,7 +167,8 @@ TRANSFER_PROFILES: dict[str, dict[str, Any]] = {
     # ``python -m zflib.scratch --profile full``, so notebook 10 does not retrain it.
     "full": dict(scratch_curve_splits=2),
     # The whole curve on 5 splits: 35 runs of 40 epochs (``python -m zflib.scratch --profile
-    # paper`` takes over full's 20 and trains 15 more: a GPU job, or 1.5 hours of two cores).
+    # paper`` takes over full's 20 and trains 15 more: a GPU job, or about 40 minutes of two
+    # CPU cores at their usual speed).
     "paper": dict(),
 }
 

@@ -62,9 +62,10 @@ def _tables23(results: Path, profile: str) -> str:
 
 
 def _table4(results: Path, profile: str) -> str:
-    from zflib.viz.transfer import table4_markdown
+    from zflib.viz.transfer import fig9_markdown, table4_markdown
 
-    return table4_markdown(load_saved(f"table4_fig9_caltech101_{profile}", results)["data"])
+    data = load_saved(f"table4_fig9_caltech101_{profile}", results)["data"]
+    return f"{table4_markdown(data)}\n\nFig. 9's points:\n\n{fig9_markdown(data)}"
 
 
 def _table7(results: Path, profile: str) -> str:

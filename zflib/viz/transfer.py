@@ -62,6 +62,23 @@ def table4_markdown(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def fig9_markdown(results: dict[str, Any]) -> str:
+    """Fig. 9's points as markdown: mean ± std at every training-set size, pretrained and from
+    scratch, with the number of splits behind each cell."""
+    parts = [(label, results.get(key) or {}) for label, key in
+             (("pretrained (ours)", "pretrained"), ("from scratch (ours)", "scratch"))]
+    sizes = sorted({n for _, part in parts for n in _sizes(part)})
+    rows = ["| per class | " + " | ".join(map(str, sizes)) + " |",
+            "|" + " --- |" * (len(sizes) + 1)]
+    for label, part in parts:
+        if part:
+            have = set(_sizes(part))
+            rows.append(f"| {label} | " + " | ".join(
+                f"{_fmt(_get(part, n)['mean'], _get(part, n)['std'])} "
+                f"({len(_get(part, n)['runs'])})" if n in have else "-" for n in sizes) + " |")
+    return "\n".join(rows) + "\n\n(in brackets: splits)"
+
+
 def table6_markdown(results: dict[str, Any]) -> str:
     """Table 6 as markdown: our per-class average precision (%) and mean, beside the paper's
     mean AP (its rows transcribed: only the means)."""
