@@ -286,7 +286,7 @@ def test_more_sizes_or_splits_train_only_the_new_runs(zf_home):
     assert len(wider["scratch"][3]["runs"]) == 1 and wider["scratch"][3]["std"] == 0
 
 
-def test_reusable_runs_of_an_artifact_trained_alike(zf_home, tmp_path):
+def test_reusable_runs_of_an_artifact_trained_alike(zf_home, tmp_path, monkeypatch):
     cfg = get_config("smoke")
     data = _toy_set()
     fewer = _baseline_settings(scratch_sizes=(2,))
@@ -306,6 +306,13 @@ def test_reusable_runs_of_an_artifact_trained_alike(zf_home, tmp_path):
     saved["data"]["key"] = S.baseline_key(data, S.scratch_config(cfg, fewer), fewer, fields=fields)
     (tmp_path / "old.json").write_text(json.dumps(saved))
     assert S.reusable_runs(tmp_path / "old.json", data, cfg, _baseline_settings()) == out["runs"]
+    # a profile with no baseline of its own trains only the runs no committed one has
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path / "artifacts"))
+    S.artifact_path("full").parent.mkdir(parents=True)
+    path.rename(S.artifact_path("full"))
+    auto = S.baseline(data, cfg, _baseline_settings(), profile="smoke")
+    assert auto["reused_runs"] == 2 and auto["scratch"][2] == out["scratch"][2]
+    path = S.artifact_path("full")
     # trained otherwise (another rate), or another dataset's labels, or no file: none
     assert S.reusable_runs(path, data, cfg, _baseline_settings(scratch_lr=1e-3)) == []
     other = _toy_set()

@@ -194,7 +194,8 @@ def reusable_runs(path: str | os.PathLike, data: ImageSet, cfg: Config,
     path = Path(path)
     if not path.is_file():
         return []
-    saved = load_saved(path.stem, path.parent)["data"]
+    saved = json.loads(path.read_text())
+    saved = saved.get("data", saved)  # as load_baseline reads it
     own = saved.get("settings", {})
     fields = tuple(f for f in KEY_FIELDS if f in own)  # as it was keyed when written
     if "runs" not in saved or "scratch_sizes" not in own:
@@ -204,6 +205,14 @@ def reusable_runs(path: str | os.PathLike, data: ImageSet, cfg: Config,
     if saved.get("key") != baseline_key(data, scratch_config(cfg, theirs), theirs, fields=fields):
         return []
     return list(saved["runs"])
+
+
+def committed_runs(data: ImageSet, cfg: Config, s: TransferSettings,
+                   *extra: str | os.PathLike) -> list[dict[str, Any]]:
+    """:func:`reusable_runs` of every baseline in ``artifacts/transfer/`` and of ``extra``
+    files: what a baseline under ``s`` need not train again (``paper`` takes over ``full``'s)."""
+    paths = {*artifact_path("full").parent.glob("*-scratch-*.json"), *map(Path, extra)}
+    return [r for path in sorted(paths) for r in reusable_runs(path, data, cfg, s)]
 
 
 def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: int = 1,
@@ -305,9 +314,10 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
 
     ``source``: ``"auto"`` reads the committed artifact whose key matches these settings,
     architecture and labels (``profile``'s own first, then any other profile's in
-    ``artifacts/transfer/``), and trains otherwise; ``"train"`` always trains
-    (resuming finished runs); ``"none"`` skips the baseline (returns None); anything else is a
-    path (:func:`load_baseline`).
+    ``artifacts/transfer/``), and trains otherwise, taking over the committed runs trained
+    alike (:func:`committed_runs`); ``"train"`` trains every run (resuming finished ones);
+    ``"none"`` skips the baseline (returns None); anything else is a path
+    (:func:`load_baseline`).
     """
     if source == "none":
         return None
@@ -317,17 +327,22 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
         for path in (own, *sorted(set(own.parent.glob("*-scratch-*.json")) - {own})):
             if path.exists() and load_baseline(path).get("key") == key:
                 return load_baseline(path)
-        if own.exists():
-            print(f"{own} was made with other settings; training the baseline here")
+        reuse = committed_runs(data, cfg, s)
+        print(f"no committed baseline has these settings; training it here, taking over "
+              f"{len(reuse)} committed runs trained alike")
     elif source != "train":
         return load_baseline(source)
-    return {**run_baseline(data, cfg, s, workers=workers, device=device), "source": "trained"}
+    else:
+        reuse = []
+    out = run_baseline(data, cfg, s, workers=workers, device=device, reuse=reuse)
+    return {**out, "source": "trained"}
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m zflib.scratch --profile full --workers 2``: train the baseline of the
-    profile and write it where :func:`baseline` finds it, taking over the runs of the file
-    it replaces when they were trained alike (:func:`reusable_runs`)."""
+    profile and write it where :func:`baseline` finds it, taking over the runs of committed
+    baselines and of the file it replaces when they were trained alike
+    (:func:`committed_runs`)."""
     from zflib.artifacts import load_trained
     from zflib.config import TRANSFER_PROFILES
     from zflib.data.caltech import load_caltech101
@@ -361,9 +376,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError) as err:  # a wrong model or no dataset: plainly
         ap.exit(2, f"{ap.prog}: error: {err}\n")
     path = Path(a.out) if a.out else artifact_path(a.profile)
-    reuse = reusable_runs(path, data, cfg, s)  # e.g. the runs of a baseline at fewer sizes
+    reuse = committed_runs(data, cfg, s, path)  # e.g. full's runs for paper, or fewer sizes
     if reuse:
-        print(f"taking over {len(reuse)} finished runs of {path}")
+        print(f"taking over {len(reuse)} finished runs of committed baselines trained alike")
     out = run_baseline(data, cfg, s, workers=a.workers, device=device, reuse=reuse)
     save_results({"model": a.model, "settings": {f: getattr(s, f) for f in KEY_FIELDS}, **out},
                  path.stem, path.parent, profile=a.profile)
