@@ -204,7 +204,9 @@ def reusable_runs(path: str | os.PathLike, data: ImageSet, cfg: Config,
     theirs = dataclasses.replace(s, scratch_sizes=tuple(own["scratch_sizes"]), **chosen)
     if saved.get("key") != baseline_key(data, scratch_config(cfg, theirs), theirs, fields=fields):
         return []
-    return list(saved["runs"])
+    # runs written before each run named its machine were all trained by the artifact's
+    return [{"machine": saved["machine"], **r} if "machine" in saved else r
+            for r in saved["runs"]]
 
 
 def committed_runs(data: ImageSet, cfg: Config, s: TransferSettings,
@@ -230,7 +232,8 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
         reuse: finished runs to take over (:func:`reusable_runs`), by split and size.
 
     Returns a JSON-ready dict: ``scratch`` (``n`` -> summary over splits, percent), ``runs``
-    (split, n, steps, seconds, accuracy of each run), ``key``, ``seconds``, ``machine``.
+    (split, n, steps, seconds, accuracy and machine of each run), ``key``, ``seconds`` (of this
+    call), ``machine`` (those of the runs).
     """
     if workers < 1:
         raise ValueError(f"workers {workers} out of range 1..")
@@ -250,7 +253,10 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
     t0 = time.perf_counter()
     args = (data, cfg, splits, s, str(device))
 
+    machine = _machine(device, workers if len(todo) > 1 else 1)
+
     def keep(r: dict) -> None:
+        r = {**r, "machine": machine}  # runs of several calls may come from several machines
         done[(r["split"], r["n"])] = r
         if resume:
             save_results(r, f"run-{r['split']}-{r['n']}", state, profile="scratch")
@@ -277,7 +283,7 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
                         for n in sorted(s.scratch_sizes)},
             "runs": runs, "key": key, "epochs": s.scratch_epochs,
             "seconds": time.perf_counter() - t0, "reused_runs": len(jobs) - len(todo),
-            "machine": _machine(device, workers if len(todo) > 1 else 1)}
+            "machine": "; ".join(sorted({r.get("machine", "not recorded") for r in runs}))}
 
 
 def _machine(device: torch.device | str, workers: int) -> str:

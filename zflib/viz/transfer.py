@@ -53,7 +53,7 @@ def table4_markdown(results: dict[str, Any]) -> str:
         have = set(_sizes(part))
         cells = [_fmt(_get(part, n)["mean"], _get(part, n)["std"]) if n in have else "-"
                  for n in sizes]
-        splits = {len(_get(part, n)["runs"]) for n in have}
+        splits = {len(_get(part, n)["runs"]) for n in have & set(sizes)}  # of the cells shown
         note = f", {'/'.join(map(str, sorted(splits)))} split(s)" if splits else ""
         epochs = results.get("scratch_epochs")  # the baseline's own budget
         if key == "scratch" and have and epochs:
