@@ -4,6 +4,7 @@ a block that allocates less than an earlier peak (the decoded dataset) shows no 
 from __future__ import annotations
 
 import os
+import resource
 import threading
 
 
@@ -12,6 +13,11 @@ def current_rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def resource_peak_mb() -> float:
+    """Peak resident memory of this process so far (``ru_maxrss``), in MB: the whole run's."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class PeakRSS:

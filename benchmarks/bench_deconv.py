@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 from _args import check
-from _memory import PeakRSS
+from _memory import PeakRSS, resource_peak_mb
 from torch import nn
 
 from zflib import deconv, topk
@@ -68,13 +68,6 @@ def _close(ours: torch.Tensor, scale: torch.Tensor, ref: torch.Tensor) -> float:
     ours = ours / scale.view(-1, 1, 1, 1)
     err = (ours - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1).clamp(min=1e-30)
     return float(err.max())
-
-
-def resource_peak_mb() -> float:
-    """Peak resident memory of this process so far (``ru_maxrss``), in MB."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:

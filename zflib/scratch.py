@@ -159,6 +159,11 @@ def scratch_config(cfg: Config, s: TransferSettings) -> Config:
     return dataclasses.replace(cfg, first_layer_std=s.scratch_first_layer_std)
 
 
+def _recipe(cfg: Config) -> dict[str, Any]:
+    """The architecture and recipe fields of ``cfg``: those a scratch run reads."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _ENV_FIELDS}
+
+
 def baseline_key(data: ImageSet, cfg: Config, s: TransferSettings, *,
                  fields: tuple[str, ...] = KEY_FIELDS) -> str:
     """What decides the baseline's numbers: the settings in ``fields`` (an artifact written
@@ -169,17 +174,16 @@ def baseline_key(data: ImageSet, cfg: Config, s: TransferSettings, *,
     official archive decode to nearly the same 64-pixel images, and the committed baseline
     (about 80 minutes of training) serves both; another class list or split changes the labels.
     """
-    arch = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _ENV_FIELDS}
-    return cache_key({f: getattr(s, f) for f in fields}, arch, tensor_digest(data.labels))
+    return cache_key({f: getattr(s, f) for f in fields}, _recipe(cfg),
+                     tensor_digest(data.labels))
 
 
 def run_key(data: ImageSet, cfg: Config, s: TransferSettings) -> str:
     """What decides one run's score besides its split and size: the settings in
     ``RUN_FIELDS``, the splits' reserve, the architecture and recipe fields of ``cfg`` and the
     labels (as :func:`baseline_key`, less the choice of sizes and splits)."""
-    arch = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _ENV_FIELDS}
     reserve = max((*s.table_sizes, *s.curve_sizes, *s.scratch_sizes))
-    return cache_key({f: getattr(s, f) for f in RUN_FIELDS}, {"reserve": reserve}, arch,
+    return cache_key({f: getattr(s, f) for f in RUN_FIELDS}, {"reserve": reserve}, _recipe(cfg),
                      tensor_digest(data.labels))
 
 
@@ -194,8 +198,7 @@ def reusable_runs(path: str | os.PathLike, data: ImageSet, cfg: Config,
     path = Path(path)
     if not path.is_file():
         return []
-    saved = json.loads(path.read_text())
-    saved = saved.get("data", saved)  # as load_baseline reads it
+    saved = load_baseline(path)
     own = saved.get("settings", {})
     fields = tuple(f for f in KEY_FIELDS if f in own)  # as it was keyed when written
     if "runs" not in saved or "scratch_sizes" not in own:
@@ -213,7 +216,7 @@ def committed_runs(data: ImageSet, cfg: Config, s: TransferSettings,
                    *extra: str | os.PathLike) -> list[dict[str, Any]]:
     """:func:`reusable_runs` of every baseline in ``artifacts/transfer/`` and of ``extra``
     files: what a baseline under ``s`` need not train again (``paper`` takes over ``full``'s)."""
-    paths = {*artifact_path("full").parent.glob("*-scratch-*.json"), *map(Path, extra)}
+    paths = {*committed_baselines(), *map(Path, extra)}
     return [r for path in sorted(paths) for r in reusable_runs(path, data, cfg, s)]
 
 
@@ -301,6 +304,12 @@ def artifact_path(profile: str, dataset: str = "caltech101") -> Path:
     return artifacts_dir() / "transfer" / f"{dataset}-scratch-{profile}.json"
 
 
+def committed_baselines() -> list[Path]:
+    """Every baseline :func:`main` wrote to ``artifacts/transfer/``, of any profile."""
+    pattern = artifact_path("*", dataset="*")
+    return sorted(pattern.parent.glob(pattern.name))
+
+
 def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
     """The baseline in ``path``: an artifact of :func:`main`, or a notebook's results JSON
     (its ``"scratch"`` part). Keys ``n`` come back as ints."""
@@ -330,9 +339,10 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
     if source == "auto":
         own = artifact_path(profile)
         key = baseline_key(data, scratch_config(cfg, s), s)
-        for path in (own, *sorted(set(own.parent.glob("*-scratch-*.json")) - {own})):
-            if path.exists() and load_baseline(path).get("key") == key:
-                return load_baseline(path)
+        for path in (own, *(p for p in committed_baselines() if p != own)):
+            saved = load_baseline(path) if path.exists() else {}
+            if saved.get("key") == key:
+                return saved
         reuse = committed_runs(data, cfg, s)
         print(f"no committed baseline has these settings; training it here, taking over "
               f"{len(reuse)} committed runs trained alike")
