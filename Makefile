@@ -7,9 +7,12 @@ PROFILE ?= quick
 PORT ?= 8866
 export ZF_DATA_MIRROR ?= $(wildcard $(abspath ../shared/datasets))
 
-.PHONY: setup test lint data figures explore bench clean
+.PHONY: help setup test lint data figures explore bench docs clean
 
-setup: $(VENV)/.installed
+help: ## every target, a line each
+	@grep -hE '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 18
+
+setup: $(VENV)/.installed ## the virtual environment .venv, every package pinned (1-3 min, 5.3 GB)
 
 # The install needs about 6 GB of free disk (torch's CUDA wheel); pip keeps no cache copy of it.
 $(VENV)/.installed: pyproject.toml
@@ -19,25 +22,30 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-cache-dir -e '.[dev]'
 	touch $@
 
-lint: setup
+lint: setup ## ruff on zflib, tests and benchmarks
 	$(VENV)/bin/ruff check zflib tests benchmarks
 
-test: setup lint
+test: setup lint ## ruff and the whole test suite (about 13 min)
 	$(PY) -m pytest -q
 
-data: setup
+data: setup ## install Tiny ImageNet and Caltech-101 (the mirror, else the official archives)
 	$(PY) -m zflib.data install tiny-imagenet caltech101
 
-# make figures PROFILE=smoke|quick|full [ONLY="02 07"]: executed notebooks in build/, PNGs in figures/
-figures: setup
+# make figures PROFILE=smoke|quick|full [ONLY="02 07"]: executed notebooks in build/; PNGs in
+# figures/ for full (the committed record), in build/figures/PROFILE/ for the other profiles
+figures: setup ## every figure and table, headless (PROFILE=smoke|quick|full, ONLY="02 07")
 	$(PY) -m zflib.figures --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
 # make explore [PORT=8866]: the interactive explorer (notebooks/00_explorer.ipynb) as a web page
-explore: setup
+explore: setup ## the interactive explorer as a web page (Voila, PORT=8866)
 	$(VENV)/bin/voila notebooks/00_explorer.ipynb --port=$(PORT) --Voila.ip=127.0.0.1
 
-bench: setup
+bench: setup ## every benchmark; results in benchmarks/results/
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
-clean:
+# make docs: the API reference from the docstrings (pdoc), in build/docs/api/index.html
+docs: setup ## the API reference from the docstrings, in build/docs/api/
+	$(PY) -m zflib.apidocs --out build/docs/api
+
+clean: ## remove build/ (executed notebooks, figures of non-record profiles, docs)
 	rm -rf build

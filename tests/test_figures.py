@@ -147,3 +147,27 @@ def test_a_timeout_or_a_dead_kernel_names_the_cell(tmp_path, cell, timeout, erro
     assert status == 1
     assert f"01_a.ipynb failed in cell 4 (`{cell.splitlines()[0]}`)" in text, text
     assert error in text
+
+
+def test_only_the_record_profile_writes_the_committed_figures(tree, monkeypatch):
+    """quick and smoke leave figures/ as committed (their PNGs go to build/figures/PROFILE);
+    the record's profile writes figures/; --figures or $ZF_FIGURES overrides both."""
+    from zflib.config import RECORD_PROFILE
+
+    monkeypatch.delenv("ZF_FIGURES", raising=False)
+    monkeypatch.setattr(figures, "repo_root", lambda: tree)
+    build = tree / "build"
+    for profile in ("smoke", "quick"):
+        assert figures.figures_dir(profile) == build / "figures" / profile
+        assert figures.run_all(profile, notebooks=tree / "notebooks", build=build,
+                               only=["3"], log=lambda _: None) == 0
+        assert (build / "figures" / profile / "c.txt").read_text() == profile
+    assert not (tree / "figures").exists()  # the committed folder untouched
+    assert figures.figures_dir(RECORD_PROFILE) == tree / "figures"
+    assert figures.run_all(RECORD_PROFILE, notebooks=tree / "notebooks", build=build,
+                           only=["3"], log=lambda _: None) == 0
+    assert (tree / "figures" / "c.txt").read_text() == RECORD_PROFILE
+    monkeypatch.setenv("ZF_FIGURES", str(tree / "mine"))
+    assert figures.run_all("quick", notebooks=tree / "notebooks", build=build, only=["3"],
+                           log=lambda _: None) == 0
+    assert (tree / "mine" / "c.txt").read_text() == "quick"

@@ -34,3 +34,20 @@ def test_benchmark_results_are_flat_numbers_and_a_machine():
         bad = {k: v for k, v in data.items()
                if not isinstance(v, (int, float)) or isinstance(v, bool)}
         assert not bad, f"{path.name}: not numbers: {bad}"
+
+
+def test_make_help_names_every_target_once():
+    """``make help`` (also plain ``make``): every target of the Makefile, one line each."""
+    import re
+    import subprocess
+
+    text = (ROOT / "Makefile").read_text()
+    phony = set(re.search(r"^\.PHONY:(.*)$", text, re.M).group(1).split())
+    defined = set(re.findall(r"^([a-z]+):", text, re.M))
+    assert phony == defined and {"setup", "test", "figures", "docs", "help"} <= defined
+    for args in (["help"], []):
+        out = subprocess.run(["make", "-s", "-C", str(ROOT), *args], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+        named = [line.split()[1] for line in out]
+        assert sorted(named) == sorted(defined)  # each once
+        assert all(len(line.split()) > 2 for line in out)  # with what it does

@@ -71,3 +71,35 @@ def test_record_says_which_runs_timed_which_notebooks(tmp_path):
     collect("full", root=tmp_path)
     text = build_record("full", root=tmp_path)
     assert f"Timed {stamp}." in text and "the sum over" not in text
+
+
+def test_collected_records_hold_paths_relative_to_the_repository(tmp_path):
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "figures-full.json").write_text(json.dumps(
+        {"profile": "full", "ok": True, "total_s": 1.0, "machine": "m", "notebooks_s": {}}))
+    inside = f"{tmp_path}/artifacts/transfer/caltech101-scratch-full.json"
+    save_results({"scratch_source": inside, "runs": [{"data": f"{tmp_path}/build/x.pt"}],
+                  "outside": "/elsewhere/file.json", "note": f"see {tmp_path}/a"},
+                 "table4_fig9_caltech101_full", tmp_path / "build" / "results", profile="full")
+    collect("full", root=tmp_path)
+    saved = json.loads((record_dir(tmp_path) / "results" /
+                        "table4_fig9_caltech101_full.json").read_text())["data"]
+    assert saved["scratch_source"] == "artifacts/transfer/caltech101-scratch-full.json"
+    assert saved["runs"] == [{"data": "build/x.pt"}]
+    # a path outside the repository, and prose that only mentions one, stay as they are
+    assert saved["outside"] == "/elsewhere/file.json" and saved["note"] == f"see {tmp_path}/a"
+
+
+def test_no_committed_record_holds_an_absolute_path():
+    import re
+    import subprocess
+
+    from zflib.config import repo_root
+
+    root = repo_root()
+    files = subprocess.run(["git", "ls-files", "*.json"], cwd=root, capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert files, "git lists no JSON files"
+    absolute = re.compile(r'"(/(?:home|root|work|tmp|Users|mnt|opt|var)/[^"]*)"')
+    found = {f: absolute.findall((root / f).read_text()) for f in files}
+    assert {f: p for f, p in found.items() if p} == {}

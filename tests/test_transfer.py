@@ -523,3 +523,15 @@ def test_fig9_says_how_many_splits_are_behind_each_point():
 
     table4 = table4_markdown({**res, "table_sizes": [15], "dataset": "caltech101"})
     assert "| Non-pretrained ZFNet-64 (ours), 3 split(s) | 29.0 ± 1.0 |" in table4
+
+
+def test_a_committed_baseline_is_named_relative_to_the_repository(tmp_path):
+    from zflib.config import repo_root
+
+    committed = S.committed_baselines()
+    assert committed, "no committed from-scratch baseline"
+    assert S.load_baseline(committed[0])["source"] == \
+        committed[0].relative_to(repo_root()).as_posix()
+    outside = tmp_path / "b.json"
+    outside.write_text(committed[0].read_text())
+    assert S.load_baseline(outside)["source"] == str(outside)

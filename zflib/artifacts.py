@@ -12,7 +12,6 @@ Layout under ``artifacts/`` (overridable by ``$ZF_ARTIFACTS``):
 Raw checkpoints stay under ``$ZF_HOME/runs``; :func:`export_run` turns one into the above.
 """
 
-from __future__ import annotations
 
 import json
 import os

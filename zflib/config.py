@@ -84,6 +84,10 @@ ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "correspondence_draws", 
 RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "checkpoint_every",
              "eval_batch_size", "num_threads", *ANALYSIS)
 
+# The profile of the committed record: its `make figures` run writes figures/ (which RESULTS.md
+# and the README show); every other profile writes build/figures/<profile>/ (zflib.figures)
+RECORD_PROFILE = "full"
+
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         train_per_class=2, val_limit=200, epochs=1, batch_size=16,
@@ -262,6 +266,16 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-__all__ = ["Config", "PROFILES", "ANALYSIS", "RESUMABLE", "get_config", "zf_home", "repo_root",
+def repo_relative(path: str | os.PathLike) -> str:
+    """``path`` as committed records hold it: relative to :func:`repo_root` (POSIX
+    separators) when it lies inside the repository, else unchanged."""
+    try:
+        return Path(path).resolve().relative_to(repo_root()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+__all__ = ["Config", "PROFILES", "RECORD_PROFILE", "ANALYSIS", "RESUMABLE", "get_config",
+           "zf_home", "repo_root", "repo_relative",
            "TransferSettings",
            "TRANSFER_PROFILES", "TRANSFER_LAYERS", "transfer_settings"]

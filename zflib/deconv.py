@@ -66,7 +66,7 @@ from torch import nn
 from zflib.activations import layer_list
 
 # indices given as a tensor, a list or a nested list (maps [K]; positions [K, 2])
-Ints: TypeAlias = "torch.Tensor | Sequence[int] | Sequence[Sequence[int]]"
+Ints: TypeAlias = torch.Tensor | Sequence[int] | Sequence[Sequence[int]]
 
 SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.LocalResponseNorm)
 UNPOOL = ("sum", "overwrite")

@@ -3,9 +3,13 @@
 ``python -m zflib.figures --profile quick [--only 02 07 ...]`` executes ``notebooks/NN_*.ipynb``
 (``00_explorer`` excepted: it is interactive, see ``make explore``) in the order of their
 numbers, each with ``-p profile <profile>``, writes the executed copies to
-``build/notebooks/<profile>/`` and lets the notebooks save their PNGs to ``figures/`` (or
-``--figures``, passed on as ``$ZF_FIGURES``). It prints the time of each notebook and the PNGs
-it wrote, and a summary, also written to ``build/figures-<profile>.json``.
+``build/notebooks/<profile>/`` and lets the notebooks save their PNGs (passed on as
+``$ZF_FIGURES``) to :func:`figures_dir`: ``figures/`` for the committed record's profile
+(``config.RECORD_PROFILE``, the figures ``RESULTS.md`` and the README show), and
+``build/figures/<profile>/`` for any other, so that ``make figures`` in ``quick`` leaves the
+committed figures as they are (``--figures`` or ``$ZF_FIGURES`` chooses another folder).
+It prints the time of each notebook and the PNGs it wrote, and a summary, also written to
+``build/figures-<profile>.json``.
 
 Nothing is retrained here: the notebooks load the committed weights and results
 (:mod:`zflib.artifacts`) and the decoded datasets cached under ``zf_home()``.
@@ -29,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zflib.config import PROFILES, get_config, repo_root
+from zflib.config import PROFILES, RECORD_PROFILE, get_config, repo_root
 
 # what a summary says of a notebook timed before summaries stamped each notebook's run
 UNSTAMPED = "an earlier run"
@@ -168,6 +172,16 @@ def _pngs(folder: Path) -> dict[str, float]:
     return {p.name: p.stat().st_mtime for p in folder.glob("*.png")} if folder.exists() else {}
 
 
+def figures_dir(profile: str, *, root: Path | None = None, build: Path | None = None) -> Path:
+    """Where ``make figures`` in ``profile`` puts its PNGs unless told otherwise: the committed
+    ``<root>/figures/`` for ``RECORD_PROFILE``, ``<build>/figures/<profile>/`` for every other
+    (``build`` defaults to ``<root>/build``)."""
+    root = root or repo_root()
+    if profile == RECORD_PROFILE:
+        return root / "figures"
+    return (build or root / "build") / "figures" / profile
+
+
 def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
             build: str | os.PathLike | None = None, figures: str | os.PathLike | None = None,
             only: Sequence[str] = (), kernel: str = "python3", timeout: int | None = None,
@@ -186,8 +200,8 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     root = repo_root()
     nb_dir = Path(notebooks) if notebooks else root / "notebooks"
     build_dir = Path(build) if build else root / "build"
-    fig_dir = Path(figures) if figures else Path(os.environ.get("ZF_FIGURES",
-                                                                root / "figures"))
+    fig_dir = Path(figures or os.environ.get("ZF_FIGURES")
+                   or figures_dir(profile, root=root, build=build_dir))
     todo = numbered_notebooks(nb_dir, only)
     if not todo:
         log(f"make figures: no numbered notebooks in {nb_dir}")
@@ -263,7 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run only these notebook numbers (e.g. 02 07)")
     parser.add_argument("--notebooks", default=None, help="folder of the notebooks")
     parser.add_argument("--build", default=None, help="folder for the executed notebooks")
-    parser.add_argument("--figures", default=None, help="folder for the PNGs ($ZF_FIGURES)")
+    parser.add_argument("--figures", default=None,
+                        help=f"folder for the PNGs (default: $ZF_FIGURES, else figures/ for "
+                             f"{RECORD_PROFILE}, build/figures/PROFILE/ for the others)")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name")
     parser.add_argument("--timeout", type=int, default=None,
                         help="seconds allowed per cell (default: no limit)")

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from zflib.config import repo_root
 from zflib.figures import UNSTAMPED
@@ -135,10 +135,28 @@ def record_dir(root: Path | None = None) -> Path:
     return (root or repo_root()) / "figures" / "record"
 
 
+def relative_paths(data: Any, root: Path) -> Any:
+    """``data`` (JSON: dicts, lists, strings) with every absolute path inside ``root`` made
+    relative to it: a committed record holds no machine's absolute paths."""
+    if isinstance(data, dict):
+        return {k: relative_paths(v, root) for k, v in data.items()}
+    if isinstance(data, list):
+        return [relative_paths(v, root) for v in data]
+    if isinstance(data, str) and data.startswith(str(root) + "/"):
+        return Path(data).relative_to(root).as_posix()
+    return data
+
+
+def _copy_json(src: Path, dest: Path, root: Path) -> None:
+    dest.write_text(json.dumps(relative_paths(json.loads(src.read_text()), root), indent=1)
+                    + "\n")
+
+
 def collect(profile: str, *, root: Path | None = None) -> list[str]:
     """Copy the outputs of a ``make figures`` run of ``profile`` from ``build/`` into
     :func:`record_dir`: ``figures-<profile>.json`` and the results JSON that this profile
-    wrote (each names its profile). Returns the names copied; none if ``build/`` holds no
+    wrote (each names its profile), absolute paths inside the repository made relative
+    (:func:`relative_paths`). Returns the names copied; none if ``build/`` holds no
     run of ``profile``."""
     root = root or repo_root()
     run = root / "build" / f"figures-{profile}.json"
@@ -146,11 +164,11 @@ def collect(profile: str, *, root: Path | None = None) -> list[str]:
         return []
     dest = record_dir(root) / "results"
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run, record_dir(root) / run.name)
+    _copy_json(run, record_dir(root) / run.name, root)
     copied = [run.name]
     for path in sorted((root / "build" / "results").glob("*.json")):
         if json.loads(path.read_text()).get("profile") == profile:
-            shutil.copyfile(path, dest / path.name)
+            _copy_json(path, dest / path.name, root)
             copied.append(path.name)
     return copied
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zflib.config import ANALYSIS, Config, TransferSettings, transfer_settings
+from zflib.config import ANALYSIS, Config, TransferSettings, repo_relative, transfer_settings
 from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import normalize, random_crop_flip
 from zflib.evaluate import predict
@@ -312,13 +312,15 @@ def committed_baselines() -> list[Path]:
 
 def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
     """The baseline in ``path``: an artifact of :func:`main`, or a notebook's results JSON
-    (its ``"scratch"`` part). Keys ``n`` come back as ints."""
+    (its ``"scratch"`` part). Keys ``n`` come back as ints; ``source`` names ``path``
+    relative to the repository when it lies there (a committed record never holds one
+    machine's absolute path)."""
     saved = json.loads(Path(path).read_text())
     saved = saved.get("data", saved)
     out = dict(saved) if "runs" in saved else {"scratch": saved["scratch"], "seconds": 0.0,
                                                 "epochs": saved.get("scratch_epochs")}
     out["scratch"] = {int(n): v for n, v in saved["scratch"].items()}
-    out["source"] = str(path)
+    out["source"] = repo_relative(path)
     return out
 
 
