@@ -1,7 +1,7 @@
 """zflib: reproduce and extend Zeiler & Fergus, *Visualizing and Understanding Convolutional
 Networks* (ECCV 2014).
 
-Modules, one job each (the README's "Layout" lists them all): ``config`` (profiles),
+Modules, one job each (``make docs`` builds the reference of them all): ``config`` (profiles),
 ``models`` (ZFNet, AlexNet, ablations), ``data`` (datasets and the paper's preprocessing),
 ``train`` (the paper's trainer), ``deconv`` (the deconvnet, Sec. 2.1), ``topk`` (top-9 mining,
 Fig. 2), ``occlusion`` (Fig. 7), ``invariance`` (Fig. 5), ``correspondence`` (Fig. 8, Table 1),

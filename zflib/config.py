@@ -9,10 +9,10 @@ Profiles override a handful of defaults (nanoGPT style):
 
 Two training recipes are named here. ``paper`` is Sec. 3 of the paper: SGD, lr 1e-2, momentum
 0.9, weights N(0, 1e-2), biases 0, inputs on the 0..255 scale minus the mean image. On the
-64-pixel network it does not learn within 1,000 steps (measured; see README), so the 64-pixel
-profiles use the ``adam`` recipe: Kaiming-normal weights except conv1, which starts at the
-paper's N(0, 1e-2) (``first_layer_std``), biases 0, inputs scaled to unit range (mean image
-subtracted, then divided by 64), AdamW at lr 2e-4. Everything else (batch 128,
+64-pixel network it does not learn within 1,000 steps (measured; see docs/reproduction.md),
+so the 64-pixel profiles use the ``adam`` recipe: Kaiming-normal weights except conv1, which
+starts at the paper's N(0, 1e-2) (``first_layer_std``), biases 0, inputs scaled to unit range
+(mean image subtracted, then divided by 64), AdamW at lr 2e-4. Everything else (batch 128,
 dropout 0.5, filter renormalisation, lr/10 on a plateau, crops and flips) stays the paper's.
 """
 

@@ -238,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
               f"no {args.profile} run in build/; rendering from {record_dir()}")
     Path(args.out).write_text(build_record(args.profile))
     print(f"wrote {args.out}")
+    from zflib import quotes
+
+    for path in quotes.documents():  # the numbers README.md and docs/ quote from the record
+        text = path.read_text()
+        if quotes.refresh(text) != text:
+            path.write_text(quotes.refresh(text))
+            print(f"refreshed the quoted numbers of {path.relative_to(repo_root())}")
     return 0
 
 

@@ -1,0 +1,64 @@
+"""zflib.quotes: the numbers README.md and docs/ quote are read from the record; every one of
+them says what its source holds today."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zflib import quotes
+from zflib.config import repo_root
+
+
+@pytest.fixture()
+def root(tmp_path):
+    results = tmp_path / "figures" / "record" / "results"
+    results.mkdir(parents=True)
+    (results / "t4.json").write_text(json.dumps({"profile": "full", "data": {
+        "scratch": {"15": {"mean": 28.84, "std": 0.93}},
+        "parts": {"eye": {"p": 0.69}, "nose": {"p": 0.91}, "random": {"mean": 0.17}},
+        "rows": [{"err": 0.6273}]}}))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.json").write_text(json.dumps({"a": {"b": [1, 2.5]}}))
+    return tmp_path
+
+
+def test_value_follows_the_path_and_the_format(root):
+    assert quotes.value("record:t4/scratch/15/mean", ".1f", root=root) == "28.8"
+    assert quotes.value("record:t4/rows/0/err", ".1%", root=root) == "62.7%"
+    assert quotes.value("record:t4/rows/0/err", "sub1:.1%", root=root) == "37.3%"
+    # '*' over parts, those without the rest of the path skipped
+    assert quotes.value("record:t4/parts/*/p", "min:.2f", root=root) == "0.69"
+    assert quotes.value("record:t4/parts/*/p", "max:.2f", root=root) == "0.91"
+    assert quotes.value("record:t4/parts/*/p", "len:d", root=root) == "2"
+    assert quotes.value("file:sub/x.json/a/b/1", "g", root=root) == "2.5"
+
+
+def test_a_wrong_quote_is_named(root):
+    with pytest.raises(KeyError, match="record:t4/scratch/30/mean"):
+        quotes.value("record:t4/scratch/30/mean", ".1f", root=root)
+    with pytest.raises(KeyError, match="wants min:, max: or len:"):
+        quotes.value("record:t4/parts/*/p", ".2f", root=root)
+    with pytest.raises(KeyError, match="unknown source 'paper'"):
+        quotes.value("paper:t4/x", ".1f", root=root)
+
+
+def test_refresh_rewrites_only_the_numbers(root):
+    text = ("Scratch: <!--r record:t4/scratch/15/mean|.1f-->30.0<!--/r--> ± "
+            "<!--r record:t4/scratch/15/std|.1f-->0.9<!--/r--> (typed: 12.3).")
+    assert quotes.stale(text, root=root) == ["record:t4/scratch/15/mean: '30.0' != '28.8'"]
+    fixed = quotes.refresh(text, root=root)
+    assert fixed == text.replace("-->30.0<", "-->28.8<")
+    assert quotes.stale(fixed, root=root) == []
+    assert [q.ref for q in quotes.quotes(fixed)] == ["record:t4/scratch/15/mean",
+                                                      "record:t4/scratch/15/std"]
+
+
+def test_the_readme_and_docs_quote_the_record_as_it_is():
+    docs = quotes.documents()
+    assert docs[0] == repo_root() / "README.md" and len(docs) > 1
+    counted = {path.name: len(quotes.quotes(path.read_text())) for path in docs}
+    assert counted["README.md"] >= 4 and counted.get("reproduction.md", 0) >= 10
+    stale = {path.name: quotes.stale(path.read_text()) for path in docs}
+    assert {name: s for name, s in stale.items() if s} == {}

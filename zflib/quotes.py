@@ -1,0 +1,158 @@
+"""Numbers the README and ``docs/`` quote about the results, read from the record, never typed.
+
+A quoted number is a span of Markdown that names where its value lives::
+
+    ZFNet-64 ends at <!--r run:zfnet64/val_top1_err_10crop|.1%-->62.7%<!--/r--> top-1 error
+
+The comment (invisible once rendered) holds a source, a path and a format:
+
+- source ``record:<name>``: ``figures/record/results/<name>.json`` (what a notebook saved,
+  :mod:`zflib.results`; its ``data``), ``run:<name>``: a committed run's ``results.json``
+  (:func:`zflib.runs.results_of`), ``bench:<name>``: ``benchmarks/results/<name>.json``,
+  ``file:<path>``: any JSON file of the repository;
+- the path: keys and list indices separated by ``/``; a ``*`` takes every entry there
+  (entries without the rest of the path are skipped);
+- the format: a Python format spec (``.1f``, ``.1%``, ``.2f``), after ``min:``, ``max:`` or
+  ``len:`` when the path holds a ``*`` (``len:`` alone: the length of a list or object);
+  ``sub1:`` formats one minus the value (an error as an accuracy).
+
+:func:`refresh` rewrites every span's text from its source (``python -m zflib.record`` does it
+for the README and ``docs/`` after writing ``RESULTS.md``; ``python -m zflib.quotes`` alone);
+``tests/test_quotes.py`` checks that every span in them says what its source holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from zflib.config import repo_root
+
+SPAN = re.compile(r"<!--r (?P<ref>[^|>]+)\|(?P<fmt>[^>]*?)-->(?P<text>.*?)<!--/r-->", re.S)
+REDUCERS = {"min": min, "max": max, "len": len}
+
+
+class Quote(NamedTuple):
+    """One span: where its value lives, how it is written, what the text says now."""
+
+    ref: str
+    fmt: str
+    text: str
+    start: int
+    end: int
+
+
+def quotes(text: str) -> list[Quote]:
+    """Every quoted number in ``text``, in order."""
+    return [Quote(m["ref"].strip(), m["fmt"], m["text"], m.start(), m.end())
+            for m in SPAN.finditer(text)]
+
+
+def _load(source: str, root: Path) -> Any:
+    kind, _, name = source.partition(":")
+    if kind == "record":
+        return json.loads((root / "figures" / "record" / "results" / f"{name}.json")
+                          .read_text())["data"]
+    if kind == "run":
+        from zflib.runs import results_of
+
+        return results_of(name)
+    if kind == "bench":
+        return json.loads((root / "benchmarks" / "results" / f"{name}.json").read_text())
+    if kind == "file":
+        return json.loads((root / name).read_text())
+    raise ValueError(f"unknown source {kind!r} in {source!r}; valid: record, run, bench, file")
+
+
+def _walk(data: Any, keys: list[str]) -> Iterator[Any]:
+    if not keys:
+        yield data
+        return
+    key, rest = keys[0], keys[1:]
+    if key == "*":
+        for value in (data.values() if isinstance(data, dict) else data):
+            try:
+                yield from _walk(value, rest)
+            except (KeyError, IndexError, TypeError):
+                continue
+    elif isinstance(data, list):
+        yield from _walk(data[int(key)], rest)
+    else:
+        yield from _walk(data[key], rest)
+
+
+def value(ref: str, fmt: str, *, root: Path | None = None) -> str:
+    """The text of a span ``ref`` / ``fmt`` (see the module docstring), from its source.
+
+    Raises ``KeyError`` naming the span when its path is not in the source."""
+    root = root or repo_root()
+    if ref.startswith("file:") and ".json" in ref:  # the file's own path holds slashes
+        cut = ref.index(".json") + len(".json")
+        source, path = ref[:cut], ref[cut:]
+    else:
+        source, _, path = ref.partition("/")
+    keys = [k for k in path.split("/") if k]
+    try:
+        found = list(_walk(_load(source, root), keys))
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise KeyError(f"quote {ref!r}: no such value ({err})") from err
+    head, _, spec = fmt.rpartition(":")
+    ops = [op for op in head.split(":") if op]
+    if "*" in keys:
+        reduce = next((op for op in ops if op in REDUCERS), None)
+        if reduce is None or not found:
+            raise KeyError(f"quote {ref!r}: a '*' path wants min:, max: or len: "
+                           f"and at least one value, got {fmt!r} over {len(found)}")
+        number = REDUCERS[reduce](found)
+    else:
+        number = len(found[0]) if "len" in ops else found[0]
+    if "sub1" in ops:
+        number = 1 - number
+    return format(number, spec)
+
+
+def refresh(text: str, *, root: Path | None = None) -> str:
+    """``text`` with every span's number rewritten from its source."""
+    return SPAN.sub(lambda m: (f"<!--r {m['ref']}|{m['fmt']}-->"
+                               f"{value(m['ref'].strip(), m['fmt'], root=root)}<!--/r-->"), text)
+
+
+def stale(text: str, *, root: Path | None = None) -> list[str]:
+    """The spans of ``text`` whose number differs from their source: ``"ref: 'says' != 'is'"``."""
+    out = []
+    for q in quotes(text):
+        want = value(q.ref, q.fmt, root=root)
+        if q.text != want:
+            out.append(f"{q.ref}: {q.text!r} != {want!r}")
+    return out
+
+
+def documents(root: Path | None = None) -> list[Path]:
+    """The files whose quotes are kept: ``README.md`` and ``docs/*.md``."""
+    root = root or repo_root()
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m zflib.quotes", description=__doc__.split("\n")[0])
+    p.add_argument("--check", action="store_true", help="list stale quotes; exit 1 if any")
+    args = p.parse_args(argv)
+    status = 0
+    for path in documents():
+        text = path.read_text()
+        if args.check:
+            for line in stale(text):
+                print(f"{path.name}: {line}")
+                status = 1
+        elif refresh(text) != text:
+            path.write_text(refresh(text))
+            print(f"refreshed {path.relative_to(repo_root())}")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
