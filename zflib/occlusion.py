@@ -19,10 +19,12 @@ per-pixel average). With ``stride > size``, which captum refuses, a position pas
 is left out.
 
 Speed (``benchmarks/bench_occlusion.py``): the unoccluded image's feature maps are computed
-once; the early layers of each occluded copy only where the square changes them (see
-``_local_prefix``: on ZFNet-64 conv1, pool1 and LRN run on small patches); the rest runs
-channels-last. Results equal a plain forward pass of every occluded image (tests: brute force
-and captum). No hook is put on the model.
+once; every layer of each occluded copy only where the square changes it, batched over the
+square's positions (:mod:`zflib.incremental`, after Krypton), until that region covers most of
+the map; from there the full maps. Results equal a plain forward pass of every occluded image
+(tests: brute force and captum; ``method="full"`` is that plain pass). An approximate mode
+(``approximate=tau``, off by default) cuts each layer's region to a fraction of its map. No
+hook is put on the model.
 
 Paper: Sec. 4.2, Fig. 7.
 """
@@ -36,9 +38,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from zflib import deconv
+from zflib import deconv, incremental
 from zflib.config import Config
 from zflib.data.transforms import center_crop
 from zflib.models import ConvNet, in_eval_mode
@@ -86,6 +87,7 @@ class OcclusionMaps:
         target, layer, channel: the class of (d) and the feature map of (b).
         clean_feature, clean_prob, clean_top: the same quantities on the unoccluded image.
         clean_argmax: (row, col) of the strongest activation of ``channel`` on that image.
+        approximate: the projective-field threshold the maps were computed with (None: exact).
     """
 
     feature: torch.Tensor
@@ -103,6 +105,7 @@ class OcclusionMaps:
     clean_prob: float
     clean_top: int
     clean_argmax: tuple[int, int]
+    approximate: float | None = None
 
 
 def grey_baseline(mean: torch.Tensor, cfg: Config) -> torch.Tensor:
@@ -161,6 +164,22 @@ def _check_window(extent: int, size: int, stride: int) -> None:
         raise ValueError(f"stride {stride} out of range 1..{extent}")
 
 
+METHODS: tuple[str, ...] = ("incremental", "full")
+
+
+def _check_method(method: str, approximate: float | None) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if approximate is None:
+        return
+    if method != "incremental":
+        raise ValueError(f"approximate={approximate} needs method='incremental', not {method!r}")
+    if isinstance(approximate, bool) or not isinstance(approximate, (int, float)) or \
+            not 0 < approximate <= 1:
+        raise ValueError(f"approximate {approximate!r} out of range (0, 1] (a fraction of each "
+                         "map's side), or None for exact maps")
+
+
 def _conv_layer_channels(model: ConvNet, layer: str) -> int:
     if layer not in model.feature_names:
         raise ValueError(f"layer {layer!r} is not a conv layer of this model; valid: "
@@ -173,7 +192,9 @@ def _conv_layer_channels(model: ConvNet, layer: str) -> int:
 @torch.no_grad()
 def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, stride: int,
                    baseline: torch.Tensor | float = 0.0, layer: str = "conv5",
-                   channel: int | None = None, batch_size: int = 256) -> OcclusionMaps:
+                   channel: int | None = None, batch_size: int = 256,
+                   method: str = "incremental",
+                   approximate: float | None = None) -> OcclusionMaps:
     """Occlude ``x`` with a ``size`` square every ``stride`` pixels; record Fig. 7 (b), (d), (e).
 
     Args:
@@ -190,6 +211,12 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         channel: its feature map; ``None`` picks the map with the strongest single activation
             on the unoccluded image.
         batch_size: occluded images per forward pass (memory only; results do not change).
+        method: ``"incremental"`` (each layer recomputed only where the square changes it,
+            :mod:`zflib.incremental`) or ``"full"`` (every occluded image through the whole
+            network: plain re-inference). Both are exact.
+        approximate: ``None`` (exact, the default), or Krypton's projective-field threshold
+            ``tau`` in (0, 1]: each layer's recomputed patch is cut to ``ceil(tau * side)`` of
+            its map; faster, not exact (``method="incremental"`` only).
 
     Returns an :class:`OcclusionMaps`.
 
@@ -213,6 +240,7 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         raise ValueError(f"channel {channel} out of range 0..{n_maps - 1} of {layer}")
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} out of range 1..")
+    _check_method(method, approximate)
     device = x.device
     base = torch.as_tensor(baseline, dtype=x.dtype, device=device)
     try:
@@ -225,31 +253,42 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
     feats, hooked = model.features, model.feature_names[layer]
 
     clean = [x[None]]  # clean[i]: the unoccluded input of feats[i]
-    for mod in feats[: hooked + 1]:
-        clean.append(torch.relu(clean[-1]) if isinstance(mod, nn.ReLU) else mod(clean[-1]))
+    for mod in feats:
+        clean.append(incremental._apply(mod, clean[-1], None))
     peak = clean[hooked + 1][0].float().cpu()  # [C, h', w']
-    rest = clean[-1]
-    for mod in feats[hooked + 1:]:
-        rest = mod(rest)
-    clean_probs = torch.softmax(model.classifier(torch.flatten(rest, 1)).float(), 1).cpu()[0]
+    clean_probs = torch.softmax(model.classifier(torch.flatten(clean[-1], 1)).float(), 1)[0]
     if channel is None:
         channel = int(peak.flatten(1).amax(dim=1).argmax())
 
-    # The rest of the network runs channels-last (oneDNN and cuDNN are faster so), on
-    # channels-last copies of the conv weights; no hook is put on the model.
+    # Every occluded image, batched over square positions: each layer recomputed only where
+    # the square changes it (zflib.incremental), or the full maps (method="full"). Convs run
+    # channels-last (oneDNN and cuDNN are faster so), on channels-last copies of the weights;
+    # no hook is put on the model.
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    first = incremental.square_region(grid_y.flatten().to(device), grid_x.flatten().to(device),
+                                      size, (h, w))
+    regions = incremental.plan(feats, [tuple(c.shape[-2:]) for c in clean], first,
+                               approximate=approximate, full=method == "full")
+    maps = incremental.CleanMaps.build(feats, [c.contiguous(memory_format=torch.channels_last)
+                                               for c in clean], regions)
     weights = {i: m.weight.contiguous(memory_format=torch.channels_last)
                for i, m in enumerate(feats) if isinstance(m, nn.Conv2d)}
+    tap = (hooked, channel, clean[hooked + 1][0, channel].double().sum())
+    rows = torch.arange(size, device=device)
     sums, probs = [], []
-    grid = [(iy, ix) for iy in range(len(ys)) for ix in range(len(xs))]
-    for b in range(0, len(grid), batch_size):
-        chunk = torch.tensor(grid[b:b + batch_size])
-        y0, x0 = ys[chunk[:, 0]], xs[chunk[:, 1]]
-        out, first = _local_prefix(feats, clean, x, base, y0, x0, size, stop=hooked,
-                                   weights=weights)
-        for i in range(first, len(feats)):
-            out = _apply(feats[i], out, weights.get(i))
-            if i == hooked:
-                sums.append(out[:, channel].sum(dim=(1, 2)))
+    for b in range(0, len(first.y), batch_size):
+        part = [None if r is None else r.take(slice(b, b + batch_size)) for r in regions]
+        square = part[0]
+        in_y = (square.y[:, None] + rows) >= grid_y.flatten()[b:b + batch_size, None].to(device)
+        in_x = (square.x[:, None] + rows) >= grid_x.flatten()[b:b + batch_size, None].to(device)
+        at = (slice(None), (square.y[:, None] + rows)[:, :, None],
+              (square.x[:, None] + rows)[:, None, :])
+        patch = torch.where((in_y[:, :, None] & in_x[:, None, :])[:, None],
+                            base[at].transpose(0, 1), x[at].transpose(0, 1))
+        out, tapped = incremental.forward(
+            feats, maps, part, patch.contiguous(memory_format=torch.channels_last),
+            weights=weights, tap=tap)
+        sums.append(tapped)
         probs.append(torch.softmax(model.classifier(torch.flatten(out, 1)).float(), 1))
     feature = torch.cat(sums).float().cpu()
     prob = torch.cat(probs).cpu()
@@ -261,126 +300,8 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         top_class=top_class.reshape(shape), top_prob=top_prob.reshape(shape),
         ys=ys, xs=xs, size=size, stride=stride, target=target, layer=layer, channel=channel,
         clean_feature=float(peak[channel].sum()), clean_prob=float(clean_probs[target]),
-        clean_top=int(clean_probs.argmax()), clean_argmax=(flat // width, flat % width))
-
-
-# --- the early layers, computed only where the square changes them --------------------------
-#
-# A square changes a conv1 output only within conv1's receptive field of it, a pool1 output only
-# within pool1's, and so on; on ZFNet-64 an 8-pixel square changes 7x7 of conv1's 28x28 maps.
-# For each layer of the prefix we carry, per occluded image, only a patch of the layer's input
-# that holds every changed value (the rest equals the clean image's map, computed once), and
-# compute the next layer on the patch's receptive field alone. Spatial layers (Conv2d,
-# MaxPool2d) run on padded crops with padding 0; pointwise ones (ReLU, LRN, Dropout) on the
-# patch. The prefix ends where a patch would cover 3/4 of the map; from there the full maps are
-# rebuilt and the network runs as usual. Results equal the full pass (tests check).
-
-def _apply(mod: nn.Module, h: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """``mod(h)`` without touching ``h`` in place; a conv uses ``weight`` when given."""
-    if isinstance(mod, nn.ReLU):
-        return torch.relu(h)
-    if weight is not None and isinstance(mod, nn.Conv2d) and mod.padding_mode == "zeros":
-        return F.conv2d(h, weight, mod.bias, mod.stride, mod.padding, mod.dilation, mod.groups)
-    return mod(h)
-
-
-_POINTWISE = (nn.ReLU, nn.LocalResponseNorm, nn.Dropout, nn.Identity)
-
-
-def _spatial_params(mod: nn.Module) -> tuple[int, int, int, bool, float] | None:
-    """(kernel, stride, padding, ceil_mode, pad value) of a square, undilated conv or max-pool,
-    else None (the prefix stops there)."""
-    def one(v: object) -> int | None:
-        t = v if isinstance(v, tuple) else (v, v)
-        return t[0] if len(t) == 2 and t[0] == t[1] and isinstance(t[0], int) else None
-
-    if isinstance(mod, nn.Conv2d) and mod.padding_mode == "zeros" and one(mod.dilation) == 1:
-        k, s, p = one(mod.kernel_size), one(mod.stride), one(mod.padding)
-        if None not in (k, s, p):
-            return k, s, p, False, 0.0
-    if isinstance(mod, nn.MaxPool2d) and one(mod.dilation) == 1:
-        k, s, p = one(mod.kernel_size), one(mod.stride or mod.kernel_size), one(mod.padding)
-        if None not in (k, s, p):
-            return k, s, p, bool(mod.ceil_mode), float("-inf")
-    return None
-
-
-def _out_range(start: torch.Tensor, length: int, k: int, s: int, p: int,
-               n_out: int) -> tuple[torch.Tensor, int]:
-    """Per window, the first output whose receptive field meets input ``[start,
-    start + length)``, and one patch length (the largest) that holds all of them."""
-    lo = torch.div(start + p - k + 1 + s - 1, s, rounding_mode="floor").clamp(min=0)
-    hi = torch.div(start + length - 1 + p, s, rounding_mode="floor").clamp(max=n_out - 1)
-    out_len = int((hi - lo + 1).max())
-    return lo.clamp(max=n_out - out_len), out_len
-
-
-def _assemble(clean: torch.Tensor, patch: torch.Tensor, py0: torch.Tensor, px0: torch.Tensor,
-              ny0: torch.Tensor, nx0: torch.Tensor, ny: int, nx: int) -> torch.Tensor:
-    """Per window b, rows ``ny0[b]..+ny`` and columns ``nx0[b]..+nx`` of the map ``clean``
-    [1, C, H, W] with ``patch[b]`` [C, Py, Px] written over it at (``py0[b]``, ``px0[b]``):
-    [B, C, ny, nx], channels-last. Only the requested region is built (never a full map per
-    window); gathers run on channels-last views, so no transposing copies are made."""
-    dev = patch.device
-    rows = (ny0[:, None] + torch.arange(ny)).to(dev)  # [B, ny]
-    cols = (nx0[:, None] + torch.arange(nx)).to(dev)
-    out = clean[0].permute(1, 2, 0)[rows[:, :, None], cols[:, None, :]]  # [B, ny, nx, C]
-    iy, ix = rows - py0.to(dev)[:, None], cols - px0.to(dev)[:, None]
-    ok_y = (iy >= 0) & (iy < patch.shape[2])
-    ok_x = (ix >= 0) & (ix < patch.shape[3])
-    b = torch.arange(len(patch), device=dev)[:, None, None]
-    iy, ix = iy.clamp(0, patch.shape[2] - 1), ix.clamp(0, patch.shape[3] - 1)
-    new = patch.permute(0, 2, 3, 1)[b, iy[:, :, None], ix[:, None, :]]  # [B, ny, nx, C]
-    mixed = torch.where((ok_y[:, :, None] & ok_x[:, None, :])[..., None], new, out)
-    return mixed.permute(0, 3, 1, 2)
-
-
-def _local_prefix(feats: nn.Sequential, clean: list[torch.Tensor], x: torch.Tensor,
-                  base: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int, *,
-                  stop: int, weights: dict[int, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Run the occluded images through ``feats[:i]`` locally; return the full input [B, ...]
-    of ``feats[i]`` (channels-last) and ``i`` (at most ``stop``). ``weights``: conv weights by
-    index in ``feats`` (channels-last copies)."""
-    h, w = x.shape[-2:]
-    # Layer-0 patch: the square's region (shifted inside the image when clipped by the border).
-    sy, sx = y0.clamp(max=h - size), x0.clamp(max=w - size)
-    rows = (sy[:, None] + torch.arange(size)).to(x.device)  # [B, size]
-    cols = (sx[:, None] + torch.arange(size)).to(x.device)
-    in_y = rows >= y0.to(x.device)[:, None]  # the clipped square ends at the border
-    in_x = cols >= x0.to(x.device)[:, None]
-    square = (in_y[:, :, None] & in_x[:, None, :])[:, None]  # [B, 1, size, size]
-    at = (slice(None), rows[:, :, None], cols[:, None, :])
-    patch = torch.where(square, base[at].transpose(0, 1), x[at].transpose(0, 1))
-    patch = patch.contiguous(memory_format=torch.channels_last)
-    py = px = size
-    for i, mod in enumerate(feats[:stop]):
-        if isinstance(mod, _POINTWISE):
-            patch = mod(patch) if not isinstance(mod, nn.ReLU) else torch.relu(patch)
-            continue
-        params = _spatial_params(mod)
-        (in_h, in_w), (out_h, out_w) = clean[i].shape[-2:], clean[i + 1].shape[-2:]
-        if params is None:
-            break
-        k, s, p, _ceil, value = params
-        oy, qy = _out_range(sy, py, k, s, p, out_h)
-        ox, qx = _out_range(sx, px, k, s, p, out_w)
-        if qy * qx * 4 > out_h * out_w * 3:
-            break
-        after_y = max(p, (out_h - 1) * s + k - in_h - p)
-        after_x = max(p, (out_w - 1) * s + k - in_w - p)
-        padded = F.pad(clean[i], (p, after_x, p, after_y), value=value)
-        need = _assemble(padded, patch, sy + p, sx + p, oy * s, ox * s,
-                         (qy - 1) * s + k, (qx - 1) * s + k)
-        if isinstance(mod, nn.Conv2d):
-            patch = F.conv2d(need, weights[i], mod.bias, s, 0, 1, mod.groups)
-        else:
-            patch = F.max_pool2d(need, k, s, 0)
-        sy, sx, py, px = oy, ox, qy, qx
-    else:
-        i = stop
-    zero = torch.zeros_like(sy)
-    full_h, full_w = clean[i].shape[-2:]
-    return _assemble(clean[i], patch, sy, sx, zero, zero, full_h, full_w), i
+        clean_top=int(clean_probs.argmax()), clean_argmax=(flat // width, flat % width),
+        approximate=approximate)
 
 
 def pixel_attribution(values: torch.Tensor, clean: float, *, size: int, stride: int,
