@@ -107,6 +107,12 @@ def test_partial_rerun_updates_the_whole_runs_summary(tree):
     assert set(summary["timed"]) == {"01_a", "03_c"}
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d \S+, matmul \d+ GFLOP/s", v)
                for v in summary["timed"].values())
+    here = summary["machine"]
+    # a partial rerun on another machine says which notebooks ran there
+    path = tree / "build" / "figures-smoke.json"
+    path.write_text(json.dumps({**summary, "machine": "the first machine"}))
+    assert figures.main([*args, "--only", "3"]) == 0
+    assert json.loads(path.read_text())["machine"] == f"the first machine; 03 on {here}"
 
 
 def test_a_partial_rerun_clears_the_failure_it_reruns(tree):

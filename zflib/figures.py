@@ -239,8 +239,12 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
 
     stamp = f"{time.strftime('%Y-%m-%d %H:%M %Z')}, matmul {matmul_gflops():.0f} GFLOP/s"
     timed = dict.fromkeys(times, stamp)
+    machine = _machine()
     if only and path.exists():  # a partial rerun updates the summary of the whole run
         earlier = json.loads(path.read_text())
+        if earlier.get("machine", machine) != machine:  # say which notebooks ran where
+            machine = (f"{earlier['machine']}; {', '.join(p.stem[:2] for p in todo)} on "
+                       f"{machine}")
         times = {**earlier["notebooks_s"], **times}
         timed = {**dict.fromkeys(earlier["notebooks_s"], UNSTAMPED),
                  **earlier.get("timed", {}), **timed}
@@ -254,7 +258,7 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
         timed.pop(failed, None)
     summary = {"profile": profile, "ok": failed is None, "failed": failed,
                "total_s": round(sum(times.values()) if only else total, 1),
-               "notebooks_s": dict(sorted(times.items())), "machine": _machine(),
+               "notebooks_s": dict(sorted(times.items())), "machine": machine,
                "timed": dict(sorted(timed.items()))}
     path.write_text(json.dumps(summary, indent=1) + "\n")
     return status

@@ -78,6 +78,7 @@ def _table7(results: Path, profile: str) -> str:
 SECTIONS: list[tuple[str, tuple[str, ...], Renderer | None]] = [
     ("Figure 1: unpooling with switches", ("fig01",), None),
     ("Figure 2: top-9 activations, projected, beside their patches", ("fig02",), None),
+    ("Figure 3: the architecture, measured by a forward pass", ("fig03",), None),
     ("Figure 4: evolution of features over training", ("fig04",), None),
     ("Figure 5: invariance to translation, scale and rotation", ("fig05",), None),
     ("Figure 6: first-layer filters; AlexNet against ZFNet", ("fig06",), _fig6),
