@@ -52,6 +52,16 @@ def tile_grid(tiles: list[np.ndarray], cols: int, gap: int = 1) -> np.ndarray:
     return out
 
 
+def top9_sheet(projections: torch.Tensor, patches: torch.Tensor) -> np.ndarray:
+    """One map's block of Fig. 2 as RGB [H, W, 3] in 0..1: its k projections [k, 3, P, P] in a
+    square grid (left), a white gap, the image patches [k, C, P, P] in the same grid (right)."""
+    side = int(np.ceil(np.sqrt(len(projections))))
+    proj = tile_grid([projection_to_rgb(p) for p in projections], side)
+    patch = tile_grid([p.permute(1, 2, 0).clamp(0, 1).numpy() for p in patches], side)
+    gap = np.ones((proj.shape[0], max(2, proj.shape[1] // 12), 3))
+    return np.concatenate([proj, gap, patch], 1)
+
+
 def plot_unpooling(x: torch.Tensor, pooled: torch.Tensor, switches: torch.Tensor,
                    summed: torch.Tensor, overwritten: torch.Tensor, *,
                    kernel: int = 3, stride: int = 2) -> plt.Figure:
@@ -100,18 +110,14 @@ def plot_top9(tp: TopProjections, *, cols: int = 4) -> plt.Figure:
     if m == 0 or k == 0 or cols < 1:
         raise ValueError(f"nothing to draw: {m} maps, {k} projections each, cols {cols} "
                          "(want at least 1 of each)")
-    side = int(np.ceil(np.sqrt(k)))
     cols = min(cols, m)
     rows = -(-m // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 1.8 * rows + 0.4), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i in range(m):
-        proj = tile_grid([projection_to_rgb(p) for p in tp.projections[i]], side)
-        patch = tile_grid([p.permute(1, 2, 0).clamp(0, 1).numpy() for p in tp.patches[i]], side)
-        gap = np.ones((proj.shape[0], max(2, proj.shape[1] // 12), 3))
         ax = axes.flat[i]
-        ax.imshow(np.concatenate([proj, gap, patch], 1), interpolation="nearest")
+        ax.imshow(top9_sheet(tp.projections[i], tp.patches[i]), interpolation="nearest")
         ax.set_title(f"map {int(tp.maps[i])}  (top {float(tp.top.values[i, 0]):.3g})",
                      fontsize=8)
     fig.suptitle(f"Layer {_number(tp.layer)}: top-{k} projections (left) and image patches (right)",
@@ -152,4 +158,5 @@ def plot_evolution(evo: dict[int, dict[str, TopProjections]]) -> plt.Figure:
     return fig
 
 
-__all__ = ["projection_to_rgb", "plot_unpooling", "plot_top9", "plot_evolution"]
+__all__ = ["projection_to_rgb", "tile_grid", "top9_sheet", "plot_unpooling", "plot_top9",
+           "plot_evolution"]
