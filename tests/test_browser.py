@@ -124,3 +124,70 @@ def test_explorer_page_reacts_to_the_layer_slider(tmp_path):
         except subprocess.TimeoutExpired:
             voila.kill()
             voila.wait()
+
+
+def test_atlas_opens_from_disk_index_to_layer_to_map(tmp_path):
+    """The unit atlas (zflib.atlas) of ZFNet-64 over a few images, opened from file:// with no
+    server: index, a layer (ordered by strength), its strongest map, the next map; on every
+    page each image loaded, each link resolves to a file of the atlas, no console error."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from zflib import atlas
+
+    rng = np.random.default_rng(5)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (80, 72, 3), dtype=np.uint8)).save(
+            photos / f"{i}.jpg")
+    site = tmp_path / "atlas"
+    assert atlas.main(["--model", "zfnet64", "--folder", str(photos), "--layers", "conv1",
+                       "conv2", "--k", "4", "--out", str(site),
+                       "--cache-dir", str(tmp_path / "cache")]) == 0
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+
+            def check(expect_images: int) -> None:
+                page.wait_for_load_state("load")
+                images = page.eval_on_selector_all(
+                    "img", "els => els.map(e => [e.getAttribute('src'), e.complete, "
+                    "e.naturalWidth])")
+                assert len(images) >= expect_images, page.url
+                bad = [src for src, done, w in images if not (done and w > 0)]
+                assert not bad, f"{page.url}: not loaded: {bad[:5]}"
+                for href in page.eval_on_selector_all("a[href], link[href]",
+                                                      "els => els.map(e => e.href)"):
+                    assert href.startswith("file://"), href
+                    target = Path(urllib.request.url2pathname(href[7:].split("#")[0]))
+                    assert target.is_file() and site.resolve() in target.resolve().parents, \
+                        f"{page.url}: {href} does not resolve inside the atlas"
+
+            page.goto(site.resolve().as_uri() + "/index.html")
+            check(0)
+            page.click("text=conv2")
+            assert page.url.endswith("/conv2/index.html")
+            check(256)
+            page.click("text=activation strength")
+            first = page.eval_on_selector(".grid a", "a => a.dataset.index")
+            strengths = page.eval_on_selector_all(".grid a", "els => els.map(a => "
+                                                  "Number(a.dataset.strength))")
+            assert strengths == sorted(strengths, reverse=True)
+            page.click(".grid a >> nth=0")
+            assert page.url.endswith(f"/conv2/map-{int(first):04d}.html")
+            check(1)
+            assert "strongest of 256 maps" in page.inner_text("body")
+            page.click("a[rel=next]")
+            check(1)
+            assert page.url.endswith(f"/conv2/map-{int(first) + 1:04d}.html") or \
+                int(first) == 255
+            page.screenshot(path=str(tmp_path / "map.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, problems
