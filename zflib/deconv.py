@@ -54,6 +54,7 @@ Paper: Sec. 2.1, Fig. 1.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,12 +64,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zflib import deconv_general
 from zflib.activations import layer_list
 
 # indices given as a tensor, a list or a nested list (maps [K]; positions [K, 2])
 Ints: TypeAlias = torch.Tensor | Sequence[int] | Sequence[Sequence[int]]
 
 SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.LocalResponseNorm)
+PASSED = (nn.Dropout, nn.Dropout2d, nn.Identity)  # identities in eval mode
+FOLDED = nn.BatchNorm2d  # folded into the Conv2d right before it
 UNPOOL = ("sum", "overwrite")
 LRN = ("skip", "jacobian")
 
@@ -82,7 +86,7 @@ class Op:
     """One module of ``features`` with its geometry (kernel, stride, padding, dilation)."""
 
     index: int
-    kind: str  # conv | relu | pool | lrn
+    kind: str  # conv | relu | pool | lrn | identity (Dropout, Identity, a folded BatchNorm2d)
     module: nn.Module
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
@@ -91,23 +95,80 @@ class Op:
     ceil_mode: bool = False
 
 
+class Chain(nn.Module):
+    """``model`` with its convolutional chain named explicitly: ``features`` (an
+    ``nn.Sequential`` of the model's own modules, no copies) for the fast path, ``forward``
+    the model's own. Build with :func:`chain`."""
+
+    def __init__(self, model: nn.Module, features: nn.Sequential) -> None:
+        super().__init__()
+        self.net, self.features = model, features
+        for attr in ("input_size", "num_classes"):
+            if hasattr(model, attr):
+                setattr(self, attr, getattr(model, attr))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def chain(model: nn.Module, *, features: nn.Sequential | Sequence[str]) -> Chain:
+    """``model`` whose chain of Conv2d, ReLU, MaxPool2d, LRN, BatchNorm2d, Dropout is
+    ``features``: one of its ``nn.Sequential`` (``features=model.body``) or a list of its
+    module names in the order the forward pass runs them (``["stem.conv", "stem.relu",
+    "blocks.0.conv", ...]``). Every :mod:`zflib` function then takes it on the fast path;
+    layers are ``conv1``.. or the model's own module names.
+
+    Paper: Sec. 2.1 (the deconvnet attached to each layer of a chain).
+    """
+    mods = dict(model.named_modules())
+    if isinstance(features, nn.Sequential):
+        if not any(features is m for m in mods.values()):
+            raise ValueError("features is not a module of the model; give one of its own "
+                             "nn.Sequential (features=model.body)")
+        return Chain(model, features)
+    names = list(layer_list(features))
+    bad = [n for n in names if n not in mods or not n]
+    if bad or not names:
+        raise ValueError(f"module {bad[0] if bad else None!r} not in {type(model).__name__}; "
+                         "valid: " + ", ".join(n for n in mods if n))
+    return Chain(model, nn.Sequential(*(mods[n] for n in names)))
+
+
 def features_of(model: nn.Module) -> nn.Sequential:
-    """``model.features`` (also of an ``nn.Sequential`` with a ``features`` child), else
-    ``model`` itself if it is an ``nn.Sequential``."""
+    """``model.features`` (also of an ``nn.Sequential`` with a ``features`` child, or a
+    :class:`Chain`), else ``model`` itself if it is an ``nn.Sequential``."""
     feats = getattr(model, "features", None)
     if isinstance(feats, nn.Sequential):
         return feats
     if isinstance(model, nn.Sequential):
         return model
-    raise ValueError(f"{type(model).__name__} has no `features` nn.Sequential; the deconvnet "
-                     "needs a plain sequence of Conv2d, ReLU, MaxPool2d, LocalResponseNorm")
+    raise ValueError(f"{type(model).__name__} has no `features` nn.Sequential; name its "
+                     "chain with zflib.deconv.chain(model, features=...), or give a layer "
+                     "by its module name (the general path)")
+
+
+def own_names(model: nn.Module) -> dict[str, int]:
+    """The model's own module names of ``features``' modules -> their index (``features.3``;
+    a :class:`Chain`: the wrapped model's names), for those whose output the fast path
+    computes (not a Conv2d whose BatchNorm2d is folded into it)."""
+    root = model.net if isinstance(model, Chain) else model
+    where = {id(m): n for n, m in root.named_modules() if n}
+    feats = features_of(model)
+    out = {}
+    for i, m in enumerate(feats):
+        folded = isinstance(m, nn.Conv2d) and i + 1 < len(feats) and \
+            isinstance(feats[i + 1], FOLDED)
+        if id(m) in where and not folded:
+            out[where[id(m)]] = i
+    return out
 
 
 def layer_indices(model: nn.Module) -> dict[str, int]:
     """Layer name (``conv1``..) -> index in ``features`` of the module that outputs it.
 
     A :class:`zflib.models.ConvNet` gives its ``feature_names``; otherwise the i-th Conv2d is
-    ``conv{i}`` and its output is the ReLU right after it (or the conv if none follows).
+    ``conv{i}`` and its output is the ReLU right after it (past a BatchNorm2d, Dropout or
+    Identity; or the last of those, or the conv, if no ReLU follows).
     """
     names = getattr(model, "feature_names", None)
     if isinstance(names, dict):
@@ -117,9 +178,61 @@ def layer_indices(model: nn.Module) -> dict[str, int]:
     for i, m in enumerate(feats):
         if isinstance(m, nn.Conv2d):
             n += 1
-            relu_next = i + 1 < len(feats) and isinstance(feats[i + 1], nn.ReLU)
-            out[f"conv{n}"] = i + 1 if relu_next else i
+            j = i
+            while j + 1 < len(feats) and isinstance(feats[j + 1], (FOLDED, *PASSED)):
+                j += 1
+            out[f"conv{n}"] = j + 1 if j + 1 < len(feats) and \
+                isinstance(feats[j + 1], nn.ReLU) else j
     return out
+
+
+def chain_indices(model: nn.Module) -> dict[str, int]:
+    """:func:`layer_indices` and :func:`own_names` together: every layer name the fast path
+    takes -> index in ``features``."""
+    return {**own_names(model), **layer_indices(model)}
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """The layers numbered ``1..`` for ``model``: ``conv1``.. of a chain, else the stages
+    of :func:`zflib.deconv_general.default_layers` (ResNet: ``conv1``, ``layer1``..)."""
+    try:
+        names = list(layer_indices(model))
+    except ValueError:
+        names = []
+    if names and uses_chain(model, names[-1]):
+        return names
+    return deconv_general.default_layers(model)
+
+
+def uses_chain(model: nn.Module, layers: int | str | Iterable[int | str]) -> bool:
+    """Whether the fast path (a plain chain, op by op) projects ``layers`` of ``model``;
+    otherwise :mod:`zflib.deconv_general` does. ``ValueError`` when a layer is only a
+    ``conv{i}`` beyond a module the chain cannot hold (naming it)."""
+    try:
+        feats = features_of(model)
+        idx = chain_indices(model)
+    except ValueError:
+        return False
+    names = []
+    for la in layer_list(layers):
+        if isinstance(la, numbers.Integral) and not isinstance(la, bool):
+            la = f"conv{int(la)}"
+        if la not in idx:
+            return False
+        names.append(la)
+    if not names:
+        return bool(idx)
+    try:
+        _ops(feats, max(idx[n] for n in names))
+    except ValueError as err:
+        if all(n in deconv_general.module_names(model) for n in names):
+            return False
+        if "training mode" in str(err):
+            raise
+        raise ValueError(f"{err}; give the layer by its module name to project it through "
+                         "the general path (e.g. " + ", ".join(
+                             deconv_general.default_layers(model)[-2:]) + ")") from None
+    return True
 
 
 def resolve_layers(model: nn.Module, layers: int | str | Iterable[int | str]) -> list[str]:
@@ -168,8 +281,21 @@ def check_indices(t: torch.Tensor, n: int, noun: str, where: str = "") -> torch.
 
 
 def resolve_layer(model: nn.Module, layer: int | str) -> str:
-    """``3`` or ``"conv3"`` -> ``"conv3"``, checked against the model's conv layers."""
-    names = layer_indices(model)
+    """``3`` or ``"conv3"`` -> ``"conv3"``, checked against the model's conv layers; a
+    module name of the chain (``"features.3"``) is itself; a model that is not a chain
+    resolves by :func:`zflib.deconv_general.resolve_layer`."""
+    try:
+        names = chain_indices(model)
+    except ValueError:
+        return deconv_general.resolve_layer(model, layer)
+    if isinstance(layer, str) and layer not in names and \
+            layer in deconv_general.module_names(model):
+        return layer
+    if not names:
+        try:
+            return deconv_general.resolve_layer(model, layer)
+        except ValueError:
+            pass
     if not names:
         kinds = ", ".join(sorted({type(m).__name__ for m in features_of(model)})) or "nothing"
         raise ValueError(f"{type(model).__name__}'s features hold no Conv2d (found: {kinds}; "
@@ -179,23 +305,76 @@ def resolve_layer(model: nn.Module, layer: int | str) -> str:
     if isinstance(layer, bool) or not isinstance(layer, (int, str)):
         raise ValueError(f"layer {layer!r} is neither a number nor a name; valid: "
                          + ", ".join(names))
+    convs = layer_indices(model)
     if isinstance(layer, int):
-        if not 1 <= layer <= len(names):
-            raise ValueError(f"layer {layer} out of range 1..{len(names)}")
+        if not 1 <= layer <= len(convs):
+            raise ValueError(f"layer {layer} out of range 1..{len(convs)}")
         name = f"conv{layer}"
-        if name not in names:
+        if name not in convs:
             raise ValueError(f"layer {layer} ({name}) not in this model; valid: "
-                             + ", ".join(names))
+                             + ", ".join(convs))
         return name
     if layer not in names:
-        raise ValueError(f"layer {layer!r} not in this model; valid: " + ", ".join(names))
+        raise ValueError(f"layer {layer!r} not in this model; valid: " + ", ".join(convs)
+                         + " or a module name (" + ", ".join(list(own_names(model))[:3])
+                         + ", ...)")
     return layer
+
+
+class _Folded(nn.Module):
+    """A Conv2d with the eval-mode BatchNorm2d after it folded in (exact): weights scaled by
+    ``gamma / sqrt(var + eps)`` per output map, bias ``(b - mean) * scale + beta``."""
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        with torch.no_grad():
+            scale = (bn.running_var + bn.eps).rsqrt()
+            if bn.weight is not None:
+                scale = scale * bn.weight
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
+            self.weight = (conv.weight * scale.view(-1, 1, 1, 1)).detach()
+            self.bias = ((bias - bn.running_mean) * scale).detach()
+            if bn.bias is not None:
+                self.bias += bn.bias
+        self.conv = conv
+        self.groups = conv.groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        return F.conv2d(x, self.weight, self.bias, c.stride, c.padding, c.dilation, c.groups)
+
+
+def _ops(feats: nn.Sequential, upto: int) -> list[Op]:
+    """The ops of ``feats[0..upto]``: each BatchNorm2d folded into the Conv2d before it,
+    Dropout and Identity as identities. ``ValueError`` naming the first module that cannot
+    be (BatchNorm2d in training mode, or not right after a Conv2d, too)."""
+    ops = []
+    for i in range(upto + 1):
+        m = feats[i]
+        if isinstance(m, PASSED):
+            if m.training and not isinstance(m, nn.Identity):
+                raise ValueError(f"features[{i}] is a {type(m).__name__} in training mode; "
+                                 "call model.eval() before projecting")
+            ops.append(Op(i, "identity", m))
+        elif isinstance(m, FOLDED):
+            if not ops or ops[-1].kind != "conv" or ops[-1].index != i - 1:
+                raise ValueError(f"features[{i}] is a BatchNorm2d not right after a Conv2d; "
+                                 "the fast path folds it into the convolution before it")
+            if m.training or m.running_var is None:
+                raise ValueError(f"features[{i}] is a BatchNorm2d in training mode (or "
+                                 "without running statistics); call model.eval() first")
+            ops[-1] = dataclasses.replace(ops[-1], module=_Folded(ops[-1].module, m))
+            ops.append(Op(i, "identity", m))
+        else:
+            ops.append(_op(i, m))
+    return ops
 
 
 def _op(i: int, m: nn.Module) -> Op:
     if not isinstance(m, SUPPORTED):
-        raise ValueError(f"features[{i}] is {type(m).__name__}; the deconvnet supports only "
-                         "Conv2d, ReLU, MaxPool2d and LocalResponseNorm")
+        raise ValueError(f"features[{i}] is {type(m).__name__}; the fast path supports "
+                         "Conv2d, ReLU, MaxPool2d, LocalResponseNorm, BatchNorm2d (folded), "
+                         "Dropout and Identity")
     if isinstance(m, nn.Conv2d):
         if isinstance(m.padding, str) or m.padding_mode != "zeros":
             raise ValueError(f"features[{i}] is a Conv2d with padding {m.padding!r}, mode "
@@ -218,8 +397,44 @@ def feature_ops(model: nn.Module, layer: int | str) -> list[Op]:
     Raises ``ValueError`` naming the first unsupported module on the way.
     """
     name = resolve_layer(model, layer)
-    feats = features_of(model)
-    return [_op(i, feats[i]) for i in range(layer_indices(model)[name] + 1)]
+    return _ops(features_of(model), chain_indices(model)[name])
+
+
+def check_projection(act: torch.Tensor, name: str, maps: Ints, positions: Ints | None,
+                     images: Ints | None
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """``(maps [K], positions [K, 2] or None, images [K])`` as long tensors, checked against
+    a layer's activations ``act`` [N, C, H, W] (``name`` for the messages); ``images``
+    defaults to 0 if N == 1, else ``arange(K)``. Shared by both deconvnet paths."""
+    n, c, h, w = act.shape
+    maps = as_indices(maps, "maps", act.device).reshape(-1)
+    k = len(check_indices(maps, c, "map", f" of {name}"))
+    if positions is not None:
+        positions = as_indices(positions, "positions", act.device)
+        if positions.dim() not in (1, 2) or positions.shape[-1] != 2:
+            raise ValueError(f"positions of shape {tuple(positions.shape)}; want [K, 2] "
+                             "(y, x), or [2] for all K")
+        positions = positions.reshape(-1, 2).expand(k, 2) if positions.numel() == 2 \
+            else positions.reshape(-1, 2)
+        if len(positions) != k:
+            raise ValueError(f"{len(positions)} positions for {k} maps; want one each")
+        bad = (positions[:, 0] < 0) | (positions[:, 0] >= h) | (positions[:, 1] < 0) | \
+            (positions[:, 1] >= w)
+        if bad.any():
+            y, x = positions[bad][0].tolist()
+            raise ValueError(f"position (y, x) = ({y}, {x}) out of range "
+                             f"0..{h - 1}, 0..{w - 1} of {name}")
+    if images is None:
+        if n != 1 and n != k:
+            raise ValueError(f"images not given for {k} projections of {n} traced images; "
+                             "give images [K] in 0..N-1")
+        images = torch.zeros(k, dtype=torch.long) if n == 1 else torch.arange(k)
+    images = as_indices(images, "images", act.device).reshape(-1)
+    images = images.expand(k) if images.numel() == 1 else images
+    if len(images) != k:
+        raise ValueError(f"{len(images)} images for {k} maps; want one each")
+    check_indices(images, n, "image")
+    return maps, positions, images
 
 
 class Strongest(NamedTuple):
@@ -286,34 +501,8 @@ class Trace:
         """
         name = self._layer(layer)
         act = self.acts[name]
-        n, c, h, w = act.shape
-        maps = as_indices(maps, "maps", act.device).reshape(-1)
-        k = len(check_indices(maps, c, "map", f" of {name}"))
-        if positions is not None:
-            positions = as_indices(positions, "positions", act.device)
-            if positions.dim() not in (1, 2) or positions.shape[-1] != 2:
-                raise ValueError(f"positions of shape {tuple(positions.shape)}; want [K, 2] "
-                                 "(y, x), or [2] for all K")
-            positions = positions.reshape(-1, 2).expand(k, 2) if positions.numel() == 2 \
-                else positions.reshape(-1, 2)
-            if len(positions) != k:
-                raise ValueError(f"{len(positions)} positions for {k} maps; want one each")
-            bad = (positions[:, 0] < 0) | (positions[:, 0] >= h) | (positions[:, 1] < 0) | \
-                (positions[:, 1] >= w)
-            if bad.any():
-                y, x = positions[bad][0].tolist()
-                raise ValueError(f"position (y, x) = ({y}, {x}) out of range "
-                                 f"0..{h - 1}, 0..{w - 1} of {name}")
-        if images is None:
-            if n != 1 and n != k:
-                raise ValueError(f"images not given for {k} projections of {n} traced images; "
-                                 "give images [K] in 0..N-1")
-            images = torch.zeros(k, dtype=torch.long) if n == 1 else torch.arange(k)
-        images = as_indices(images, "images", act.device).reshape(-1)
-        images = images.expand(k) if images.numel() == 1 else images
-        if len(images) != k:
-            raise ValueError(f"{len(images)} images for {k} maps; want one each")
-        check_indices(images, n, "image")
+        maps, positions, images = check_projection(act, name, maps, positions, images)
+        k = len(maps)
         if unpool not in UNPOOL:
             raise ValueError(f"unpool {unpool!r}; valid: {', '.join(UNPOOL)}")
         if lrn not in LRN:
@@ -345,42 +534,57 @@ class Trace:
 
 @torch.no_grad()
 def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequence = "conv5"
-                  ) -> Trace:
+                  ) -> Trace | deconv_general.GeneralTrace:
     """Run ``features`` on ``x`` [N, 3, S, S] up to the deepest of ``layers``, recording the
     pooling switches, the LRN inputs and the activations of ``layers``.
+
+    A model (or layer) that is no plain chain (:func:`uses_chain`) is traced by
+    :func:`zflib.deconv_general.forward_trace`, whose trace projects alike.
 
     Paper: Sec. 2.1 ("switch" variables recorded during the forward pass).
     """
     names = resolve_layers(model, layers)
     if not names:
         raise ValueError("layers is empty; give at least one of "
-                         + ", ".join(layer_indices(model)))
-    idx = layer_indices(model)
-    deepest = max(names, key=lambda nm: idx[nm])
-    ops = feature_ops(model, deepest)
+                         + ", ".join(layer_names(model)))
     if x.dim() != 4:
         raise ValueError(f"x has shape {tuple(x.shape)}; want [N, C, S, S]")
+    if not uses_chain(model, names):
+        return deconv_general.forward_trace(model, network_input(x, model), names)
+    idx = chain_indices(model)
+    deepest = max(names, key=lambda nm: idx[nm])
+    ops = feature_ops(model, deepest)
     x = network_input(x, model)
     op_of = {nm: idx[nm] for nm in names}
-    record = {v: k for k, v in op_of.items()}
+    record: dict[int, list[str]] = {}
+    for nm, i in op_of.items():
+        record.setdefault(i, []).append(nm)
     tr = Trace(ops=ops, acts={}, op_of=op_of, in_sizes=[], in_channels=x.shape[1])
     h = x
     for i, op in enumerate(ops):
         tr.in_sizes.append((h.shape[-2], h.shape[-1]))
-        if op.kind == "conv":
-            h = op.module(h)
-        elif op.kind == "relu":
-            h = torch.relu(h)
-        elif op.kind == "pool":
+        if op.kind == "pool":
             h, sw = F.max_pool2d(h, op.kernel, op.stride, op.padding, op.dilation,
                                  ceil_mode=op.ceil_mode, return_indices=True)
             tr.switches[i] = sw
         else:
-            tr.lrn_inputs[i] = h
-            h = op.module(h)
-        if i in record:
-            tr.acts[record[i]] = h
+            if op.kind == "lrn":
+                tr.lrn_inputs[i] = h
+            h = step(op, h)
+        for nm in record.get(i, ()):
+            tr.acts[nm] = h
     return tr
+
+
+def step(op: Op, h: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
+    """One op of the chain's forward pass (a ReLU in place if ``inplace``)."""
+    if op.kind == "relu":
+        return torch.relu_(h) if inplace else torch.relu(h)
+    if op.kind == "pool":
+        return F.max_pool2d(h, op.kernel, op.stride, op.padding, ceil_mode=op.ceil_mode)
+    if op.kind == "identity":
+        return h
+    return op.module(h)
 
 
 def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
@@ -618,6 +822,8 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
         for i in range(tr.op_of[layer], -1, -1):
             op = tr.ops[i]
             hin, win = tr.in_sizes[i]
+            if op.kind == "identity":  # Dropout, Identity, a BatchNorm folded into its conv
+                continue
             if sig is None and op.kind != "relu" and op.kind != "conv":
                 sig = act.new_zeros(k, act.shape[1], h, w)
                 sig[kk, maps] = vals[:, 0]
