@@ -7,7 +7,7 @@ PROFILE ?= quick
 PORT ?= 8866
 export ZF_DATA_MIRROR ?= $(wildcard $(abspath ../shared/datasets))
 
-.PHONY: help setup test lint data figures explore bench docs clean
+.PHONY: help setup test lint data figures explore atlas bench docs clean
 
 help: ## every target, a line each
 	@grep -hE '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 18
@@ -39,6 +39,10 @@ figures: setup ## every figure and table, headless (PROFILE=smoke|quick|full, ON
 # make explore [PORT=8866]: the interactive explorer (notebooks/00_explorer.ipynb) as a web page
 explore: setup ## the interactive explorer as a web page (Voila, PORT=8866)
 	$(VENV)/bin/voila notebooks/00_explorer.ipynb --port=$(PORT) --Voila.ip=127.0.0.1
+
+# make atlas: a page for every map of ZFNet-64's layers 1-5 over the validation set, from file://
+atlas: setup ## the unit atlas of ZFNet-64 (val), in build/atlas/index.html
+	$(PY) -m zflib.atlas --model zfnet64 --split val --out build/atlas
 
 bench: setup ## every benchmark; results in benchmarks/results/
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
