@@ -253,8 +253,9 @@ def test_torchvision_weights_from_a_local_file(tmp_path, tv_nets):
     assert torch.equal(s.model.features[0].weight, tv_nets["alexnet"].features[0].weight)
     with pytest.raises(FileNotFoundError, match="no weights file"):
         explorer.torchvision_subject("alexnet", tmp_path / "missing.pth")
-    with pytest.raises(ValueError, match="valid: alexnet, vgg16"):
-        explorer.torchvision_subject("resnet50")
+    with pytest.raises(ValueError, match="unknown torchvision model 'resnet5'; valid: alexnet, "
+                       "convnext_base.*, resnet50,"):
+        explorer.torchvision_subject("resnet5")
 
 
 @pytest.mark.parametrize("arch,channels", [("alexnet", (64, 256)), ("vgg16", (64, 512))])

@@ -235,6 +235,16 @@ def uses_chain(model: nn.Module, layers: int | str | Iterable[int | str]) -> boo
     return True
 
 
+def weights_of(model: nn.Module) -> list[torch.Tensor]:
+    """The tensors a mining result depends on, in a fixed order (a cache key's): the chain's
+    ``features`` state, or the whole model's when it is not a chain."""
+    try:
+        state = features_of(model).state_dict()
+    except ValueError:
+        state = model.state_dict()
+    return [t.reshape(1) if t.dim() == 0 else t for _, t in sorted(state.items())]
+
+
 def resolve_layers(model: nn.Module, layers: int | str | Iterable[int | str]) -> list[str]:
     """:func:`resolve_layer` of each of ``layers``, or of one layer given alone
     (:func:`zflib.activations.layer_list`)."""
@@ -337,7 +347,8 @@ class _Folded(nn.Module):
             if bn.bias is not None:
                 self.bias += bn.bias
         self.conv = conv
-        self.groups = conv.groups
+        self.groups, self.in_channels, self.out_channels = \
+            conv.groups, conv.in_channels, conv.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
@@ -881,7 +892,9 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
         return out
 
 
-__all__ = ["Op", "Strongest", "Trace", "features_of", "layer_indices", "resolve_layer",
+__all__ = ["Op", "Strongest", "Trace", "Chain", "chain", "chain_indices", "own_names",
+           "layer_names", "uses_chain", "weights_of", "step", "check_projection",
+           "features_of", "layer_indices", "resolve_layer",
            "resolve_layers", "network_input", "as_indices", "check_indices",
            "feature_ops", "forward_trace", "project", "project_strongest",
            "pool_with_switches", "unpool", "SUPPORTED", "UNPOOL", "LRN", "PROJECTION_BATCH"]

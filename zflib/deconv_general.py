@@ -158,6 +158,24 @@ def run_to(model: nn.Module, x: torch.Tensor, layers: Sequence[str], *,
     return {n: out[n] for n in layers}
 
 
+def layer_and_output(model: nn.Module, x: torch.Tensor, layer: str
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One whole forward pass of ``model`` on ``x``: (``layer``'s output, the model's
+    output). What occlusion needs of any model (Fig. 7: a feature map and the class
+    probabilities under each occluder). The hook is removed in ``finally``."""
+    mod = dict(model.named_modules())[layer]
+    seen: list[torch.Tensor] = []
+    handle = mod.register_forward_hook(lambda _m, _i, o: seen.append(o))
+    try:
+        out = model(x)
+    finally:
+        handle.remove()
+    if not seen:
+        raise ValueError(f"layer {layer!r} is never reached by {type(model).__name__}'s "
+                         "forward pass")
+    return seen[-1], out
+
+
 def _reused(model: nn.Module, name: str) -> bool:
     """Whether module ``name`` may run more than once per forward pass: a ReLU or other
     parameter-free leaf whose parent is not a Sequential (torchvision's BasicBlock calls its
@@ -517,7 +535,7 @@ class GeneralTrace:
         acts = self.acts[self._layer(layer)]
         if isinstance(image, bool) or not 0 <= image < len(acts):
             raise ValueError(f"image {image} out of range 0..{len(acts) - 1}")
-        act = _maps(acts)[image]
+        act = as_maps(acts)[image]
         values, flat = act.flatten(1).max(1)
         w = act.shape[-1]
         return torch.stack([flat // w, flat % w], 1), values
@@ -543,7 +561,7 @@ class GeneralTrace:
         if batch_size < 1:
             raise ValueError(f"batch_size {batch_size} out of range 1..")
         name = self._layer(layer)
-        act = _maps(self.acts[name])
+        act = as_maps(self.acts[name])
         maps, positions, images = deconv.check_projection(act, name, maps, positions, images)
         k = len(maps)
         out = act.new_zeros(k, *self.x.shape[1:])
@@ -608,15 +626,15 @@ class GeneralTrace:
             out = run_to(self.model, ph, [name], mode=_Placeholders(switches, lrn=lrn))[name]
             if not out.requires_grad:
                 raise Unsupported("no differentiable path")
-            act = _maps(self.acts[name])
+            act = as_maps(self.acts[name])
             g = torch.zeros_like(out)
             kk = torch.arange(k, device=dev)
             if positions is None:
-                _maps(g)[kk, maps] = act[images, maps]
+                as_maps(g)[kk, maps] = act[images, maps]
             else:
                 y, x = positions[:, 0], positions[:, 1]
                 s = getattr(out, "_zf_stride", None) or (1, 1)
-                _maps(g)[kk, maps, y - (t0 // s[0]).to(dev), x - (l0 // s[1]).to(dev)] = \
+                as_maps(g)[kk, maps, y - (t0 // s[0]).to(dev), x - (l0 // s[1]).to(dev)] = \
                     act[images, maps, y, x]
             grad = torch.autograd.grad(out, ph, g)[0]
         full = grad.new_zeros(k, *self.x.shape[1:])
@@ -632,22 +650,22 @@ class GeneralTrace:
         with torch.enable_grad():
             x = self.x[distinct].clone().requires_grad_(True)
             out = run_to(self.model, x, [name], mode=_Autograd(lrn))[name]
-            act = _maps(self.acts[name])
+            act = as_maps(self.acts[name])
             res = []
             for i in range(len(maps)):
                 g = torch.zeros_like(out)
                 m, im = int(maps[i]), int(images[i])
                 if positions is None:
-                    _maps(g)[local[i], m] = act[im, m]
+                    as_maps(g)[local[i], m] = act[im, m]
                 else:
                     y, xx = (int(v) for v in positions[i])
-                    _maps(g)[local[i], m, y, xx] = act[im, m, y, xx]
+                    as_maps(g)[local[i], m, y, xx] = act[im, m, y, xx]
                 res.append(torch.autograd.grad(out, x, g, retain_graph=i + 1 < len(maps))
                            [0][local[i]])
         return torch.stack(res)
 
 
-def _maps(t: torch.Tensor) -> torch.Tensor:
+def as_maps(t: torch.Tensor) -> torch.Tensor:
     """A layer's output as [N, C, H, W] (a vector layer [N, C] as 1x1 maps)."""
     return t if t.dim() == 4 else t.reshape(t.shape[0], t.shape[1], 1, 1)
 
@@ -685,6 +703,27 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Iterabl
     return GeneralTrace(model, x, {n: a.detach() for n, a in acts.items()}, rec.switches)
 
 
+def input_side(model: nn.Module) -> int:
+    """The image side ``model`` takes (its ``input_size``; 224 if it does not say)."""
+    want = getattr(model, "input_size", None) or 224
+    return int(want if isinstance(want, int) else want[0])
+
+
+def in_channels(model: nn.Module) -> int:
+    """Channels of the input: those of the first Conv2d (3 if none)."""
+    return next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 3)
+
+
+@torch.no_grad()
+def channels(model: nn.Module, layer: int | str) -> int:
+    """Number of maps of ``layer`` (one forward pass of a blank image, stopped there)."""
+    name = resolve_layer(model, layer)
+    p = next(model.parameters())
+    x = torch.zeros(1, in_channels(model), input_side(model), input_side(model),
+                    dtype=p.dtype, device=p.device)
+    return as_maps(run_to(model, x, [name])[name]).shape[1]
+
+
 def macs(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> int:
     """Multiply-adds of the convolutions and linear layers of a forward pass of ``model`` on
     ``x`` (up to ``layer``'s output if given): the cost model of ``bench_deconv``'s bound
@@ -711,6 +750,7 @@ def macs(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> int:
     return total
 
 
-__all__ = ["GeneralTrace", "Geometry", "PROJECTION_BATCH", "Unsupported", "default_layers",
+__all__ = ["GeneralTrace", "Geometry", "PROJECTION_BATCH", "Unsupported", "channels",
+           "default_layers", "in_channels", "input_side",
            "forward_trace", "macs", "module_names", "receptive_field", "resolve_layer",
-           "run_to"]
+           "run_to", "layer_and_output", "as_maps"]

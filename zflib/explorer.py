@@ -71,7 +71,9 @@ from zflib.config import Config, get_config
 from zflib.data.folder import folder_images
 from zflib.receptive import ReceptiveField, receptive_field
 
-TORCHVISION = ("alexnet", "vgg16")
+TORCHVISION = ("alexnet", "vgg16")  # the chains the explorer was first written for
+# weights files whose keys identify a model, for the hint of a file given for the wrong one
+_HINTS = ("alexnet", "vgg11", "vgg16", "vgg16_bn", "resnet18", "resnet50", "densenet121")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -190,8 +192,16 @@ def _tiny_names(cfg) -> list[str] | None:
         return None
 
 
+def torchvision_names() -> list[str]:
+    """Every torchvision classification model name (``torchvision.models.list_models``)."""
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)
+
+
 class TorchvisionNet(nn.Module):
-    """torchvision's AlexNet or VGG16 in the form the explorer needs.
+    """torchvision's AlexNet or VGG (with or without batch norm) in the form the explorer
+    needs.
 
     ``features`` is torchvision's own (the same modules, no copy); ``classifier`` is its
     ``avgpool``, ``flatten`` and ``classifier``, after an ``Unflatten``, so that
@@ -217,10 +227,16 @@ class TorchvisionNet(nn.Module):
 
 def torchvision_subject(arch: str, weights: str | Path | None = None, *,
                         device: torch.device | str = "cpu", mine_images: int = 200) -> Subject:
-    """torchvision's ``alexnet`` or ``vgg16`` at 224 pixels as a :class:`Subject`.
+    """Any torchvision classification model (``alexnet``, ``vgg16_bn``, ``resnet18``,
+    ``densenet121``, ...: :func:`torchvision_names`) as a :class:`Subject`, at the crop its
+    ImageNet weights were made for (224 pixels; 299 for Inception v3).
+
+    AlexNet and VGG become a :class:`TorchvisionNet` (the fast path, layers ``conv1``..);
+    every other model is used as it is (the general path, :mod:`zflib.deconv_general`, layers
+    by module name, numbered stages ``layer1``.. for ResNet).
 
     Args:
-        arch: ``"alexnet"`` or ``"vgg16"``.
+        arch: a torchvision model name.
         weights: a local file holding the model's ``state_dict`` (torchvision's ImageNet
             checkpoints, e.g. ``vgg16-397923af.pth``); ``None``: random initialisation (no
             classifier shown). Nothing is ever downloaded.
@@ -230,9 +246,12 @@ def torchvision_subject(arch: str, weights: str | Path | None = None, *,
     """
     import torchvision
 
-    if arch not in TORCHVISION:
-        raise ValueError(f"unknown torchvision model {arch!r}; valid: {', '.join(TORCHVISION)}")
-    net = getattr(torchvision.models, arch)(weights=None)
+    valid = torchvision_names()
+    if arch not in valid:
+        raise ValueError(f"unknown torchvision model {arch!r}; valid: {', '.join(valid)}")
+    kwargs = {"init_weights": False} if arch == "googlenet" else {}
+    net = getattr(torchvision.models, arch)(weights=None, **kwargs)
+    meta = torchvision.models.get_model_weights(arch).DEFAULT
     names = None
     if weights:
         path = Path(weights).expanduser()
@@ -240,14 +259,23 @@ def torchvision_subject(arch: str, weights: str | Path | None = None, *,
             raise FileNotFoundError(f"no weights file at {path} for {arch}; give the path of "
                                     "a local state_dict (.pth)")
         net.load_state_dict(_torchvision_state(path, arch, net))
-        enum = {"alexnet": "AlexNet_Weights", "vgg16": "VGG16_Weights"}[arch]
-        names = list(getattr(torchvision.models, enum).IMAGENET1K_V1.meta["categories"])
-    model = TorchvisionNet(net, arch).eval().to(device)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1) * 255
-    scale = 1 / (torch.tensor(IMAGENET_STD).view(3, 1, 1) * 255)
+        names = list(meta.meta["categories"])
+    recipe = meta.transforms()
+    crop, stored = int(recipe.crop_size[0]), int(recipe.resize_size[0])
+    net.eval()
+    convs = list(deconv.layer_indices(net)) if hasattr(net, "features") else []
+    if convs and isinstance(getattr(net, "classifier", None), nn.Sequential) and \
+            hasattr(net, "avgpool") and deconv.uses_chain(net, convs[-1]):
+        model = TorchvisionNet(net, arch, size=crop)
+    else:
+        model = net
+        model.input_size = crop  # what network_input checks and the general path measures at
+    model = model.eval().to(device)
+    mean = torch.tensor(recipe.mean).view(3, 1, 1) * 255
+    scale = 1 / (torch.tensor(recipe.std).view(3, 1, 1) * 255)
     label = arch if weights else f"{arch} (random init)"
-    return Subject(label, model, Preprocess(mean, scale, 256, 224), 0.0, names,
-                   default_occluder(224), mine_images=mine_images)
+    return Subject(label, model, Preprocess(mean, scale, stored, crop), 0.0, names,
+                   default_occluder(crop), mine_images=mine_images)
 
 
 def _torchvision_state(path: Path, arch: str, net: nn.Module) -> dict[str, torch.Tensor]:
@@ -271,8 +299,8 @@ def _torchvision_state(path: Path, arch: str, net: nn.Module) -> dict[str, torch
               if k in state and state[k].shape != v.shape]
     if missing or unexpected or shapes:
         with torch.device("meta"):  # the other model's keys, nothing allocated
-            other = next((a for a in TORCHVISION if a != arch and set(state) == set(
-                getattr(torchvision.models, a)(weights=None).state_dict())), None)
+            other = next((a for a in _HINTS if a != arch and set(state) == set(
+                torchvision.models.get_model(a, weights=None).state_dict())), None)
         hint = f"; it looks like torchvision's {other}" if other else ""
         raise ValueError(
             f"{path} is not a torchvision {arch} state_dict{hint}: {len(missing)} missing keys "
@@ -365,7 +393,7 @@ class Explorer:
         self.subject = subject
         self.model = subject.model
         self.device = next(self.model.parameters()).device
-        self.layers = list(deconv.layer_indices(self.model))
+        self.layers = deconv.layer_names(self.model)
         self.images = images
         self.labels = labels
         self.names = list(names) if names is not None else None
@@ -708,6 +736,6 @@ def _tv_loader(subject_fn, n: int, folder, cache_dir):
     return load
 
 
-__all__ = ["TORCHVISION", "Preprocess", "Subject", "TorchvisionNet", "View",
+__all__ = ["TORCHVISION", "torchvision_names", "Preprocess", "Subject", "TorchvisionNet", "View",
            "Explorer", "ExplorerApp", "app", "default_occluder", "model_choices",
            "torchvision_subject", "zf_subject"]

@@ -1,6 +1,7 @@
 """Top-k mining from the command line, on one process or sharded over many.
 
-Any committed model (or torchvision's AlexNet / VGG16 with their weights in a local file), over
+Any committed model (or any torchvision classification model, ``vgg16_bn``, ``resnet18``,
+``densenet121``..., with its weights in a local file), over
 a Tiny ImageNet split or a folder of your own images: the k strongest activations of every map
 of layers 1-5 in one streaming pass (:func:`zflib.topk.mine_topk`), then, for a seeded subset
 of maps, their deconvnet projections beside the image patches (Fig. 2)::
@@ -8,6 +9,10 @@ of maps, their deconvnet projections beside the image patches (Fig. 2)::
     python -m zflib.mine --model zfnet64-paper-sgd --split val --out mined/
     torchrun --nproc_per_node=4 -m zflib.mine --model zfnet64 --split train --out mined/
     python -m zflib.mine --torchvision vgg16 --weights vgg16-397923af.pth --folder photos/
+    python -m zflib.mine --torchvision resnet18 --weights resnet18-f37072fd.pth --folder photos/
+
+Layers default to ``conv1``..``conv5`` of a chain and to the stages of any other model
+(ResNet: ``conv1``, ``layer1``..``layer4``); ``--layers`` takes the model's module names too.
 
 Under ``torchrun`` each rank mines every ``world``-th batch and the ranks' results are merged
 (exactly one pass's result: ties go to the smaller image index); rank 0 writes ``--out``:
@@ -33,18 +38,25 @@ from zflib import deconv, distributed, topk
 from zflib.config import get_config
 from zflib.data.common import cache_key, tensor_digest
 from zflib.distributed import device_error, launched
-from zflib.explorer import Preprocess, Subject, torchvision_subject, zf_subject
+from zflib.explorer import Preprocess, Subject, torchvision_names, torchvision_subject, zf_subject
 from zflib.train import default_device
 
 
 def subject(model: str = "zfnet64", *, epoch: int | None = None, torchvision: str = "",
             weights: str | None = None, device: str | torch.device = "cpu") -> Subject:
     """The network and its preprocessing: a committed artifact (``model``, optionally its
-    ``epoch`` snapshot) or, with ``torchvision`` set, torchvision's ``alexnet`` / ``vgg16``
+    ``epoch`` snapshot) or, with ``torchvision`` set, that torchvision classification model
     with ``weights`` (a local state_dict file)."""
     if torchvision:
         return torchvision_subject(torchvision, weights, device=device)
     return zf_subject(model, epoch=epoch, device=device)
+
+
+def default_layers(model: torch.nn.Module) -> list[str]:
+    """``conv1``..``conv5`` (:data:`zflib.topk.LAYERS`) where the model has them on the fast
+    path; else its numbered stages (:func:`zflib.deconv.layer_names`)."""
+    names = deconv.layer_names(model)
+    return list(topk.LAYERS) if set(topk.LAYERS) <= set(names) else names
 
 
 def images_of(sub: Subject, *, split: str = "val", folder: str | Path | None = None,
@@ -108,7 +120,7 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
     if checkpoint is not None:
         if chunk < 1:
             raise ValueError(f"chunk {chunk} out of range 1.. (batches between checkpoints)")
-        weights = [t for _, t in sorted(deconv.features_of(sub.model).state_dict().items())]
+        weights = deconv.weights_of(sub.model)
         key = cache_key(tensor_digest(*weights, images), list(layers), k, batch_size, chunk)
         resumed = [None, 0]
         if shard[0] == 0 and Path(checkpoint).exists():
@@ -159,13 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zflib.mine", description=__doc__.split("\n")[0])
     p.add_argument("--model", default="zfnet64", help="a committed artifact (zflib.artifacts)")
     p.add_argument("--epoch", type=int, default=None, help="its conv layers at this epoch")
-    p.add_argument("--torchvision", default="", choices=["", "alexnet", "vgg16"],
-                   help="mine torchvision's model instead (with --weights)")
+    p.add_argument("--torchvision", default="", metavar="NAME",
+                   help="mine this torchvision classification model instead (alexnet, vgg16_bn, "
+                        "resnet18, densenet121, ...; with --weights)")
     p.add_argument("--weights", default=None, help="local state_dict file for --torchvision")
     p.add_argument("--split", default="val", choices=["val", "train"])
     p.add_argument("--folder", default=None, help="mine these image files instead of a split")
     p.add_argument("--limit", type=int, default=0, help="the first N images (0: all)")
-    p.add_argument("--layers", nargs="+", default=list(topk.LAYERS))
+    p.add_argument("--layers", nargs="+", default=None,
+                   help="conv1.. or module names (default: conv1-conv5 of a chain, the stages "
+                        "of any other model)")
     p.add_argument("--k", type=int, default=9)
     p.add_argument("--maps", type=int, default=16, help="maps per layer drawn (0: no figures)")
     p.add_argument("--seed", type=int, default=0, help="which maps are drawn")
@@ -184,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         if value < low:
             p.error(f"{flag} {value} out of range {low}..")
     if args.weights and not args.torchvision:
-        p.error("--weights is for --torchvision alexnet|vgg16; a committed model (--model) "
+        p.error("--weights is for --torchvision NAME; a committed model (--model) "
                 "carries its own weights")
+    if args.torchvision and args.torchvision not in torchvision_names():
+        p.error(f"--torchvision {args.torchvision!r} is no torchvision classification model; "
+                "valid: " + ", ".join(torchvision_names()))
     if args.torchvision and args.epoch is not None:
         p.error("--epoch is for committed models (--model), not --torchvision")
     if Path(args.out).exists() and not Path(args.out).is_dir():
@@ -201,6 +219,7 @@ def _main(args: argparse.Namespace) -> int:
         device = device or str(default_device())
         sub = subject(args.model, epoch=args.epoch, torchvision=args.torchvision,
                       weights=args.weights, device=device)
+        args.layers = args.layers or default_layers(sub.model)
         images, names = images_of(sub, split=args.split, folder=args.folder, limit=args.limit)
         out = Path(args.out)
         partial = out / "partial.pt"

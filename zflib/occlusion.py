@@ -229,6 +229,9 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
     x = deconv.network_input(x, model)
     h, w = x.shape[-2:]
     _check_window(min(h, w), size, stride)
+    if not isinstance(getattr(model, "feature_names", None), dict):  # any model (a ResNet)
+        return _occlusion_any(model, x, target, size=size, stride=stride, baseline=baseline,
+                              layer=layer, channel=channel, batch_size=batch_size)
     try:
         target = operator.index(target)
     except TypeError:
@@ -302,6 +305,48 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         clean_feature=float(peak[channel].sum()), clean_prob=float(clean_probs[target]),
         clean_top=int(clean_probs.argmax()), clean_argmax=(flat // width, flat % width),
         approximate=approximate)
+
+
+def _occlusion_any(model: nn.Module, x: torch.Tensor, target: int, *, size: int, stride: int,
+                   baseline: torch.Tensor | float, layer: str | int, channel: int | None,
+                   batch_size: int) -> OcclusionMaps:
+    """:func:`occlusion_maps` of a model that is no chain of ``features`` (ResNet, DenseNet):
+    every occluded image through the whole network (plain re-inference), ``layer`` any of
+    its module names, read by :func:`zflib.deconv_general.layer_and_output`."""
+    from zflib import deconv_general as general
+
+    name = deconv.resolve_layer(model, layer)
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    act, logits = general.layer_and_output(model, x[None], name)
+    peak = general.as_maps(act)[0].float().cpu()
+    clean_probs = torch.softmax(logits.float(), 1)[0].cpu()
+    target = operator.index(target)
+    if not 0 <= target < len(clean_probs):
+        raise ValueError(f"target class {target} out of range 0..{len(clean_probs) - 1}")
+    if channel is None:
+        channel = int(peak.flatten(1).amax(dim=1).argmax())
+    if not 0 <= channel < len(peak):
+        raise ValueError(f"channel {channel} out of range 0..{len(peak) - 1} of {name}")
+    h, w = x.shape[-2:]
+    ys, xs = window_starts(h, size, stride), window_starts(w, size, stride)
+    masks = window_masks(h, w, size, stride).to(x.device)[:, None]
+    sums, probs = [], []
+    for b in range(0, len(masks), batch_size):
+        a, out = general.layer_and_output(model, torch.where(masks[b:b + batch_size], base, x),
+                                          name)
+        sums.append(general.as_maps(a)[:, channel].double().sum((1, 2)))
+        probs.append(torch.softmax(out.float(), 1))
+    prob = torch.cat(probs).cpu()
+    top_prob, top_class = prob.max(dim=1)
+    flat, width = int(peak[channel].argmax()), peak.shape[-1]
+    shape = (len(ys), len(xs))
+    return OcclusionMaps(
+        feature=torch.cat(sums).float().cpu().reshape(shape),
+        prob=prob[:, target].reshape(shape), top_class=top_class.reshape(shape),
+        top_prob=top_prob.reshape(shape), ys=ys, xs=xs, size=size, stride=stride,
+        target=target, layer=name, channel=channel, clean_feature=float(peak[channel].sum()),
+        clean_prob=float(clean_probs[target]), clean_top=int(clean_probs.argmax()),
+        clean_argmax=(flat // width, flat % width))
 
 
 def pixel_attribution(values: torch.Tensor, clean: float, *, size: int, stride: int,

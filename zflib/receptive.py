@@ -25,7 +25,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from zflib.deconv import feature_ops
+from zflib import deconv_general
+from zflib.deconv import feature_ops, resolve_layer, uses_chain
 
 
 class ReceptiveField(NamedTuple):
@@ -36,7 +37,8 @@ class ReceptiveField(NamedTuple):
     offset: int  # input row of the first pixel seen by unit 0 (negative: padding)
 
 
-def receptive_field(model: nn.Module, layer: int | str) -> ReceptiveField:
+def receptive_field(model: nn.Module, layer: int | str, *, side: int | None = None
+                    ) -> ReceptiveField:
     """Receptive field of the units of ``layer`` (``3`` or ``"conv3"``) of ``model``.
 
     Args:
@@ -48,10 +50,21 @@ def receptive_field(model: nn.Module, layer: int | str) -> ReceptiveField:
         ``ReceptiveField(size, stride, offset)``; unit ``(y, x)`` sees input rows
         ``y * stride + offset .. + size`` and the same columns.
 
+    A model that is no plain chain (:func:`zflib.deconv.uses_chain`) is measured by
+    :func:`zflib.deconv_general.receptive_field` at ``side`` pixels (default: the model's
+    ``input_size``, else 224); units that see the whole image get ``size = side`` and
+    ``stride = offset = 0`` (every patch the whole image).
+
     Raises ``ValueError`` for an unknown layer or non-square geometry.
 
     Paper: Sec. 2.1, Fig. 2.
     """
+    if not uses_chain(model, resolve_layer(model, layer)):
+        side = side or deconv_general.input_side(model)
+        geo = deconv_general.receptive_field(model, layer, side=side,
+                                             channels=deconv_general.in_channels(model))
+        return ReceptiveField(geo.size, geo.stride, geo.offset) if geo.size else \
+            ReceptiveField(side, 0, 0)
     ops = feature_ops(model, layer)
     dims = []
     for axis in (0, 1):

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zflib import deconv, distributed
+from zflib import deconv, deconv_general, distributed
 from zflib.data.common import cache_dir, cache_key, tensor_digest
 from zflib.receptive import crop_patches, receptive_field
 
@@ -145,10 +145,8 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
         raise ValueError(f"batch_size {batch_size} out of range 1..")
     names = deconv.resolve_layers(model, layers)
     if not names:
-        raise ValueError("layers is empty; give some of " + ", ".join(deconv.layer_indices(model)))
-    idx = deconv.layer_indices(model)
-    ops = deconv.feature_ops(model, max(names, key=lambda n: idx[n]))
-    record = {idx[n]: n for n in names}
+        raise ValueError("layers is empty; give some of " + ", ".join(deconv.layer_names(model)))
+    forward = _forward(model, names)
     # no shard given: the process group's share, and every rank gets the merged result
     gather = shard is None
     rank, world = distributed.shard() if gather else shard
@@ -159,7 +157,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     if device.type != own.type or (device.index is not None and device != own):
         raise ValueError(f"device {device} is not the model's ({own}); move the model there "
                          "first (model.to(device)) or leave device out")
-    chans = next(op.module.in_channels for op in ops if op.kind == "conv")
+    chans = next(m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d))
     state: dict[str, TopK] = {}
     seen = 0
     for b, xb in enumerate(_batches(data, batch_size)):
@@ -170,25 +168,17 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
             if xb.dim() != 4 or xb.shape[1] != chans:
                 raise ValueError(f"batch {b} has shape {tuple(xb.shape)}; want "
                                  f"[B, {chans}, S, S] (batch a Dataset with a DataLoader)")
-            h = deconv.network_input(xb, model, what=f"batch {b}", non_blocking=True)
-            for i, op in enumerate(ops):
-                if op.kind == "relu":
-                    h = torch.relu_(h) if i else torch.relu(h)
-                elif op.kind == "pool":
-                    h = torch.nn.functional.max_pool2d(h, op.kernel, op.stride, op.padding,
-                                                       ceil_mode=op.ceil_mode)
-                else:
-                    h = op.module(h)
-                if i in record:
-                    name = record[i]
-                    w = h.shape[-1]
-                    val, pos = h.flatten(2).max(2)  # [B, C]: each image's strongest
-                    imgs = torch.arange(seen, seen + n).expand(val.shape[1], n)
-                    cand = (val.t().float().cpu(), imgs, (pos // w).t().cpu(),
-                            (pos % w).t().cpu())
-                    if name not in state:
-                        state[name] = _empty(val.shape[1], k)
-                    state[name] = _union(state[name], cand, k)
+            xin = deconv.network_input(xb, model, what=f"batch {b}", non_blocking=True)
+            for name, out in forward(xin):
+                h = deconv_general.as_maps(out)  # a vector layer (fc): 1x1 maps
+                w = h.shape[-1]
+                val, pos = h.flatten(2).max(2)  # [B, C]: each image's strongest
+                imgs = torch.arange(seen, seen + n).expand(val.shape[1], n)
+                cand = (val.t().float().cpu(), imgs, (pos // w).t().cpu(),
+                        (pos % w).t().cpu())
+                if name not in state:
+                    state[name] = _empty(val.shape[1], k)
+                state[name] = _union(state[name], cand, k)
         seen += n
     for name in names:  # a shard without batches
         if name not in state:
@@ -202,9 +192,31 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     return {n: state[n] for n in names}
 
 
+def _forward(model: nn.Module, names: Sequence[str]
+             ) -> Callable[[torch.Tensor], Iterable[tuple[str, torch.Tensor]]]:
+    """``h -> (layer, its output)`` for each of ``names``: the chain op by op (ReLUs in
+    place), or any model run to its deepest layer (:func:`zflib.deconv_general.run_to`)."""
+    if not deconv.uses_chain(model, names):
+        return lambda h: deconv_general.run_to(model, h, names).items()
+    idx = deconv.chain_indices(model)
+    ops = deconv.feature_ops(model, max(names, key=lambda n: idx[n]))
+    record: dict[int, list[str]] = {}
+    for n in names:
+        record.setdefault(idx[n], []).append(n)
+
+    def run(h: torch.Tensor) -> Iterable[tuple[str, torch.Tensor]]:
+        for i, op in enumerate(ops):
+            h = deconv.step(op, h, inplace=i > 0)
+            for n in record.get(i, ()):
+                yield n, h
+    return run
+
+
 def _channels(model: nn.Module, layer: str) -> int:
-    convs = [op for op in deconv.feature_ops(model, layer) if op.kind == "conv"]
-    return convs[-1].module.out_channels
+    if deconv.uses_chain(model, layer):
+        convs = [op for op in deconv.feature_ops(model, layer) if op.kind == "conv"]
+        return convs[-1].module.out_channels
+    return deconv_general.channels(model, layer)
 
 
 def choose_maps(model: nn.Module, layers: Sequence[str | int] = LAYERS, n: int = 16, *,
@@ -288,7 +300,7 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
         if which.any():
             full[which] = tr.project(name, mp[which], pos[which], local[img[which]],
                                      unpool=unpool, lrn=lrn).cpu().float()
-    rf = receptive_field(model, name)
+    rf = receptive_field(model, name, side=inputs.shape[-1])
     proj = crop_patches(full, rf, pos[:, 0], pos[:, 1], fill=0.0)
     disp = display[img.clamp(min=0)].float()
     patches = crop_patches(disp, rf, pos[:, 0], pos[:, 1], fill=fill)
@@ -352,7 +364,7 @@ def cached_mine_topk(model: nn.Module, inputs: torch.Tensor, *, cache_dir: str |
     Paper: Sec. 4, Fig. 2.
     """
     names = deconv.resolve_layers(model, layers)
-    state = [t for _, t in sorted(deconv.features_of(model).state_dict().items())]
+    state = deconv.weights_of(model)
     if not isinstance(images, str):
         images = tensor_digest(inputs if images is None else images)
     key = cache_key(tensor_digest(*state), images, k, names)
