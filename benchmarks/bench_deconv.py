@@ -20,8 +20,19 @@ on trained weights. Images: the Tiny ImageNet validation split (centre crops).
    mining, and while running the bare forward pass, above the memory before it (sampled every
    5 ms), ``mining_state_kb``: the top-k state (constant in the number of images).
 
+4. ``general_<layer>_speedup`` (the general path, :mod:`zflib.deconv_general`): ResNet-18 at
+   224 pixels (seeded weights), the strongest activation of every map of ``layer2`` (128 maps)
+   and ``layer4`` (512), projected, against captum's ``NeuronDeconvolution`` one neuron a call
+   (results asserted equal to 1e-5 relative). ``general_<layer>_bound`` is the ratio of the two
+   multiply-add counts, computed from the model (convolutions and linear layers): captum pays a
+   whole forward pass and a backward pass to the input per neuron; a batched deconvnet one
+   shared forward pass to the layer, then per projection a backward pass over the crop of the
+   input that holds the neuron's receptive field (a backward to the input costs what the
+   forward does). ``general_<layer>_of_bound`` = speedup / bound (goal: >= 0.6).
+
 Run: ``python benchmarks/bench_deconv.py [--images 10000] [--top9-maps 384] [--threads 1]``
-(384 maps per layer: every map of layers 1-5).
+(384 maps per layer: every map of layers 1-5; ``--only general`` or ``--only zfnet`` runs one
+part, for a quick look).
 """
 
 from __future__ import annotations
@@ -54,13 +65,14 @@ def _captum_model(model: nn.Module) -> nn.Module:
     return ref
 
 
-def _captum(nd_by_layer: dict, x: torch.Tensor, jobs) -> tuple[torch.Tensor, float]:
+def _captum(nd_by_layer: dict, x: torch.Tensor, jobs, clock=time.perf_counter
+            ) -> tuple[torch.Tensor, float]:
     """jobs: (layer, image index, map, y, x); returns stacked attributions and seconds."""
     out = []
-    t = time.perf_counter()
+    t = clock()
     for layer, img, m, y, xx in jobs:
         out.append(nd_by_layer[layer].attribute(x[img:img + 1], (m, y, xx))[0])
-    return torch.stack(out), time.perf_counter() - t
+    return torch.stack(out), clock() - t
 
 
 def _close(ours: torch.Tensor, scale: torch.Tensor, ref: torch.Tensor) -> float:
@@ -70,17 +82,85 @@ def _close(ours: torch.Tensor, scale: torch.Tensor, ref: torch.Tensor) -> float:
     return float(err.max())
 
 
+def general(res: dict) -> None:
+    """Part 4: the general path on ResNet-18 against captum, beside the multiply-add bound."""
+    import torchvision
+    from captum.attr import NeuronDeconvolution
+
+    from zflib import deconv_general
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    ref = _captum_model(model)
+    x = torch.randn(1, 3, 224, 224)
+    full_macs = deconv_general.macs(model, x)
+    for layer in ("layer2", "layer4"):
+        deconv.project_strongest(model, x, layer, maps=[0, 1])  # warm-up (and geometry)
+        t = time.process_time()  # CPU time: the machine may be shared (one thread)
+        st = deconv.project_strongest(model, x, layer)
+        t_ours = time.process_time() - t
+        nd = NeuronDeconvolution(ref, dict(ref.named_modules())[layer])
+        nd.attribute(x, (0, 0, 0))  # warm-up
+        jobs = [(layer, 0, int(m), *st.positions[m].tolist()) for m in range(len(st.maps))]
+        ref_pix, t_cap = _captum({layer: nd}, x, jobs, clock=time.process_time)
+        alive = (st.values > 0).nonzero().flatten()
+        worst = _close(st.pixels[alive], st.values[alive], ref_pix[alive])
+        assert worst <= 1e-5, (layer, worst)
+        # the bound: K (forward + backward to the input) against one forward to the layer and
+        # K backward passes over each neuron's receptive field clipped to the image (counted
+        # per size as a forward pass over an input of that size)
+        tr = deconv_general.forward_trace(model, x, layer)
+        layer_macs = deconv_general.macs(model, x, layer)
+        shapes: dict[tuple[int, int], int] = {}
+        for h, w in tr.rf_boxes(layer, st.positions).tolist():
+            shapes[(h, w)] = shapes.get((h, w), 0) + 1
+        crops = sum(n * deconv_general.macs(model, torch.zeros(1, 3, h, w), layer)
+                    for (h, w), n in shapes.items())
+        k = len(st.maps)
+        bound = k * (full_macs + layer_macs) / (layer_macs + crops)
+        speedup = t_cap / t_ours
+        res[f"general_{layer}_maps"] = k
+        res[f"general_{layer}_zflib_s"] = round(t_ours, 3)
+        res[f"general_{layer}_captum_s"] = round(t_cap, 2)
+        res[f"general_{layer}_speedup"] = round(speedup, 2)
+        res[f"general_{layer}_bound"] = round(bound, 2)
+        res[f"general_{layer}_of_bound"] = round(speedup / bound, 3)
+        res[f"general_{layer}_max_rel_err"] = worst
+        print(f"resnet18 {layer}: {k} maps  zflib {t_ours:.2f}s  captum {t_cap:.1f}s  "
+              f"x{speedup:.1f}; multiply-add bound x{bound:.1f} ({speedup / bound:.2f} of it); "
+              f"max rel err {worst:.1e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=10000, help="validation images mined")
     ap.add_argument("--top9-maps", type=int, default=384,
                     help="maps per layer (top-9 bench; 384: all of every layer)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", choices=["", "zfnet", "general"], default="",
+                    help="run one part only (zfnet: parts 1-3; general: part 4)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results/bench_deconv.json"))
     args = ap.parse_args()
     check(ap, args, "images", "top9_maps", "threads", out=args.out)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
+    res: dict[str, float | str] = {}
+    if args.only != "zfnet":
+        general(res)
+    if args.only != "general":
+        zfnet(args, res)
+    res["threads"] = args.threads
+    res["machine"] = (f"{machine_name(torch.device('cpu'))}, torch {torch.__version__}; "
+                      "ZFNet-64 and ResNet-18 random init")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+def zfnet(args: argparse.Namespace, res: dict) -> None:
+    """Parts 1-3: ZFNet-64 (the fast path) against captum, and mining."""
     from captum.attr import NeuronDeconvolution
 
     from zflib.data import load_split, mean_image, to_input
@@ -95,7 +175,6 @@ def main() -> None:
     val = load_split(cfg, "val")
     n_img = min(args.images, len(val))
     x = to_input(val.images[:n_img], mean_image(cfg), cfg)
-    res: dict[str, float | str] = {}
 
     # --- 1. one image, strongest activation of every map of layers 1-5 -------------------
     img = x[:1]
@@ -205,13 +284,6 @@ def main() -> None:
     print(f"top9   all: zflib {t_ours:.2f}s, captum {t_cap_total:.1f}s: "
           f"x{t_cap_total / t_ours:.1f}; forward passes alone are "
           f"{t_floor / t_ours:.0%} of zflib's time")
-
-    res["threads"] = args.threads
-    res["machine"] = (f"{machine_name(torch.device('cpu'))}, torch {torch.__version__}; "
-                      "ZFNet-64 random init")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -219,6 +219,22 @@ class _RectifyPlaceholder(_Rectify):
         return x.view_as(x)
 
 
+class _SumPlaceholder(torch.autograd.Function):
+    """Forward: an uninitialised tensor of the sum's shape; backward: the signal to both."""
+
+    @staticmethod
+    def forward(a, b):
+        return a.new_empty(torch.broadcast_shapes(a.shape, b.shape))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.shapes = inputs[0].shape, inputs[1].shape
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(g if g.shape == s else g.sum_to_size(s) for s in ctx.shapes)
+
+
 class _Pass(torch.autograd.Function):
     """Forward ``fn(x)`` (LRN); backward the signal unchanged (``lrn="skip"``)."""
 
@@ -250,11 +266,19 @@ class _ConvPlaceholder(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        # channels-last: oneDNN's batched backward runs about twice as fast so on a CPU
-        cl = torch.channels_last
-        w = ctx.weight.to(g.dtype).contiguous(memory_format=cl)
-        return (torch.nn.grad.conv2d_input(ctx.in_shape, w, g.contiguous(memory_format=cl),
-                                           *ctx.geom), None, None, None, None, None, None)
+        stride, padding, dilation, groups = ctx.geom
+        w = ctx.weight.to(g.dtype)
+        if w.shape[1] * groups <= 8 and stride != (1, 1):  # to the pixels: stride phases
+            from zflib.deconv import _conv_transpose
+
+            nat = _conv_transpose(g.contiguous(), w.contiguous(), stride, dilation, groups)
+            (py, px), (hh, ww) = padding, ctx.in_shape[-2:]
+            nat = F.pad(nat, (0, max(0, px + ww - nat.shape[-1]), 0,
+                              max(0, py + hh - nat.shape[-2])))
+            return nat[..., py:py + hh, px:px + ww], None, None, None, None, None, None
+        g = g.contiguous(memory_format=torch.channels_last)
+        return (torch.nn.grad.conv2d_input(ctx.in_shape, w, g, *ctx.geom),
+                None, None, None, None, None, None)
 
 
 class _ScalePlaceholder(torch.autograd.Function):
@@ -276,8 +300,7 @@ class _ScalePlaceholder(torch.autograd.Function):
 
 class _UnpoolPlaceholder(torch.autograd.Function):
     """Forward: zeros of the pooled shape; backward: each pooled value added at its switch
-    (``switches`` [K, C, h, w], flat indices into the input map; -1: outside the crop, where
-    the signal is zero)."""
+    (``switches`` [K, C, h, w], flat indices into the input map)."""
 
     @staticmethod
     def forward(x, switches):
@@ -291,14 +314,15 @@ class _UnpoolPlaceholder(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         k, c = g.shape[:2]
-        sw = ctx.switches.reshape(k, c, -1)
-        src = g.reshape(k, c, -1) * (sw >= 0)
         out = g.new_zeros(k, c, ctx.in_shape[-2] * ctx.in_shape[-1])
-        return out.scatter_add_(2, sw.clamp(min=0), src).view(ctx.in_shape), None
+        return out.scatter_add_(2, ctx.switches.reshape(k, c, -1),
+                                g.reshape(k, c, -1)).view(ctx.in_shape), None
 
 
 _RELU = {F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
 _POOL = {F.max_pool2d}
+_ADD = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
+        torch.Tensor.__iadd__, torch.Tensor.__radd__}
 # run as they are on placeholders: their backward does not read their input's values
 _LINEAR = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
            torch.Tensor.__iadd__, torch.Tensor.__radd__, torch.cat, torch.flatten,
@@ -336,9 +360,10 @@ class _Placeholders(TorchFunctionMode):
     """
 
     def __init__(self, switches: Callable | None, *, lrn: str = "skip",
-                 support: bool = False) -> None:
+                 support: bool = False, weights: dict | None = None) -> None:
         super().__init__()
         self.switches, self.lrn, self.support = switches, lrn, support
+        self.weights = {} if weights is None else weights  # id -> (weight, channels-last copy)
         self.pools = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -363,9 +388,11 @@ class _Placeholders(TorchFunctionMode):
             k = _stride(args[1] if len(args) > 1 else kwargs["kernel_size"])
             s = args[2] if len(args) > 2 else kwargs.get("stride")
             return _tag(func(*args, **kwargs), _times(tag, _stride(s) if s else k))
-        if func is torch.Tensor.add_ or func is torch.Tensor.__iadd__:
-            func = torch.add  # placeholders are views: added out of place (the caller keeps
-            # the result, as ``out += identity`` does)
+        if func in _ADD and len(args) == 2 and not kwargs and \
+                all(isinstance(a, torch.Tensor) for a in args):
+            # out of place, nothing computed (the caller keeps the result, as
+            # ``out += identity`` does)
+            return _tag(_SumPlaceholder.apply(*args), tag)
         out = func(*args, **kwargs)
         if func in _LINEAR:
             return _tag(out, None if func is F.adaptive_avg_pool2d else tag) \
@@ -380,10 +407,15 @@ class _Placeholders(TorchFunctionMode):
                 raise Unsupported(f"conv2d with padding={padding!r}")
             padding = 0
         shape = _shape(F.conv2d, x, weight, None, stride, padding, dilation, groups)
-        w = torch.ones_like(weight) if self.support else weight
-        out = _ConvPlaceholder.apply(x, w, shape, _stride(stride), _stride(padding),
-                                     _stride(dilation), groups)
-        return _tag(out, _times(tag, _stride(stride)))
+        if self.support:
+            w = torch.ones_like(weight)
+        else:  # channels-last: oneDNN's batched backward runs about twice as fast so
+            w = self.weights.setdefault(id(weight), (weight, weight.detach().contiguous(
+                memory_format=torch.channels_last)))[1]
+        geom = (_stride(stride), _stride(padding), _stride(dilation), groups)
+        out = _tag(_ConvPlaceholder.apply(x, w, shape, *geom), _times(tag, _stride(stride)))
+        out._zf_conv = (x, weight, shape, geom)  # for a batch norm to fold itself in
+        return out
 
     def _bn(self, x, running_mean, running_var, weight=None, bias=None, training=False,
             momentum=0.1, eps=1e-5):
@@ -395,6 +427,17 @@ class _Placeholders(TorchFunctionMode):
             scale = scale * weight
         if self.support:
             scale = torch.ones_like(scale)
+        conv = getattr(x, "_zf_conv", None)
+        if conv is not None and not self.support:
+            # right after a convolution: the scale folded into its filters, one backward
+            # step instead of two (the convolution's own output, if used elsewhere too,
+            # keeps its own step)
+            src, weight, shape, geom = conv
+            key = (id(weight), id(running_var))
+            w = self.weights.setdefault(key, (weight, running_var, (
+                weight * scale.view(-1, 1, 1, 1)).detach().contiguous(
+                    memory_format=torch.channels_last)))[2]
+            return _tag(_ConvPlaceholder.apply(src, w, shape, *geom), _tag_of(x))
         return _tag(_ScalePlaceholder.apply(x, scale.detach()), _tag_of(x))
 
     def _pool(self, tag, x, kernel_size, stride=None, padding=0, dilation=1,
@@ -519,6 +562,8 @@ class GeneralTrace:
     acts: dict[str, torch.Tensor]
     switches: list[tuple[torch.Tensor, tuple[int, int]]]
     lrn_supported: dict[str, bool] = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)  # channels-last copies, made once a trace
+    switch_rc: dict[int, torch.Tensor] = field(default_factory=dict)  # pool -> [2, N, C, h, w]
 
     @property
     def in_channels(self) -> int:
@@ -588,13 +633,22 @@ class GeneralTrace:
         geo = receptive_field(self.model, name, side=max(hh, ww), channels=self.in_channels)
         if not geo.size or geo.align is None:
             return full
-        ay, ax = geo.align
-        box = []
-        for y, x in positions.tolist():
-            t, l_ = y * geo.stride + geo.offset, x * geo.stride + geo.offset
-            t0, l0 = max(0, t) // ay * ay, max(0, l_) // ax * ax
-            box.append([t0, l0, min(hh, t + geo.size) - t0, min(ww, l_ + geo.size) - l0])
-        return torch.tensor(box)
+        (t0, h), (l0, w) = (_crops(positions[:, i].cpu(), geo, geo.align[i], side)
+                            for i, side in enumerate((hh, ww)))
+        return torch.stack([t0, l0, h, w], 1)
+
+    def rf_boxes(self, layer: int | str, positions: torch.Tensor) -> torch.Tensor:
+        """[K, 2] (height, width) of each unit's receptive field clipped to the image: the
+        input a backward pass over the receptive field alone must cover (the benchmark's
+        bound)."""
+        hh, ww = self.x.shape[-2:]
+        geo = receptive_field(self.model, self._layer(layer), side=max(hh, ww),
+                              channels=self.in_channels)
+        if not geo.size:
+            return torch.tensor([[hh, ww]]).expand(len(positions), 2)
+        top = positions.cpu() * geo.stride + geo.offset
+        end = torch.minimum(top + geo.size, torch.tensor([hh, ww]))
+        return end - top.clamp(min=0)
 
     def _project(self, name, maps, positions, images, boxes, lrn) -> torch.Tensor:
         key = f"{name}/{lrn}"
@@ -612,18 +666,23 @@ class GeneralTrace:
         dev = self.x.device
 
         def switches(j, s_in, s_out, in_hw, out_shape):
-            full, (hin, win) = self.switches[j]
+            if j not in self.switch_rc:  # switch rows and columns, once a trace
+                full, (_, win) = self.switches[j]
+                self.switch_rc[j] = torch.stack([full // win, full % win]).int()
             ho, wo = out_shape[-2:]
             oy, ox = (t0 // s_out[0]).to(dev), (l0 // s_out[1]).to(dev)
             iy, ix = (t0 // s_in[0]).to(dev), (l0 // s_in[1]).to(dev)
-            sw = _window(full, images, oy, ox, ho, wo)
-            r, c = sw // win - iy.view(k, 1, 1, 1), sw % win - ix.view(k, 1, 1, 1)
-            ok = (sw >= 0) & (r >= 0) & (r < in_hw[0]) & (c >= 0) & (c < in_hw[1])
-            return torch.where(ok, r * in_hw[1] + c, -1)
+            rc = self.switch_rc[j]
+            r = _window(rc[0], images, oy, ox, ho, wo) - iy.view(k, 1, 1, 1)
+            c = _window(rc[1], images, oy, ox, ho, wo) - ix.view(k, 1, 1, 1)
+            # a switch outside the crop belongs to a window outside the unit's receptive
+            # field, whose signal is zero: any index in the crop will do
+            return (r.clamp(0, in_hw[0] - 1) * in_hw[1] + c.clamp(0, in_hw[1] - 1)).long()
 
         with torch.enable_grad():
-            ph = _tag(self.x.new_zeros(k, self.in_channels, h, w, requires_grad=True), (1, 1))
-            out = run_to(self.model, ph, [name], mode=_Placeholders(switches, lrn=lrn))[name]
+            ph = _tag(self.x.new_empty(k, self.in_channels, h, w, requires_grad=True), (1, 1))
+            out = run_to(self.model, ph, [name], mode=_Placeholders(switches, lrn=lrn,
+                                                                   weights=self.weights))[name]
             if not out.requires_grad:
                 raise Unsupported("no differentiable path")
             act = as_maps(self.acts[name])
@@ -663,6 +722,21 @@ class GeneralTrace:
                 res.append(torch.autograd.grad(out, x, g, retain_graph=i + 1 < len(maps))
                            [0][local[i]])
         return torch.stack(res)
+
+
+def _crops(units: torch.Tensor, geo: Geometry, align: int, side: int
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(start, size) along one axis of the crops of ``units``, in two sizes at most (so that
+    they batch): each starts at its receptive field's first row rounded down to ``align``
+    (every map of the crop is then a window of the full map) and is as long as the longest
+    such crop needs; one that would pass the border instead ends there, grown until its
+    start is aligned. Each crop holds its unit's receptive field (clipped to the image)."""
+    top = units * geo.stride + geo.offset
+    start = top.clamp(min=0) // align * align
+    need = min(side, int(((top + geo.size).clamp(max=side) - start).max()))
+    fits = start + need <= side
+    alt = min(side, need + (side - need) % align)  # ends at the border, starts aligned
+    return torch.where(fits, start, side - alt), torch.where(fits, need, alt)
 
 
 def as_maps(t: torch.Tensor) -> torch.Tensor:
