@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -290,6 +291,51 @@ def test_cli_builds_an_artifacts_atlas_from_a_folder(tmp_path, capsys):
     assert atlas.main(args) == 0 and json.loads(capsys.readouterr().out)["mining_cached"]
 
 
+def test_cli_builds_the_atlas_of_ones_own_exported_model(tmp_path, monkeypatch, capsys):
+    from zflib.artifacts import save_trained
+    from zflib.config import get_config
+    from zflib.models import model_from_config
+
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path / "artifacts"))
+    cfg = get_config("smoke")
+    torch.manual_seed(0)
+    save_trained(model_from_config(cfg), torch.full((3, cfg.image_size, cfg.image_size), 120.0),
+                 cfg, "my-run")
+    assert atlas.main(["--model", "my-run", "--folder", str(_folder(tmp_path / "photos", 3)),
+                       "--layers", "conv1", "--k", "2", "--out", str(tmp_path / "site"),
+                       "--cache-dir", str(tmp_path / "c")]) == 0
+    assert json.loads(capsys.readouterr().out)["maps"] == 96
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "my-run/model.pt" in index and "not known" in index  # no results.json
+
+
+def test_model_card_of_a_torchvision_model(tmp_path, monkeypatch):
+    from zflib.explorer import torchvision_subject
+
+    card = atlas.model_card(torchvision_subject("alexnet"), torchvision="alexnet")
+    assert (card.weights, card.accuracy, card.input_size) == (
+        "random initialisation (no weights file)", None, 224)
+    assert card.architecture == "torchvision alexnet" and "Conv2d(3, 64" in card.features
+    other = tmp_path / "alexnet-owt-7be5be79.pth"  # torchvision's name, not its bytes
+    other.write_bytes(b"not the published weights")
+    where, accuracy = atlas._torchvision_weights("alexnet", str(other))
+    assert accuracy is None and where.startswith(f"{other} (sha256 ")
+    # the published file: its SHA-256 begins with the hash in torchvision's file name
+    import hashlib
+
+    import torchvision
+
+    published = next(iter(torchvision.models.get_model_weights("alexnet")))
+    digest = hashlib.sha256(other.read_bytes()).hexdigest()
+    fake = type("W", (), {"url": f"https://x/alexnet-{digest[:8]}.pth", "meta": published.meta,
+                          "__str__": lambda self: "AlexNet_Weights.IMAGENET1K_V1"})()
+    monkeypatch.setattr(torchvision.models, "get_model_weights", lambda arch: [fake])
+    where, accuracy = atlas._torchvision_weights("alexnet", str(other))
+    acc = published.meta["_metrics"]["ImageNet-1K"]
+    assert accuracy.startswith(f"{acc['acc@1']:.1f}% top-1, {acc['acc@5']:.1f}% top-5")
+    assert where.endswith("torchvision's AlexNet_Weights.IMAGENET1K_V1")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "nosuch"], "no artifact 'nosuch'"),
     (["--layers", "conv9"], "layer 'conv9' not in this model; valid"),
@@ -329,6 +375,13 @@ def test_cli_bad_input_is_a_one_line_error_before_any_work(args, message, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+def _free_port() -> int:
+    """A port no one listens on now (a fixed one may be taken by a benchmark's torchrun)."""
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
 def test_two_ranks_write_the_site_of_one_process(tmp_path):
     photos = _folder(tmp_path / "photos", 7)
     args = ["--model", "alexnet64", "--folder", str(photos), "--layers", "conv1", "conv2",
@@ -337,8 +390,8 @@ def test_two_ranks_write_the_site_of_one_process(tmp_path):
                        "--cache-dir", str(tmp_path / "c1")]) == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29531", "-m", "zflib.atlas", *args, "--out", str(tmp_path / "two"),
-           "--cache-dir", str(tmp_path / "c2")]
+           f"--master_port={_free_port()}", "-m", "zflib.atlas", *args,
+           "--out", str(tmp_path / "two"), "--cache-dir", str(tmp_path / "c2")]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     one, two = tmp_path / "one", tmp_path / "two"
