@@ -140,6 +140,45 @@ def test_map_pages_list_the_brute_force_top_k(tmp_path):
         assert shown == pytest.approx(strength, rel=1e-6)
 
 
+class _Residual(nn.Module):
+    """No chain: a residual addition (zflib.deconv_general's path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
+        self.body, self.out = nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()
+
+    def forward(self, x):
+        h = self.relu(self.stem(x))
+        return self.out(self.body(h) + h)
+
+
+def test_a_residual_model_gets_its_atlas_with_the_brute_force_top_k(tmp_path):
+    torch.manual_seed(2)
+    sub = Subject("residual", _Residual().eval(), _subject().preprocess, 0.0, None, (4, 2))
+    out = tmp_path / "site"
+    atlas.build(sub, _images(), out, names=[f"img{i}" for i in range(N)], k=3,
+                cache_dir=tmp_path / "cache", layers=["body", "out"])
+    x = sub.preprocess.inputs(_images())
+    for layer in ("body", "out"):
+        seen: list[torch.Tensor] = []
+        hook = getattr(sub.model, layer).register_forward_hook(
+            lambda m, i, o, seen=seen: seen.append(o))
+        try:
+            with torch.no_grad():
+                sub.model(x)
+        finally:
+            hook.remove()
+        best = seen[0].flatten(2).max(2).values  # [N, C]
+        for m in range(4):
+            want = sorted(range(N), key=lambda i: (-float(best[i, m]), i))[:3]
+            rows = _rows(out / layer / f"map-{m:04d}.html")
+            assert [r[2] for r in rows] == [f"img{i}" for i in want], (layer, m)
+    for page in out.rglob("*.html"):
+        for link, _ in _links(page):
+            assert link.startswith("#") or (page.parent / link.split("#")[0]).is_file()
+
+
 def test_thumbnail_is_captums_deconvolution_of_the_strongest_unit(tmp_path):
     from captum.attr import NeuronDeconvolution
 

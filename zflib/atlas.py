@@ -51,7 +51,7 @@ import torch
 from zflib import deconv, distributed, mine, topk
 from zflib.data.common import tensor_digest
 from zflib.distributed import device_error, launched
-from zflib.explorer import Subject
+from zflib.explorer import Subject, torchvision_names
 from zflib.receptive import receptive_field
 from zflib.train import default_device
 from zflib.viz import atlas as pages
@@ -175,7 +175,7 @@ def model_card(sub: Subject, *, model: str = "", epoch: int | None = None,
     its validation accuracy when known (a committed artifact's ``results.json``; torchvision's
     published figure when the weights file is the one torchvision publishes)."""
     net = sub.model
-    features = repr(deconv.features_of(net))
+    features = _printed(net)
     if hasattr(net, "describe"):
         d = net.describe()
         arch = (f"{d['arch']}, {d['num_classes']} classes"
@@ -203,6 +203,16 @@ def model_card(sub: Subject, *, model: str = "", epoch: int | None = None,
                     f"{res.get('val_images', '?')} validation images (10 crops"
                     + (", final epoch" if epoch is not None else "") + ")")
     return pages.ModelCard(sub.name, arch, where, accuracy, sub.preprocess.crop, features)
+
+
+def _printed(model: torch.nn.Module, limit: int = 20000) -> str:
+    """The model's feature layers as PyTorch prints them (the whole model when it is no
+    chain, e.g. a ResNet), cut at ``limit`` characters."""
+    try:
+        text = repr(deconv.features_of(model))
+    except ValueError:
+        text = repr(model)
+    return text if len(text) <= limit else text[:limit] + "\n..."
 
 
 def _torchvision_weights(arch: str, weights: str | None) -> tuple[str, str | None]:
@@ -312,7 +322,8 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
         images: uint8 [N, H, W, 3] (:func:`zflib.mine.images_of`).
         out: the site's folder: new, empty or a previous atlas (else ``ValueError``).
         names, classes: each image's name and class (None: unknown) for the map pages.
-        layers: the layers shown (default: every layer the deconvnet finds).
+        layers: the layers shown (default :func:`zflib.mine.default_layers`: ``conv1``..
+            ``conv5`` of a chain, the stages of another model).
         k: top activations per map (paper: 9).
         cache_dir: the mining cache (default :func:`zflib.topk.mining_cache`).
         card: what the index says about the model (default: its name only).
@@ -325,10 +336,10 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
     """
     rank, world = distributed.shard()
     model = sub.model
-    layers = deconv.resolve_layers(model, list(deconv.layer_indices(model)) if layers is None
+    layers = deconv.resolve_layers(model, mine.default_layers(model) if layers is None
                                    else layers)
     if not layers:
-        raise ValueError("layers is empty; give some of " + ", ".join(deconv.layer_indices(model)))
+        raise ValueError("layers is empty; give some of " + ", ".join(deconv.layer_names(model)))
     if image_format not in pages.FORMATS:
         raise ValueError(f"image format {image_format!r} not valid; valid: "
                          f"{', '.join(pages.FORMATS)}")
@@ -343,7 +354,7 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
                          "images; want one each")
     check_out(out)  # before any work, on every rank
     card = card or pages.ModelCard(sub.name, type(model).__name__, "not stated", None,
-                                   sub.preprocess.crop, repr(deconv.features_of(model)))
+                                   sub.preprocess.crop, _printed(model))
     every = topk.choose_maps(model, layers, n=2 ** 31)  # n above any width: all maps
     cards = []
     for la in layers:
@@ -451,15 +462,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="a committed or exported artifact (zflib.artifacts, $ZF_ARTIFACTS)")
     p.add_argument("--epoch", type=int, default=None, help="that artifact's conv layers at "
                    "this saved epoch")
-    p.add_argument("--torchvision", default="",
-                   help="a torchvision model (alexnet, vgg16) instead, with --weights")
+    p.add_argument("--torchvision", default="", metavar="NAME",
+                   help="a torchvision classification model instead (alexnet, vgg16, resnet18, "
+                        "...), with --weights")
     p.add_argument("--weights", default=None, help="its state_dict file (none: random init)")
     p.add_argument("--split", default="val", choices=["val", "train"],
                    help="the Tiny ImageNet split to mine (default: val)")
     p.add_argument("--folder", default=None, help="a folder of your images instead of a split")
     p.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     p.add_argument("--layers", nargs="+", default=None,
-                   help="layers to show (default: every conv layer)")
+                   help="layers to show, conv1.. or module names (default: conv1-conv5 of a "
+                        "chain, the stages of another model)")
     p.add_argument("--k", type=int, default=9, help="top activations per map (paper: 9)")
     p.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
     p.add_argument("--out", default="atlas", help="the site's folder (new, empty or an atlas)")
@@ -481,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--weights goes with --torchvision; an artifact (--model) has its own weights")
     if args.torchvision and args.epoch is not None:
         p.error("--epoch is for artifacts (--model), not --torchvision")
+    if args.torchvision and args.torchvision not in torchvision_names():
+        p.error(f"--torchvision {args.torchvision!r} is not a torchvision classification "
+                "model; valid: " + ", ".join(torchvision_names()))
     try:
         check_out(args.out)
         return _main(args)
