@@ -186,10 +186,11 @@ def model_card(sub: Subject, *, model: str = "", epoch: int | None = None,
         return pages.ModelCard(sub.name, f"torchvision {arch}", *_torchvision_weights(
             torchvision, weights), sub.preprocess.crop, features)
     from zflib.artifacts import artifacts_dir, load_results
+    from zflib.config import repo_relative
 
     folder = artifacts_dir() / model
     files = [f for f in ("model.pt", "conv.pt") if (folder / f).exists()][:1]
-    where = f"artifact {folder / files[0] if files else folder}"
+    where = f"artifact {repo_relative(folder / files[0] if files else folder)}"
     if epoch is not None:
         where += f", conv layers at epoch {epoch}"
     try:
