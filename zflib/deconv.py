@@ -600,7 +600,7 @@ def step(op: Op, h: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
 
 def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
             positions: Ints | None = None, images: Ints | None = None, unpool: str = "sum",
-            lrn: str = "skip", batch_size: int = PROJECTION_BATCH) -> torch.Tensor:
+            lrn: str = "skip", batch_size: int | None = None) -> torch.Tensor:
     """Deconvnet projections of K activations or K whole maps of ``layer``, batched.
 
     Args:
@@ -613,20 +613,22 @@ def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
         images: [K] indices into ``x`` (default 0 if N == 1, else ``arange(K)``).
         unpool: ``"sum"`` (default, the adjoint) or ``"overwrite"`` (``nn.MaxUnpool2d``).
         lrn: ``"skip"`` (default) or ``"jacobian"``.
-        batch_size: projections computed together.
+        batch_size: projections computed together (default: the path's own, see
+            ``PROJECTION_BATCH`` and :meth:`zflib.deconv_general.GeneralTrace.project`).
 
     Returns:
         [K, 3, S, S]. ``ValueError`` for an out-of-range layer, map, position or image.
 
     Paper: Sec. 2.1, Fig. 1.
     """
+    batch = {} if batch_size is None else {"batch_size": batch_size}
     return forward_trace(model, x, layer).project(layer, maps, positions, images, unpool=unpool,
-                                                   lrn=lrn, batch_size=batch_size)
+                                                   lrn=lrn, **batch)
 
 
 def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps=None,
                       unpool: str = "sum", lrn: str = "skip",
-                      batch_size: int = PROJECTION_BATCH) -> Strongest:
+                      batch_size: int | None = None) -> Strongest:
     """Project the strongest activation of each of ``maps`` (default: all) of one image.
 
     Args:
@@ -648,7 +650,8 @@ def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, ma
     c = len(val)
     maps = torch.arange(c) if maps is None else as_indices(maps, "maps", pos.device).reshape(-1)
     check_indices(maps, c, "map", f" of {resolve_layer(model, layer)}")
-    pix = tr.project(layer, maps, pos[maps], unpool=unpool, lrn=lrn, batch_size=batch_size)
+    batch = {} if batch_size is None else {"batch_size": batch_size}
+    pix = tr.project(layer, maps, pos[maps], unpool=unpool, lrn=lrn, **batch)
     return Strongest(pix, maps, pos[maps], val[maps])
 
 
