@@ -223,3 +223,20 @@ def test_approximate_mode():
                          (dict(method="krypton"), "unknown method 'krypton'; valid: incremental")]:
         with pytest.raises(ValueError, match=message):
             occlusion_maps(model, x, 1, size=32, stride=48, **bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here")
+def test_same_maps_on_the_gpu():
+    """The same code on a GPU: equal to the CPU's maps (cuDNN's rounding apart; TF32 off)."""
+    model, s = _net("zfnet", 224)
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(3, s, s, generator=g)
+    cpu = occlusion_maps(model, x, 1, size=32, stride=24, baseline=0.0)
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        gpu = occlusion_maps(model.cuda(), x.cuda(), 1, size=32, stride=24, baseline=0.0)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.testing.assert_close(gpu.prob, cpu.prob, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(gpu.feature, cpu.feature, rtol=1e-3, atol=1e-3)

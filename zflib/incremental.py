@@ -15,14 +15,16 @@ unoccluded image's map, computed once.
 - :func:`forward`: run a batch of occluded images through ``features`` on that plan; return
   the full output and, optionally, per image the sum of one map of one layer (Fig. 7 (b));
 - :func:`speedup_bound`: the multiply-adds that exact incremental inference must still do
-  (per layer, the mean share of outputs a square position changes; fully connected layers in
-  full) against full re-inference: the bound on its speedup.
+  (per layer, the share of outputs a square position changes; fully connected layers in full)
+  against full re-inference: the bound on its speedup.
 
 Layers: Conv2d (zero padding) and MaxPool2d (overlapping, ``ceil_mode``) run on padded windows
 of the clean map with the patch pasted in; ReLU, LocalResponseNorm (across maps: spatially
 pointwise), BatchNorm2d in eval mode, Dropout and Identity run on the patch alone. Anything else
 ends the incremental part: from there the full maps are rebuilt and run as usual. Exact: the
-results equal full re-inference to float32 rounding (``tests/test_incremental.py``).
+results equal full re-inference to float32 rounding (``tests/test_incremental.py``). The
+model must be in eval mode (BatchNorm and Dropout as pointwise maps). Every index tensor lives
+on the maps' device, so the same code runs on a GPU.
 
 Approximate mode (``approximate=tau``, off by default): Krypton's projective-field threshold.
 The exact patch grows layer by layer; with a threshold it is cut, where it is larger, to

@@ -22,9 +22,12 @@ Speed (``benchmarks/bench_occlusion.py``): the unoccluded image's feature maps a
 once; every layer of each occluded copy only where the square changes it, batched over the
 square's positions (:mod:`zflib.incremental`, after Krypton), until that region covers most of
 the map; from there the full maps. Results equal a plain forward pass of every occluded image
-(tests: brute force and captum; ``method="full"`` is that plain pass). An approximate mode
-(``approximate=tau``, off by default) cuts each layer's region to a fraction of its map. No
-hook is put on the model.
+(tests: brute force and captum; ``method="full"`` is that plain pass). On one CPU thread, a
+32-pixel square every 8 pixels at 224 pixels (625 positions): VGG16 25.7 s instead of 136 s
+(5.3x; captum 166 s), ZFNet-224 3.5 s instead of 18.9 s (5.4x), AlexNet-224 4.4 s instead of
+10.7 s (2.5x). An approximate mode (``approximate=tau``, off by default) cuts each layer's
+region to a fraction of its map (VGG16, tau 0.3: 10.9x full re-inference, not exact). No hook
+is put on the model.
 
 Paper: Sec. 4.2, Fig. 7.
 """
