@@ -535,11 +535,14 @@ def receptive_field(model: nn.Module, layer: int | str, *, side: int = 224,
                     channels: int = 3) -> Geometry:
     """The receptive field of ``layer``'s units: the input pixels a unit depends on through
     any path (found by projecting a unit with all-positive filters, every max-pooling window
-    member taken). ``side``: the image side it is measured at (units seeing all of it: size
-    0)."""
+    member taken). ``side``: the image side it is measured at (units seeing all of it, or
+    models calling functions the measurement cannot follow, a sigmoid gate: size 0)."""
     name = resolve_layer(model, layer)
     dtype = next(model.parameters()).dtype
-    return _geometry(id(model), model, name, side, channels, dtype)
+    try:
+        return _geometry(id(model), model, name, side, channels, dtype)
+    except Unsupported:  # a function no placeholder stands in for: the whole image
+        return Geometry(0, 0, 0, None)
 
 
 # ----------------------------------------------------------------------------- the trace
@@ -607,7 +610,7 @@ class GeneralTrace:
         out = act.new_zeros(k, *self.x.shape[1:])
         if not k:
             return out
-        boxes = self._boxes(name, positions)
+        boxes = self._boxes(name, positions, k)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, (_, _, h, w) in enumerate(boxes.tolist()):
             groups.setdefault((h, w), []).append(i)
@@ -620,9 +623,9 @@ class GeneralTrace:
                 out[sel] = self._project(name, maps[sel], pos, images[sel], boxes[sel], lrn)
         return out
 
-    def _boxes(self, name: str, positions: torch.Tensor | None) -> torch.Tensor:
-        """[K, 4] (top, left, height, width) of each projection's crop of the input."""
-        k = 1 if positions is None else len(positions)
+    def _boxes(self, name: str, positions: torch.Tensor | None, k: int) -> torch.Tensor:
+        """[K, 4] (top, left, height, width) of each projection's crop of the input (whole
+        maps, ``positions=None``: the whole image)."""
         hh, ww = self.x.shape[-2:]
         full = torch.tensor([[0, 0, hh, ww]]).expand(k, 4).clone()
         if positions is None:
