@@ -199,8 +199,10 @@ class CleanMaps:
         return cls([flat(m) for m in maps], shapes, padded)
 
 
-def _apply(mod: nn.Module, h: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """``mod(h)`` without touching ``h`` in place; a conv uses ``weight`` when given."""
+def apply_module(mod: nn.Module, h: torch.Tensor,
+                 weight: torch.Tensor | None) -> torch.Tensor:
+    """``mod(h)`` without touching ``h`` in place (an in-place ReLU too); a conv uses
+    ``weight`` (e.g. a channels-last copy) when given."""
     if isinstance(mod, nn.ReLU):
         return torch.relu(h)
     if weight is not None and isinstance(mod, nn.Conv2d) and mod.padding_mode == "zeros":
@@ -238,12 +240,13 @@ def forward(feats: nn.Sequential, clean: CleanMaps, regions: list[Region | None]
     for i, mod in enumerate(feats):
         nxt = regions[i + 1]
         if reg is None:
-            h = _apply(mod, h, weights.get(i))
+            h = apply_module(mod, h, weights.get(i))
         elif nxt is None:  # from here on, full maps
             (ih, iw), zero = clean.shapes[i], torch.zeros_like(reg.y)
-            h = _apply(mod, _paste(clean.flat[i], iw, h, reg, zero, zero, ih, iw), weights.get(i))
+            full = _paste(clean.flat[i], iw, h, reg, zero, zero, ih, iw)
+            h = apply_module(mod, full, weights.get(i))
         elif isinstance(mod, _POINTWISE):
-            h = _apply(mod, h, None)
+            h = apply_module(mod, h, None)
         else:
             k, s, p, _ = spatial_params(mod)
             flat, width = clean.padded[i]
@@ -304,7 +307,7 @@ def speedup_bound(model: nn.Module, shape: tuple[int, int], ys: torch.Tensor,
                         *shape, device=next(model.parameters()).device,
                         dtype=next(model.parameters()).dtype)
         for mod in feats:
-            z = _apply(mod, z, None)
+            z = apply_module(mod, z, None)
             out_hw = tuple(z.shape[-2:])
             params = spatial_params(mod)
             if not isinstance(mod, _POINTWISE):
@@ -321,3 +324,7 @@ def speedup_bound(model: nn.Module, shape: tuple[int, int], ys: torch.Tensor,
             incr += macs * (float(share) if exact else 1.0)
     fc = sum(m.weight.numel() for m in model.classifier.modules() if isinstance(m, nn.Linear))
     return (full + fc) / (incr + fc)
+
+
+__all__ = ["FULL_ABOVE", "Region", "CleanMaps", "spatial_params", "changed_range",
+           "square_region", "plan", "forward", "apply_module", "speedup_bound"]

@@ -260,7 +260,7 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
 
     clean = [x[None]]  # clean[i]: the unoccluded input of feats[i]
     for mod in feats:
-        clean.append(incremental._apply(mod, clean[-1], None))
+        clean.append(incremental.apply_module(mod, clean[-1], None))
     peak = clean[hooked + 1][0].float().cpu()  # [C, h', w']
     clean_probs = torch.softmax(model.classifier(torch.flatten(clean[-1], 1)).float(), 1)[0]
     if channel is None:
