@@ -223,6 +223,9 @@ def test_approximate_mode():
                          (dict(method="krypton"), "unknown method 'krypton'; valid: incremental")]:
         with pytest.raises(ValueError, match=message):
             occlusion_maps(model, x, 1, size=32, stride=48, **bad)
+    other = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # no chain
+    with pytest.raises(ValueError, match="approximate=0.5 needs a chain of features"):
+        occlusion_maps(other, x, 1, size=32, stride=48, approximate=0.5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here")

@@ -232,7 +232,11 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
     x = deconv.network_input(x, model)
     h, w = x.shape[-2:]
     _check_window(min(h, w), size, stride)
+    _check_method(method, approximate)
     if not isinstance(getattr(model, "feature_names", None), dict):  # any model (a ResNet)
+        if approximate is not None:
+            raise ValueError(f"approximate={approximate} needs a chain of features (ZFNet, "
+                             f"AlexNet, VGG); {type(model).__name__} is re-inferred in full")
         return _occlusion_any(model, x, target, size=size, stride=stride, baseline=baseline,
                               layer=layer, channel=channel, batch_size=batch_size)
     try:
@@ -246,7 +250,6 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         raise ValueError(f"channel {channel} out of range 0..{n_maps - 1} of {layer}")
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} out of range 1..")
-    _check_method(method, approximate)
     device = x.device
     base = torch.as_tensor(baseline, dtype=x.dtype, device=device)
     try:
