@@ -284,22 +284,24 @@ def test_torchvision_matches_captum(name, size):
 # ----------------------------------------------------------------------------- errors, hooks
 
 
-def test_unsupported_modules_are_named():
-    with pytest.raises(ValueError, match=r"features\[1\] is BatchNorm2d"):
-        deconv.project(torchvision.models.vgg11_bn(weights=None), torch.zeros(1, 3, 32, 32),
-                       "conv2", maps=[0])
-    with pytest.raises(ValueError, match="ResNet has no `features`"):
-        deconv.project(torchvision.models.resnet18(weights=None), torch.zeros(1, 3, 32, 32),
-                       "conv1", maps=[0])
+def test_what_the_fast_path_cannot_hold_goes_to_the_general_path_or_is_named():
+    bn = torchvision.models.vgg11_bn(weights=None)  # training mode: batch statistics
+    with pytest.raises(ValueError, match=r"features\[1\] is a BatchNorm2d in training mode"):
+        deconv.project(bn, torch.zeros(1, 3, 32, 32), "conv2", maps=[0])
+    resnet = torchvision.models.resnet18(weights=None).eval()  # no features: general path
+    assert not deconv.uses_chain(resnet, "conv1")
+    assert deconv.project(resnet, torch.randn(1, 3, 32, 32), "conv1", maps=[0],
+                          positions=[[3, 4]]).shape == (1, 3, 32, 32)
     nested = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), nn.Flatten())
-    with pytest.raises(ValueError, match="features hold no Conv2d .found: Flatten, Sequential"):
-        deconv.project(nested, torch.zeros(1, 3, 8, 8), 1, maps=[0])
+    assert deconv.layer_names(nested) == ["0.0"]  # no top-level conv: its module names
+    assert deconv.project(nested, torch.randn(1, 3, 8, 8), 1, maps=[0]).shape == (1, 3, 8, 8)
 
 
-def test_a_residual_block_is_refused_by_name():
-    """A ``features`` holding a residual block (its skip connection is no chain of ops the
-    deconvnet can invert) is refused, naming it, once a layer beyond it is asked for; the
-    layer before it still projects."""
+@pytest.mark.filterwarnings("ignore")
+def test_a_residual_block_in_features_goes_to_the_general_path():
+    """A ``features`` holding a residual block: ``conv1`` before it stays on the fast path;
+    ``conv2`` beyond it is refused naming the block (and the way out); the same layer by its
+    module name projects through the general path, equal to captum."""
     from torchvision.models.resnet import BasicBlock
 
     class Residual(nn.Module):
@@ -309,17 +311,96 @@ def test_a_residual_block_is_refused_by_name():
                                           BasicBlock(64, 64), nn.Conv2d(64, 8, 3, padding=1),
                                           nn.ReLU())
 
+        def forward(self, x):
+            return self.features(x)
+
     torch.manual_seed(0)
     model = Residual().eval()
     x = torch.randn(1, 3, 8, 8)
     assert deconv.layer_indices(model) == {"conv1": 1, "conv2": 4}  # the block's convs unseen
-    want = r"features\[2\] is BasicBlock; the deconvnet supports only Conv2d, ReLU"
+    want = r"features\[2\] is BasicBlock; the fast path supports .*; give the layer by its " \
+        "module name"
     with pytest.raises(ValueError, match=want):
         deconv.forward_trace(model, x, "conv2")
-    with pytest.raises(ValueError, match=want):
-        deconv.project(model, x, "conv2", maps=[0])
+    assert deconv.uses_chain(model, "conv1") and not deconv.uses_chain(model, "features.4")
     assert deconv.project(model, x, "conv1", maps=[0]).shape == (1, 3, 8, 8)
+    tr = deconv.forward_trace(model, x, "features.4")
+    pos, val = tr.strongest("features.4")
+    m = int(val.argmax())
+    ours = tr.project("features.4", [m], pos[m:m + 1])[0]
+    ref = _no_inplace(model)
+    assert rel(ours / val[m], _captum(ref, ref.features[4], x, (m, *pos[m].tolist()))) <= 1e-5
     assert no_hooks(model)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_batch_norm_is_folded_into_its_conv_and_matches_captum():
+    """VGG11-BN in eval mode (seeded running statistics) stays on the fast path, BN folded
+    into the convolution before it; equal to captum, and to the general path."""
+    from zflib import deconv_general
+
+    torch.manual_seed(7)
+    net = torchvision.models.vgg11_bn(weights=None).eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(1, 3, 40, 40)
+    ref = _no_inplace(net)
+    assert deconv.layer_indices(net)["conv2"] == 6  # conv 4, BN 5, ReLU 6
+    for layer, own in (("conv2", "features.6"), ("conv8", "features.27")):
+        assert deconv.uses_chain(net, layer) and deconv.uses_chain(net, own)
+        tr = deconv.forward_trace(net, x, [layer, own])
+        assert isinstance(tr, deconv.Trace)
+        torch.testing.assert_close(tr.acts[layer], tr.acts[own], rtol=0, atol=0)
+        pos, val = tr.strongest(layer)
+        m = int(val.argmax())
+        ours = tr.project(layer, [m], pos[m:m + 1])[0]
+        want = _captum(ref, dict(ref.named_modules())[own], x, (m, *pos[m].tolist()))
+        assert rel(ours / val[m], want) <= 1e-5, layer
+        general = deconv_general.forward_trace(net, x, own).project(own, [m], pos[m:m + 1])[0]
+        assert rel(ours, general) <= 1e-5
+    assert not deconv.uses_chain(net, "features.4")  # a conv whose BN is folded: general
+    assert no_hooks(net)
+
+
+def test_dropout_and_identity_pass_and_a_chain_is_named_explicitly():
+    """A model whose chain is ``body`` (no ``features``), with Dropout and Identity in it:
+    ``deconv.chain`` names it (as the Sequential or a list of module names); layers by
+    ``conv{i}`` or the model's own names; equal to the plain-autograd deconvnet."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Dropout(0.5),
+                                      nn.Identity(), nn.MaxPool2d(2), nn.Conv2d(6, 5, 3),
+                                      nn.ReLU())
+            self.head = nn.Linear(5, 2)
+
+        def forward(self, x):
+            return self.head(self.body(x).mean((2, 3)))
+
+    torch.manual_seed(1)
+    net = Net().eval()
+    x = torch.randn(1, 3, 12, 12)
+    for wrapped in (deconv.chain(net, features=net.body),
+                    deconv.chain(net, features=[f"body.{i}" for i in range(7)])):
+        assert deconv.layer_indices(wrapped) == {"conv1": 1, "conv2": 6}
+        assert deconv.own_names(wrapped)["body.6"] == 6
+        tr = deconv.forward_trace(wrapped, x, ["conv2", "body.6"])
+        assert isinstance(tr, deconv.Trace)
+        pos, val = tr.strongest("body.6")
+        m = int(val.argmax())
+        ours = tr.project("conv2", [m], pos[m:m + 1])[0]
+        assert rel(ours, autograd_deconv(net.body, 6, x, m, tuple(pos[m].tolist()),
+                                         "skip")) < 1e-5
+        torch.testing.assert_close(wrapped(x), net(x))
+    with pytest.raises(ValueError, match="module 'body.9' not in Net; valid: body, body.0"):
+        deconv.chain(net, features=["body.0", "body.9"])
+    net.body[2].train()
+    with pytest.raises(ValueError, match=r"features\[2\] is a Dropout in training mode"):
+        deconv.forward_trace(deconv.chain(net, features=net.body), x, "conv2")
 
 
 def test_sequential_with_a_features_child_projects_its_features():

@@ -320,3 +320,33 @@ def test_mining_a_resnet_equals_brute_force_and_projects():
     from zflib.receptive import crop_patches
     want = crop_patches(full[None], rf, torch.tensor([y]), torch.tensor([xx]))[0]
     assert rel(tp.projections[1, 0], want) <= 1e-5
+
+
+# ----------------------------------------------------------------------------- occlusion
+
+
+def test_occlusion_of_any_model_equals_brute_force():
+    """Fig. 7's maps for a ResNet (no ``features`` chain): each square position's feature
+    total and class probability equal a plain forward pass of the occluded image."""
+    from zflib import occlusion
+
+    net = _net("resnet18")
+    torch.manual_seed(6)
+    x = torch.randn(3, 32, 32)
+    maps = occlusion.occlusion_maps(net, x, 7, size=12, stride=10, baseline=0.5,
+                                    layer="layer2", batch_size=3)
+    assert maps.feature.shape == (3, 3) and maps.layer == "layer2"
+    with torch.no_grad():
+        clean = deconv_general.run_to(net, x[None], ["layer2"])["layer2"][0]
+        assert maps.channel == int(clean.flatten(1).amax(1).argmax())
+        for i, y in enumerate(maps.ys.tolist()):
+            for j, xx in enumerate(maps.xs.tolist()):
+                occ = x.clone()
+                occ[:, y:y + 12, xx:xx + 12] = 0.5
+                act, out = deconv_general.layer_and_output(net, occ[None], "layer2")
+                assert maps.feature[i, j] == pytest.approx(float(act[0, maps.channel].sum()),
+                                                           rel=1e-5)
+                assert maps.prob[i, j] == pytest.approx(float(out.softmax(1)[0, 7]), rel=1e-5)
+    with pytest.raises(ValueError, match="target class 1000 out of range 0..999"):
+        occlusion.occlusion_maps(net, x, 1000, size=12, stride=10, layer="layer2")
+    assert no_hooks(net)

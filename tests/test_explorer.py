@@ -370,3 +370,19 @@ def test_torchvision_weights_errors_name_the_file_and_the_fault(tmp_path, tv_net
         with pytest.raises(ValueError, match=match) as err:
             explorer.torchvision_subject("alexnet", tmp_path / name)
         assert str(tmp_path / name) in str(err.value)
+
+
+def test_a_resnet_in_the_explorer():
+    """Any torchvision model (here ResNet-18, random weights) is explored through the general
+    path: its stages as layers, a projection, the top-k patches at the measured receptive
+    field and an occlusion map."""
+    s = explorer.torchvision_subject("resnet18")
+    assert not isinstance(s.model, TorchvisionNet) and s.preprocess.crop == 224
+    s = dataclasses.replace(s, occluder=(112, 112))
+    ex = Explorer(s, _images(3, size=(64, 72)), k=2, cache_dir=None, batch_size=4)
+    assert ex.layers == ["conv1", "layer1", "layer2", "layer3", "layer4"]
+    v = ex.view(2, 5, 1)
+    assert v.layer == "layer1" and v.projection.shape == (3, 224, 224)
+    assert v.rf == (43, 4, -21) and v.top.patches.shape[-1] == 43
+    assert v.occlusion.feature.shape == (2, 2) and v.occlusion.layer == "layer1"
+    assert float(v.projection.abs().sum()) > 0

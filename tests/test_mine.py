@@ -192,6 +192,10 @@ def test_killed_mining_resumes_to_the_same_result(tmp_path, monkeypatch):
     (["--model", "nosuch"], "no artifact 'nosuch'"),
     (["--model", "zfnet64", "--epoch", "999"], "epoch 999 of 'zfnet64' not stored; valid"),
     (["--torchvision", "alexnet", "--weights", "missing.pth"], "no weights file at"),
+    (["--torchvision", "resnet5"], "--torchvision 'resnet5' is no torchvision classification "
+                                   "model; valid: alexnet, convnext_base"),
+    (["--torchvision", "resnet18", "--layers", "layer9", "--folder", "PHOTOS"],
+     "layer 'layer9' not in ResNet; valid: any module name"),
     (["--layers", "conv9", "--folder", "PHOTOS"], "layer 'conv9' not in this model; valid"),
     (["--folder", "NOWHERE"], "no folder"),
     (["--folder", "CORRUPT"], "no readable image in"),
@@ -236,3 +240,24 @@ def test_benchmark_scripts_refuse_bad_arguments_at_once(script, args, message, t
     r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_any_torchvision_model_with_a_local_weights_file(tmp_path):
+    """``--torchvision resnet18 --weights FILE``: the general path mines the stages of the
+    ResNet (its default layers) and draws Fig. 2 for them."""
+    import torchvision
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    out = tmp_path / "out"
+    args = ["--torchvision", "resnet18", "--weights", str(weights), "--folder",
+            str(_folder(tmp_path / "photos", 3)), "--k", "2", "--maps", "1", "--out", str(out),
+            "--layers", "layer1", "layer4", "--batch-size", "2"]
+    assert mine.main(args) == 0
+    top, meta = topk.load_topk(out / "topk.pt")
+    assert list(top) == ["layer1", "layer4"] and meta["model"] == "resnet18"
+    assert top["layer4"].values.shape == (512, 2)
+    assert sorted(p.name for p in out.glob("*.png")) == ["top9_layer1.png", "top9_layer4.png"]
+    sub = mine.subject(torchvision="resnet18", weights=str(weights))
+    assert mine.default_layers(sub.model) == ["conv1", "layer1", "layer2", "layer3", "layer4"]

@@ -295,18 +295,17 @@ def resolve_layer(model: nn.Module, layer: int | str) -> str:
     module name of the chain (``"features.3"``) is itself; a model that is not a chain
     resolves by :func:`zflib.deconv_general.resolve_layer`."""
     try:
-        names = chain_indices(model)
+        names, convs = chain_indices(model), layer_indices(model)
     except ValueError:
         return deconv_general.resolve_layer(model, layer)
     if isinstance(layer, str) and layer not in names and \
             layer in deconv_general.module_names(model):
         return layer
-    if not names:
+    if not convs:  # no Conv2d at the chain's top level: the model's own stages
         try:
             return deconv_general.resolve_layer(model, layer)
         except ValueError:
             pass
-    if not names:
         kinds = ", ".join(sorted({type(m).__name__ for m in features_of(model)})) or "nothing"
         raise ValueError(f"{type(model).__name__}'s features hold no Conv2d (found: {kinds}; "
                          "nested blocks are not searched)")
@@ -315,7 +314,6 @@ def resolve_layer(model: nn.Module, layer: int | str) -> str:
     if isinstance(layer, bool) or not isinstance(layer, (int, str)):
         raise ValueError(f"layer {layer!r} is neither a number nor a name; valid: "
                          + ", ".join(names))
-    convs = layer_indices(model)
     if isinstance(layer, int):
         if not 1 <= layer <= len(convs):
             raise ValueError(f"layer {layer} out of range 1..{len(convs)}")

@@ -78,16 +78,15 @@ def module_names(model: nn.Module) -> list[str]:
 def default_layers(model: nn.Module) -> list[str]:
     """The stages a figure shows, numbered ``1..``: the shallowest level of the module tree
     with more than one child holding a Conv2d (ResNet: ``conv1``, ``layer1``..``layer4``;
-    DenseNet: ``features.conv0``, ``features.denseblock1``, ...), those children in order."""
-    level = [("", model)]
-    while level:
-        name, mod = level[0]
+    DenseNet: ``features.conv0``, ``features.denseblock1``, ...), those children in order;
+    a lone Conv2d nested in containers is the one stage."""
+    name, mod = "", model
+    while True:
         kids = [(f"{name}.{n}" if name else n, c) for n, c in mod.named_children()
                 if any(isinstance(m, nn.Conv2d) for m in c.modules())]
-        if len(kids) > 1 or not kids:
-            return [n for n, _ in kids]
-        level = kids
-    return []
+        if len(kids) != 1:  # several stages, or a lone conv (itself the only stage)
+            return [n for n, _ in kids] or ([name] if name else [])
+        name, mod = kids[0]
 
 
 def resolve_layer(model: nn.Module, layer: int | str) -> str:
