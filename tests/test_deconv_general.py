@@ -18,18 +18,6 @@ from zflib.receptive import receptive_field
 torch.set_num_threads(1)
 
 
-class _RectifySignal(torch.autograd.Function):
-    """Forward ReLU; backward ReLU of the incoming gradient (the deconvnet's rectification)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g.clamp(min=0)
-
-
 def _captum_model(model: nn.Module) -> nn.Module:
     ref = copy.deepcopy(model)
     for m in ref.modules():
@@ -133,12 +121,12 @@ def test_the_autograd_fallback_matches_captum_on_a_gated_net():
 
 def _whole_image_autograd(net: nn.Module, x: torch.Tensor, layer: str, m: int,
                           y: int | None = None, xx: int | None = None) -> torch.Tensor:
-    """The deconvnet by plain autograd over the whole image: ReLU modules swapped for the
-    rectify-the-signal function (module forward hooks replace their outputs; on a copy
-    without in-place ReLUs, whose own backward would mask the signal)."""
+    """The deconvnet by plain autograd over the whole image: each ReLU module's backward
+    replaced by ReLU of the signal arriving from above (full backward hooks, on a copy
+    without in-place ReLUs)."""
     net = _captum_model(net)
     x = x.clone().requires_grad_(True)
-    handles = [mod.register_forward_hook(lambda _m, i, _o: _RectifySignal.apply(i[0]))
+    handles = [mod.register_full_backward_hook(lambda _m, _gi, go: (go[0].clamp(min=0),))
                for mod in net.modules() if isinstance(mod, nn.ReLU)]
     try:
         out = dict(net.named_modules())[layer]

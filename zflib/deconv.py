@@ -37,12 +37,21 @@ Public API (all inputs are network inputs ``x`` [N, 3, S, S] as the model takes 
   projections of any recorded layer.
 - ``pool_with_switches`` / ``unpool``: the unpooling step alone (Fig. 1).
 
-Models: :class:`zflib.models.ConvNet` (ZFNet, AlexNet, both geometries) and any network whose
-``features`` (or itself) is an ``nn.Sequential`` of Conv2d, ReLU (in-place or not), MaxPool2d
-and LocalResponseNorm, such as torchvision's ``alexnet`` and ``vgg16``. Layers are named
-``conv1``..``convN`` (the ReLU after each conv); a ``ConvNet`` uses its ``feature_names``.
-Any other module on the way (BatchNorm, a residual block) raises a ``ValueError`` naming it.
-No hook is ever registered on the model.
+Models, the fast path (this module): :class:`zflib.models.ConvNet` (ZFNet, AlexNet, both
+geometries) and any network whose ``features`` (or itself, or the chain named by
+:func:`chain`: ``chain(model, features=model.body)`` or a list of module names) is an
+``nn.Sequential`` of Conv2d, ReLU (in-place or not), MaxPool2d, LocalResponseNorm,
+BatchNorm2d in eval mode (folded into the Conv2d before it: exact), Dropout and Identity (passed
+through), such as torchvision's ``alexnet``, ``vgg16`` and ``vgg16_bn``. Layers are named
+``conv1``..``convN`` (the ReLU after each conv) or by the model's own module names
+(``features.6``); a ``ConvNet`` uses its ``feature_names``. No hook is ever registered on the
+model.
+
+Every other model or layer (residual additions, concatenations, any DAG: ResNet, DenseNet) is
+projected by :mod:`zflib.deconv_general` with the same rules: :func:`forward_trace`,
+:func:`project` and :func:`project_strongest` dispatch by :func:`uses_chain`, and its trace
+projects alike (``unpool="sum"`` only). A ``conv{i}`` beyond a module the chain cannot hold
+raises a ``ValueError`` naming the module and the module names that reach the general path.
 
 Speed: one forward pass per image, stopped at the layer, is shared by all projections of the
 image; each projection is computed only over its receptive field at every level (a window
