@@ -11,7 +11,7 @@ Three layers, kept apart:
 
 - :class:`Subject`: a model and how images become its inputs (:func:`zf_subject` for the
   committed ZFNet-64 / AlexNet-64 artifacts and the epoch snapshots, :func:`torchvision_subject`
-  for torchvision's AlexNet and VGG16 with pretrained weights from a local file).
+  for any torchvision classification model with pretrained weights from a local file).
 - :class:`Explorer`: the compute for one subject and one image set, through
   :mod:`zflib.deconv`, :mod:`zflib.topk` and :mod:`zflib.occlusion`. The top-9 mining runs once
   per model and image set and is cached on disk under ``zflib.topk.mining_cache()``; traces,
@@ -21,9 +21,11 @@ Three layers, kept apart:
 - :class:`ExplorerApp` (built by :func:`app`): the ipywidgets front end (dropdowns, sliders, a
   file upload, one PNG), used by ``notebooks/00_explorer.ipynb`` and ``make explore`` (Voila).
 
-torchvision's AlexNet and VGG16 (224 pixels). With the ImageNet weights in a local file (for
-example ``alexnet-owt-7be5be79.pth`` or ``vgg16-397923af.pth`` as torchvision saves them under
-``~/.cache/torch/hub/checkpoints``; nothing is downloaded)::
+Any torchvision classification model (AlexNet and VGG, with or without batch norm, on the
+deconvnet's fast path; ResNet, DenseNet and the others on :mod:`zflib.deconv_general`, their
+stages as layers, occlusion by plain re-inference). With the ImageNet weights in a local file
+(for example ``alexnet-owt-7be5be79.pth`` or ``resnet18-f37072fd.pth`` as torchvision saves
+them under ``~/.cache/torch/hub/checkpoints``; nothing is downloaded)::
 
     from zflib.explorer import app
     ui = app("quick", torchvision={"vgg16": "/path/to/vgg16-397923af.pth"})
@@ -31,9 +33,10 @@ example ``alexnet-owt-7be5be79.pth`` or ``vgg16-397923af.pth`` as torchvision sa
 
 or, without widgets, ``Explorer(torchvision_subject("alexnet", "/path/to/alexnet.pth"),
 images).view("conv5", 12, 0)``. Images are resized (shorter side 256), centre-cropped to 224
-and normalised with ImageNet's mean and standard deviation (torchvision's recipe); the
-occluder is the mean pixel (zero after normalisation). Without weights (``None``) the model is
-randomly initialised (what the tests use) and its classifier is not shown.
+(each model's own recipe: 342 and 299 for Inception v3) and normalised with ImageNet's mean
+and standard deviation (torchvision's recipe); the occluder is the mean pixel (zero after
+normalisation). Without weights (``None``) the model is randomly initialised (what the tests
+use) and its classifier is not shown.
 
 Latency (``benchmarks/bench_explorer.py``, results in ``benchmarks/results/bench_explorer.json``;
 ZFNet-64, 2,000 mined images, one thread of a quiet 2-core x86 server, medians of 8 updates,
@@ -676,7 +679,8 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
     Args:
         profile: picks how many validation images are mined (its ``explorer_images``).
         mine_images: override that number (0: the profile's).
-        torchvision: ``{"alexnet" | "vgg16": path of its pretrained weights}``; an empty path
+        torchvision: ``{name: path of its pretrained weights}`` (any torchvision
+            classification model name, :func:`torchvision_names`); an empty path
             leaves the model out, ``None`` adds it randomly initialised.
         models: more artifacts to offer (:func:`zflib.artifacts.load_trained` names, e.g. a
             ZFNet-224 trained with the ``paper`` profile and exported with
