@@ -109,7 +109,7 @@ def test_the_autograd_fallback_matches_captum_on_a_gated_net():
     pos, val = tr.strongest("out")
     maps = [int(m) for m in (val > 0).nonzero().flatten()[:3]]
     ours = tr.project("out", maps, pos[maps])
-    assert tr.lrn_supported == {"out/skip": False}  # the sigmoid sent it to autograd
+    assert tr.placeholders == {"out/skip": False}  # the sigmoid sent it to autograd
     for i, m in enumerate(maps):
         want = _captum(net, "out", x, (m, *pos[m].tolist()))
         assert rel(ours[i] / val[m], want) <= 1e-5

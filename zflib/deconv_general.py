@@ -556,7 +556,7 @@ class GeneralTrace:
     x: torch.Tensor  # [N, C, S, S] network inputs
     acts: dict[str, torch.Tensor]
     switches: list[tuple[torch.Tensor, tuple[int, int]]]
-    lrn_supported: dict[str, bool] = field(default_factory=dict)
+    placeholders: dict[str, bool] = field(default_factory=dict)  # layer/lrn -> they stand in
     weights: dict = field(default_factory=dict)  # channels-last copies, made once a trace
     switch_rc: dict[int, torch.Tensor] = field(default_factory=dict)  # pool -> [2, N, C, h, w]
 
@@ -651,11 +651,11 @@ class GeneralTrace:
 
     def _project(self, name, maps, positions, images, boxes, lrn) -> torch.Tensor:
         key = f"{name}/{lrn}"
-        if self.lrn_supported.get(key, True):
+        if self.placeholders.get(key, True):
             try:
                 return self._placeholder(name, maps, positions, images, boxes, lrn)
             except Unsupported:
-                self.lrn_supported[key] = False
+                self.placeholders[key] = False
         return self._autograd(name, maps, positions, images, lrn)
 
     def _placeholder(self, name, maps, positions, images, boxes, lrn) -> torch.Tensor:
