@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 lint: setup ## ruff on zflib, tests and benchmarks
 	$(VENV)/bin/ruff check zflib tests benchmarks
 
-test: setup lint ## ruff and the whole test suite (about 13 min)
+test: setup lint ## ruff and the whole test suite (8 to 15 min)
 	$(PY) -m pytest -q
 
 data: setup ## install Tiny ImageNet and Caltech-101 (the mirror, else the official archives)
