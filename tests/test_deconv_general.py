@@ -337,4 +337,12 @@ def test_occlusion_of_any_model_equals_brute_force():
                 assert maps.prob[i, j] == pytest.approx(float(out.softmax(1)[0, 7]), rel=1e-5)
     with pytest.raises(ValueError, match="target class 1000 out of range 0..999"):
         occlusion.occlusion_maps(net, x, 1000, size=12, stride=10, layer="layer2")
+    # the checks every model shares run before the any-model path (they were skipped there)
+    with pytest.raises(ValueError, match="batch_size 0 out of range 1.."):
+        occlusion.occlusion_maps(net, x, 7, size=12, stride=10, layer="layer2", batch_size=0)
+    with pytest.raises(ValueError, match="baseline of shape \\(2,\\) does not broadcast"):
+        occlusion.occlusion_maps(net, x, 7, size=12, stride=10, layer="layer2",
+                                 baseline=torch.zeros(2))
+    with pytest.raises(TypeError, match="target must be an integer class index"):
+        occlusion.occlusion_maps(net, x, 7.5, size=12, stride=10, layer="layer2")
     assert no_hooks(net)

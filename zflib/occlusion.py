@@ -233,21 +233,10 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
     h, w = x.shape[-2:]
     _check_window(min(h, w), size, stride)
     _check_method(method, approximate)
-    if not isinstance(getattr(model, "feature_names", None), dict):  # any model (a ResNet)
-        if approximate is not None:
-            raise ValueError(f"approximate={approximate} needs a chain of features (ZFNet, "
-                             f"AlexNet, VGG); {type(model).__name__} is re-inferred in full")
-        return _occlusion_any(model, x, target, size=size, stride=stride, baseline=baseline,
-                              layer=layer, channel=channel, batch_size=batch_size)
     try:
         target = operator.index(target)
     except TypeError:
         raise TypeError(f"target must be an integer class index, got {target!r}") from None
-    if not 0 <= target < model.num_classes:
-        raise ValueError(f"target class {target} out of range 0..{model.num_classes - 1}")
-    n_maps = _conv_layer_channels(model, layer)
-    if channel is not None and not 0 <= channel < n_maps:
-        raise ValueError(f"channel {channel} out of range 0..{n_maps - 1} of {layer}")
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} out of range 1..")
     device = x.device
@@ -258,6 +247,17 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         raise ValueError(f"baseline of shape {tuple(base.shape)} does not broadcast to the "
                          f"image's {list(x.shape)}; give a number, [3, 1, 1] (one per channel) "
                          "or the image's shape (grey_baseline gives the paper's)") from None
+    if not isinstance(getattr(model, "feature_names", None), dict):  # any model (a ResNet)
+        if approximate is not None:
+            raise ValueError(f"approximate={approximate} needs a chain of features (ZFNet, "
+                             f"AlexNet, VGG); {type(model).__name__} is re-inferred in full")
+        return _occlusion_any(model, x, target, size=size, stride=stride, base=base,
+                              layer=layer, channel=channel, batch_size=batch_size)
+    if not 0 <= target < model.num_classes:
+        raise ValueError(f"target class {target} out of range 0..{model.num_classes - 1}")
+    n_maps = _conv_layer_channels(model, layer)
+    if channel is not None and not 0 <= channel < n_maps:
+        raise ValueError(f"channel {channel} out of range 0..{n_maps - 1} of {layer}")
     ys, xs = window_starts(h, size, stride), window_starts(w, size, stride)
     feats, hooked = model.features, model.feature_names[layer]
 
@@ -299,34 +299,43 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
             weights=weights, tap=tap)
         sums.append(tapped)
         probs.append(torch.softmax(model.classifier(torch.flatten(out, 1)).float(), 1))
-    feature = torch.cat(sums).float().cpu()
+    return _result(sums, probs, peak, clean_probs, ys=ys, xs=xs, size=size, stride=stride,
+                   target=target, layer=layer, channel=channel, approximate=approximate)
+
+
+def _result(sums: list[torch.Tensor], probs: list[torch.Tensor], peak: torch.Tensor,
+            clean_probs: torch.Tensor, *, ys: torch.Tensor, xs: torch.Tensor, size: int,
+            stride: int, target: int, layer: str, channel: int,
+            approximate: float | None = None) -> OcclusionMaps:
+    """:class:`OcclusionMaps` from the batches' map sums and class probabilities (one row per
+    square position, raster order) and the unoccluded image's layer ``peak`` [C, h', w'] and
+    probabilities ``clean_probs`` [classes]."""
     prob = torch.cat(probs).cpu()
-    flat, width = int(peak[channel].argmax()), peak.shape[-1]
     top_prob, top_class = prob.max(dim=1)
+    flat, width = int(peak[channel].argmax()), peak.shape[-1]
     shape = (len(ys), len(xs))
     return OcclusionMaps(
-        feature=feature.reshape(shape), prob=prob[:, target].reshape(shape),
-        top_class=top_class.reshape(shape), top_prob=top_prob.reshape(shape),
-        ys=ys, xs=xs, size=size, stride=stride, target=target, layer=layer, channel=channel,
-        clean_feature=float(peak[channel].sum()), clean_prob=float(clean_probs[target]),
-        clean_top=int(clean_probs.argmax()), clean_argmax=(flat // width, flat % width),
-        approximate=approximate)
+        feature=torch.cat(sums).float().cpu().reshape(shape),
+        prob=prob[:, target].reshape(shape), top_class=top_class.reshape(shape),
+        top_prob=top_prob.reshape(shape), ys=ys, xs=xs, size=size, stride=stride,
+        target=target, layer=layer, channel=channel, clean_feature=float(peak[channel].sum()),
+        clean_prob=float(clean_probs[target]), clean_top=int(clean_probs.argmax()),
+        clean_argmax=(flat // width, flat % width), approximate=approximate)
 
 
 def _occlusion_any(model: nn.Module, x: torch.Tensor, target: int, *, size: int, stride: int,
-                   baseline: torch.Tensor | float, layer: str | int, channel: int | None,
+                   base: torch.Tensor, layer: str | int, channel: int | None,
                    batch_size: int) -> OcclusionMaps:
     """:func:`occlusion_maps` of a model that is no chain of ``features`` (ResNet, DenseNet):
     every occluded image through the whole network (plain re-inference), ``layer`` any of
-    its module names, read by :func:`zflib.deconv_general.layer_and_output`."""
+    its module names, read by :func:`zflib.deconv_general.layer_and_output`. ``base``: the
+    baseline expanded to ``x``'s shape (arguments checked by the caller)."""
     from zflib import deconv_general as general
 
     name = deconv.resolve_layer(model, layer)
-    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
     act, logits = general.layer_and_output(model, x[None], name)
     peak = general.as_maps(act)[0].float().cpu()
     clean_probs = torch.softmax(logits.float(), 1)[0].cpu()
-    target = operator.index(target)
     if not 0 <= target < len(clean_probs):
         raise ValueError(f"target class {target} out of range 0..{len(clean_probs) - 1}")
     if channel is None:
@@ -342,17 +351,8 @@ def _occlusion_any(model: nn.Module, x: torch.Tensor, target: int, *, size: int,
                                           name)
         sums.append(general.as_maps(a)[:, channel].double().sum((1, 2)))
         probs.append(torch.softmax(out.float(), 1))
-    prob = torch.cat(probs).cpu()
-    top_prob, top_class = prob.max(dim=1)
-    flat, width = int(peak[channel].argmax()), peak.shape[-1]
-    shape = (len(ys), len(xs))
-    return OcclusionMaps(
-        feature=torch.cat(sums).float().cpu().reshape(shape),
-        prob=prob[:, target].reshape(shape), top_class=top_class.reshape(shape),
-        top_prob=top_prob.reshape(shape), ys=ys, xs=xs, size=size, stride=stride,
-        target=target, layer=name, channel=channel, clean_feature=float(peak[channel].sum()),
-        clean_prob=float(clean_probs[target]), clean_top=int(clean_probs.argmax()),
-        clean_argmax=(flat // width, flat % width))
+    return _result(sums, probs, peak, clean_probs, ys=ys, xs=xs, size=size, stride=stride,
+                   target=target, layer=name, channel=channel)
 
 
 def pixel_attribution(values: torch.Tensor, clean: float, *, size: int, stride: int,
