@@ -62,3 +62,13 @@ def test_the_readme_and_docs_quote_the_record_as_it_is():
     assert counted["README.md"] >= 4 and counted.get("reproduction.md", 0) >= 10
     stale = {path.name: quotes.stale(path.read_text()) for path in docs}
     assert {name: s for name, s in stale.items() if s} == {}
+
+
+def test_refresh_documents_rewrites_the_readme_and_docs_that_are_stale(root):
+    (root / "docs").mkdir()
+    span = "<!--r record:t4/scratch/15/mean|.1f-->{}<!--/r-->"
+    (root / "README.md").write_text("Scratch " + span.format("30.0"))
+    (root / "docs" / "a.md").write_text("Already " + span.format("28.8"))
+    assert quotes.refresh_documents(root) == [root / "README.md"]
+    assert (root / "README.md").read_text() == "Scratch " + span.format("28.8")
+    assert quotes.refresh_documents(root) == []

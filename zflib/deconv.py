@@ -498,7 +498,7 @@ class Trace:
     def project(self, layer: int | str, maps: Ints, positions: Ints | None = None,
                 images: Ints | None = None, *,
                 unpool: str = "sum", lrn: str = "skip",
-                batch_size: int = PROJECTION_BATCH) -> torch.Tensor:
+                batch_size: int | None = None) -> torch.Tensor:
         """Project K activations (``positions`` [K, 2]) or K whole maps (``positions=None``).
 
         Args:
@@ -509,8 +509,8 @@ class Trace:
                 ``arange(K)``.
             unpool: ``"sum"`` (adjoint, default) or ``"overwrite"`` (``nn.MaxUnpool2d``).
             lrn: ``"skip"`` (default) or ``"jacobian"``.
-            batch_size: projections computed together (bounds memory; the default suits a
-                CPU, see ``PROJECTION_BATCH``).
+            batch_size: projections computed together (bounds memory; default
+                ``PROJECTION_BATCH``, which suits a CPU).
 
         Returns:
             [K, 3, S, S] projections in input space (biases ignored).
@@ -525,6 +525,7 @@ class Trace:
             raise ValueError(f"unpool {unpool!r}; valid: {', '.join(UNPOOL)}")
         if lrn not in LRN:
             raise ValueError(f"lrn {lrn!r}; valid: {', '.join(LRN)}")
+        batch_size = PROJECTION_BATCH if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size {batch_size} out of range 1..")
         outs = []
@@ -541,13 +542,7 @@ class Trace:
     def strongest(self, layer: int | str, image: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(positions [C, 2], values [C]) of each map's strongest activation in ``image``
         (the first in raster order on ties)."""
-        acts = self.acts[self._layer(layer)]
-        if isinstance(image, bool) or not 0 <= image < len(acts):
-            raise ValueError(f"image {image} out of range 0..{len(acts) - 1}")
-        act = acts[image]
-        values, flat = act.flatten(1).max(1)
-        w = act.shape[-1]
-        return torch.stack([flat // w, flat % w], 1), values
+        return deconv_general.strongest_units(self.acts[self._layer(layer)], image)
 
 
 @torch.no_grad()
@@ -628,9 +623,8 @@ def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
 
     Paper: Sec. 2.1, Fig. 1.
     """
-    batch = {} if batch_size is None else {"batch_size": batch_size}
     return forward_trace(model, x, layer).project(layer, maps, positions, images, unpool=unpool,
-                                                   lrn=lrn, **batch)
+                                                   lrn=lrn, batch_size=batch_size)
 
 
 def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps=None,
@@ -657,8 +651,7 @@ def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, ma
     c = len(val)
     maps = torch.arange(c) if maps is None else as_indices(maps, "maps", pos.device).reshape(-1)
     check_indices(maps, c, "map", f" of {resolve_layer(model, layer)}")
-    batch = {} if batch_size is None else {"batch_size": batch_size}
-    pix = tr.project(layer, maps, pos[maps], unpool=unpool, lrn=lrn, **batch)
+    pix = tr.project(layer, maps, pos[maps], unpool=unpool, lrn=lrn, batch_size=batch_size)
     return Strongest(pix, maps, pos[maps], val[maps])
 
 

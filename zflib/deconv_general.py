@@ -312,8 +312,7 @@ _POOL = {F.max_pool2d}
 _ADD = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
         torch.Tensor.__iadd__, torch.Tensor.__radd__}
 # run as they are on placeholders: their backward does not read their input's values
-_LINEAR = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
-           torch.Tensor.__iadd__, torch.Tensor.__radd__, torch.cat, torch.flatten,
+_LINEAR = _ADD | {torch.cat, torch.flatten,
            torch.Tensor.flatten, torch.Tensor.view, torch.Tensor.reshape, torch.reshape,
            torch.Tensor.contiguous, torch.Tensor.__getitem__, F.adaptive_avg_pool2d,
            torch.Tensor.mean, torch.mean, F.linear, torch.Tensor.clone}
@@ -572,13 +571,7 @@ class GeneralTrace:
 
     def strongest(self, layer: int | str, image: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(positions [C, 2], values [C]) of each map's strongest activation in ``image``."""
-        acts = self.acts[self._layer(layer)]
-        if isinstance(image, bool) or not 0 <= image < len(acts):
-            raise ValueError(f"image {image} out of range 0..{len(acts) - 1}")
-        act = as_maps(acts)[image]
-        values, flat = act.flatten(1).max(1)
-        w = act.shape[-1]
-        return torch.stack([flat // w, flat % w], 1), values
+        return strongest_units(self.acts[self._layer(layer)], image)
 
     def project(self, layer: int | str, maps, positions=None, images=None, *,
                 unpool: str = "sum", lrn: str = "skip",
@@ -750,6 +743,18 @@ def as_maps(t: torch.Tensor) -> torch.Tensor:
     return t if t.dim() == 4 else t.reshape(t.shape[0], t.shape[1], 1, 1)
 
 
+def strongest_units(acts: torch.Tensor, image: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positions [C, 2], values [C]) of each map's strongest activation in image ``image`` of
+    a layer's outputs ``acts`` [N, C, H, W] or [N, C] (the first in raster order on ties);
+    what both deconvnet traces' ``strongest`` return."""
+    if isinstance(image, bool) or not 0 <= image < len(acts):
+        raise ValueError(f"image {image} out of range 0..{len(acts) - 1}")
+    act = as_maps(acts)[image]
+    values, flat = act.flatten(1).max(1)
+    w = act.shape[-1]
+    return torch.stack([flat // w, flat % w], 1), values
+
+
 def _window(t: torch.Tensor, images: torch.Tensor, ay: torch.Tensor, ax: torch.Tensor,
             h: int, w: int) -> torch.Tensor:
     """``t[images[k], :, ay[k]:ay[k]+h, ax[k]:ax[k]+w]`` with -1 where the window leaves
@@ -834,4 +839,4 @@ __all__ = ["GeneralTrace", "Geometry", "PROJECTION_BATCH", "PROJECTION_PIXELS", 
            "channels",
            "default_layers", "in_channels", "input_side",
            "forward_trace", "macs", "module_names", "receptive_field", "resolve_layer",
-           "run_to", "layer_and_output", "as_maps"]
+           "run_to", "layer_and_output", "as_maps", "strongest_units"]

@@ -33,6 +33,11 @@ class Stage(NamedTuple):
     padding: int
 
 
+def _kind(m: nn.Module) -> str | None:
+    """conv, pool, norm or fc (:data:`KINDS`); None for a module that keeps shapes."""
+    return next((k for t, k in KINDS.items() if isinstance(m, t)), None)
+
+
 def _first(v: int | tuple[int, ...]) -> int:
     return v[0] if isinstance(v, tuple) else int(v)
 
@@ -47,7 +52,7 @@ def _names(model: ConvNet) -> dict[int, str]:
         named[id(m if isinstance(m, nn.Linear) else model.classifier[i - 1])] = n
     last = "0"
     for m in model.features:
-        kind = next((k for t, k in KINDS.items() if isinstance(m, t)), None)
+        kind = _kind(m)
         if kind == "conv":
             last = named[id(m)][len("conv"):]
         elif kind is not None:
@@ -66,7 +71,7 @@ def stages(model: ConvNet) -> list[Stage]:
     handles = []
 
     def hook(m: nn.Module, _i: tuple, out: torch.Tensor) -> None:
-        kind = next(k for t, k in KINDS.items() if isinstance(m, t))
+        kind = _kind(m)
         h, w = (out.shape[2], out.shape[3]) if out.dim() == 4 else (1, 1)
         found.append(Stage(names[id(m)], kind, int(out.shape[1]), int(h), int(w),
                            _first(getattr(m, "kernel_size", 0)), _first(getattr(m, "stride", 0)),

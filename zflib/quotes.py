@@ -137,20 +137,32 @@ def documents(root: Path | None = None) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
 
+def refresh_documents(root: Path | None = None) -> list[Path]:
+    """Rewrite the quoted numbers of :func:`documents` from their sources; return the files
+    that changed."""
+    changed = []
+    for path in documents(root):
+        text = path.read_text()
+        new = refresh(text, root=root)
+        if new != text:
+            path.write_text(new)
+            changed.append(path)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zflib.quotes", description=__doc__.split("\n")[0])
     p.add_argument("--check", action="store_true", help="list stale quotes; exit 1 if any")
     args = p.parse_args(argv)
+    if not args.check:
+        for path in refresh_documents():
+            print(f"refreshed {path.relative_to(repo_root())}")
+        return 0
     status = 0
     for path in documents():
-        text = path.read_text()
-        if args.check:
-            for line in stale(text):
-                print(f"{path.name}: {line}")
-                status = 1
-        elif refresh(text) != text:
-            path.write_text(refresh(text))
-            print(f"refreshed {path.relative_to(repo_root())}")
+        for line in stale(path.read_text()):
+            print(f"{path.name}: {line}")
+            status = 1
     return status
 
 

@@ -241,11 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out}")
     from zflib import quotes
 
-    for path in quotes.documents():  # the numbers README.md and docs/ quote from the record
-        text = path.read_text()
-        if quotes.refresh(text) != text:
-            path.write_text(quotes.refresh(text))
-            print(f"refreshed the quoted numbers of {path.relative_to(repo_root())}")
+    for path in quotes.refresh_documents():  # the numbers README.md and docs/ quote
+        print(f"refreshed the quoted numbers of {path.relative_to(repo_root())}")
     return 0
 
 

@@ -157,7 +157,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     if device.type != own.type or (device.index is not None and device != own):
         raise ValueError(f"device {device} is not the model's ({own}); move the model there "
                          "first (model.to(device)) or leave device out")
-    chans = next(m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d))
+    chans = deconv_general.in_channels(model)
     state: dict[str, TopK] = {}
     seen = 0
     for b, xb in enumerate(_batches(data, batch_size)):
