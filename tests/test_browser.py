@@ -175,6 +175,9 @@ def test_atlas_opens_from_disk_index_to_layer_to_map(tmp_path):
             assert page.url.endswith("/conv2/index.html")
             check(256)
             page.click("text=activation strength")
+            # the grid is reordered on the hashchange event, after the click returns; the
+            # link turns "on" in the same step, once the reorder is done
+            page.wait_for_selector(".order a.on[data-by=strength]")
             first = page.eval_on_selector(".grid a", "a => a.dataset.index")
             strengths = page.eval_on_selector_all(".grid a", "els => els.map(a => "
                                                   "Number(a.dataset.strength))")
