@@ -31,9 +31,10 @@ test: setup lint ## ruff and the whole test suite (8 to 15 min)
 data: setup ## install Tiny ImageNet and Caltech-101 (the mirror, else the official archives)
 	$(PY) -m zflib.data install tiny-imagenet caltech101
 
-# make figures PROFILE=smoke|quick|full [ONLY="02 07"]: executed notebooks in build/; PNGs in
-# figures/ for full (the committed record), in build/figures/PROFILE/ for the other profiles
-figures: setup ## every figure and table, headless (PROFILE=smoke|quick|full, ONLY="02 07")
+# make figures PROFILE=smoke|quick|full|full224 [ONLY="02 07"]: executed notebooks in build/;
+# PNGs in figures/ for full (the committed record), figures/224/ for full224 (from ZFNet-224),
+# in build/figures/PROFILE/ for the other profiles
+figures: setup ## every figure and table, headless (PROFILE=smoke|quick|full|full224, ONLY="02 07")
 	$(PY) -m zflib.figures --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
 # make explore [PORT=8866]: the interactive explorer (notebooks/00_explorer.ipynb) as a web page

@@ -20,7 +20,8 @@ def _committed(name: str) -> dict:
 def test_table2_is_the_committed_10crop_error():
     rows = table2()
     md = table2_markdown(rows)
-    runs = ["alexnet64", "zfnet64", "zfnet64-paper-sgd"]
+    runs = ["alexnet64", "zfnet64", "zfnet64-paper-sgd", "alexnet224", "zfnet224",
+            "zfnet224-paper-sgd"]
     assert len(rows) == len(runs) and md.count("\n") == len(rows) + 1
     for row, name in zip(rows, runs, strict=True):
         raw = _committed(name)
@@ -48,3 +49,21 @@ def test_table3_has_every_ablation_at_the_reduced_budget():
         assert r["epochs"] == raw["epochs"]
         assert ("| " + " | ".join(f"{v:.1f}" for v in ours + list(PAPER_TABLE3[r["run"]]))
                 + " |") in md, r["run"]
+
+
+def test_learning_curves_read_every_epoch_of_each_run():
+    """Table 2's figure: each run's committed history, a row per epoch; the 224-pixel run
+    without renormalisation has only its metrics.jsonl (its weights never came back)."""
+    from zflib.architecture import CURVES, learning_curves
+    from zflib.viz.architecture import plot_learning_curves
+
+    groups = learning_curves()
+    assert list(groups) == list(CURVES)
+    for curves in groups.values():
+        for name, hist in curves.items():
+            assert [h["epoch"] for h in hist] == list(range(1, len(hist) + 1)), name
+    norenorm = groups[list(CURVES)[1]]["zfnet224-paper-sgd-norenorm"]
+    lines = (artifacts_dir() / "zfnet224-paper-sgd-norenorm" / "metrics.jsonl").read_text()
+    assert norenorm == [json.loads(line) for line in lines.splitlines()] and len(norenorm) == 2
+    fig = plot_learning_curves(groups)
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 8 for ax in fig.axes)

@@ -4,7 +4,14 @@ another architecture is refused; export and load round-trip."""
 import pytest
 import torch
 
-from zflib.artifacts import available_epochs, load_trained, profile_config, save_trained
+from zflib.artifacts import (
+    available_epochs,
+    figure_epochs,
+    final_epoch,
+    load_trained,
+    profile_config,
+    save_trained,
+)
 from zflib.config import get_config
 from zflib.models import build_model
 
@@ -68,7 +75,8 @@ def test_zflib_runs_reproduces_every_committed_run_config():
     """Each committed run's recorded config is what ``zflib.runs`` would train today; a key
     absent from an older record must have the value it had when absent (``first_layer_std``
     came later: absent meant 0; ``correspondence_draws`` and ``explorer_images``, analysis
-    settings that training never reads, came later still)."""
+    settings that training never reads, came later still; ``schedule``, ``warmup_epochs`` and
+    ``label_smoothing`` came with the 224-pixel runs: absent meant the paper's plateau rule)."""
     import dataclasses
     import json
 
@@ -76,7 +84,9 @@ def test_zflib_runs_reproduces_every_committed_run_config():
     from zflib.config import get_config
     from zflib.runs import RUNS
 
-    legacy = {"first_layer_std": 0.0, "correspondence_draws": 100, "explorer_images": 10000}
+    legacy = {"first_layer_std": 0.0, "correspondence_draws": 100, "explorer_images": 10000,
+              "schedule": "plateau", "warmup_epochs": 0.0, "label_smoothing": 0.0,
+              "fig4_per_class": 0, "fig6_images": 0, "fig7_images": 0}
     checked = 0
     for name, run in RUNS.items():
         for path in (artifacts_dir() / name / "results.json",
@@ -165,3 +175,33 @@ def test_a_wrong_artifact_file_is_refused_by_path(tmp_path, monkeypatch):
         with pytest.raises(ValueError, match=match) as err:
             load_trained(name, epoch=2 if name == "snap" else None)
         assert str(tmp_path / name) in str(err.value), name
+
+
+def test_figure_epochs_end_at_the_final_model(tmp_path, monkeypatch):
+    """ZFNet-224 stores epochs 1, 2, 5, 10 and its final epoch 14 as the model itself."""
+    assert available_epochs("zfnet224") == [1, 2, 5, 10]
+    assert figure_epochs("zfnet224") == [1, 2, 5, 10, 14] and final_epoch("zfnet224") == 14
+    assert figure_epochs("zfnet64-paper-sgd") == [1, 2, 5, 10, 20]  # 20 stored as well
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path))
+    cfg = get_config("smoke", num_classes=10)
+    torch.manual_seed(0)
+    m = build_model("zfnet", size=64, num_classes=10)
+    save_trained(m, torch.zeros(3, 64, 64), cfg, "mine")
+    assert final_epoch("mine") is None and figure_epochs("mine") == []
+    (tmp_path / "mine" / "results.json").write_text('{"epochs": 3}')
+    with torch.no_grad():
+        m.features[0].weight.mul_(-1)
+    save_trained(m, torch.zeros(3, 64, 64), cfg, "mine", epoch=1)
+    assert figure_epochs("mine") == [1, 3]
+    final, first = load_trained("mine", epoch=3).model, load_trained("mine", epoch=1).model
+    assert torch.equal(final.features[0].weight, load_trained("mine").model.features[0].weight)
+    assert torch.allclose(first.features[0].weight, -final.features[0].weight)
+    with pytest.raises(ValueError, match=r"epoch 2 of 'mine' not stored; valid: \[1, 3\]"):
+        load_trained("mine", epoch=2)
+
+
+def test_profile_config_takes_a_models_config():
+    paper = load_trained("zfnet64-paper-sgd")
+    assert profile_config(paper.cfg, "full224", val_limit=5) == \
+        profile_config(paper, "full224", val_limit=5)
+    assert profile_config(load_trained("zfnet224").cfg, "full224").image_size == 256

@@ -117,3 +117,85 @@ def test_scratch_cli_errors_are_one_line(args, message, tmp_path, capsys, monkey
     assert err.startswith("usage: python -m zflib.scratch") or err.startswith(
         "python -m zflib.scratch: error:")
     assert message in err and "Traceback" not in err
+
+
+def _noise_jpeg(path, size, seed):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(
+        path, format="JPEG", quality=95)
+
+
+def _installed(home, archive, size):
+    """A Caltech-101 tree installed under ``home`` from ``archive`` (its .installed marker),
+    two classes of two noise images of ``size`` (w, h)."""
+    base = home / "datasets" / "101_ObjectCategories"
+    for c in range(2):
+        for i in range(2):
+            _noise_jpeg(base / f"class{c}" / f"image_{i:04d}.jpg", size, 10 * c + i)
+    (base / ".installed").write_text(f"{archive}\n")
+    return base
+
+
+def _centre_square(path, side):
+    """Oracle: Pillow alone, shorter side to ``side`` (bilinear, as decode_image) and the
+    centre square."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        s = side / min(w, h)
+        nw, nh = max(side, round(w * s)), max(side, round(h * s))
+        if (w, h) != (nw, nh):
+            im = im.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
+        left, top = (nw - side) // 2, (nh - side) // 2
+        return np.asarray(im.crop((left, top, left + side, top + side)))
+
+
+def test_the_mirrors_reduced_copy_is_upscaled_by_bicubic(tmp_path):
+    """Installed from the 96-pixel mirror: at 128 the images are decoded at 96 (the centre
+    96 x 96) and upscaled by transforms.resize, as Tiny ImageNet's; both cached."""
+    from zflib.data.install import installed_side
+    from zflib.data.transforms import resize
+
+    base = _installed(tmp_path / "home", "101_ObjectCategories-96px.tar", (128, 96))
+    assert installed_side("caltech101") == 96
+    data = load_caltech101(size=128)
+    assert data.upscaled_from == 96 and data.images.shape == (4, 128, 128, 3)
+    files = [base / p for p in data.paths]
+    at96 = torch.from_numpy(np.stack([_centre_square(f, 96) for f in files]))
+    assert torch.equal(data.images, resize(at96, 128))
+    again = load_caltech101(size=128)  # from the cache, still saying how it was made
+    assert torch.equal(again.images, data.images) and again.upscaled_from == 96
+    assert data.subset([1, 2]).upscaled_from == 96
+    # at 64 (ZFNet-64) they are decoded at 64 as before: nothing to upscale
+    small = load_caltech101(size=64)
+    assert small.upscaled_from == 0
+    assert torch.equal(small.images[0], torch.from_numpy(_centre_square(files[0], 64).copy()))
+
+
+def test_the_official_full_size_archive_is_decoded_at_the_size(tmp_path):
+    """Installed from the official archive (small fake images stand in for full-size ones):
+    decoded at 128 directly, shorter side to 128 and the centre square, as the paper's."""
+    from zflib.data.install import installed_side
+
+    base = _installed(tmp_path / "home", "101_ObjectCategories.tar.gz", (300, 200))
+    assert installed_side("caltech101") == 0
+    data = load_caltech101(size=128)
+    assert data.upscaled_from == 0
+    want = np.stack([_centre_square(base / p, 128) for p in data.paths])
+    assert np.abs(data.images.numpy().astype(int) - want).max() <= 1  # draft mode aside
+    # a folder given as root is taken as full size unless told otherwise
+    assert load_caltech101(base, size=128).upscaled_from == 0
+    told = load_caltech101(base, size=128, source_side=96)
+    assert told.upscaled_from == 96
+    with pytest.raises(ValueError, match="source_side -1 out of range 0.."):
+        load_caltech101(base, size=128, source_side=-1)
+
+
+def test_installed_side_of_a_folder_copy_and_of_nothing(tmp_path):
+    from zflib.data.install import installed_side
+
+    with pytest.raises(FileNotFoundError, match="caltech101"):
+        installed_side("caltech101")
+    _installed(tmp_path / "home", "folder /somewhere: copied /somewhere", (40, 30))
+    assert installed_side("caltech101") == 0

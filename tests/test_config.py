@@ -8,7 +8,9 @@ from zflib.config import PROFILES, get_config
 
 
 def test_profiles_exist_and_differ():
-    assert set(PROFILES) == {"smoke", "quick", "full", "paper"}
+    assert set(PROFILES) == {"smoke", "quick", "full", "full224", "paper"}
+    f224 = get_config("full224")
+    assert (f224.size, f224.image_size, f224.crop_size, f224.train_per_class) == (224, 256, 224, 0)
     paper = get_config("paper")
     assert (paper.optimizer, paper.lr, paper.init, paper.size, paper.input_scale) == (
         "sgd", 1e-2, "normal", 224, 1.0)

@@ -425,3 +425,55 @@ def test_one_layer_given_alone():
     assert one["layers"] == ["conv5"] and one == ref
     with pytest.raises(ValueError, match="layers is empty"):
         correspondence_table(model, images, boxes, mean, cfg, layers=(), draws=2)
+
+
+def test_boxes_are_scaled_with_the_images_to_256_pixels():
+    from zflib.correspondence import box_scale
+
+    files = [e["file"] for e in json.loads(ANNOTATIONS.read_text())["images"]]
+    at64 = load_dog_parts(_fake_split(files))
+    small = _fake_split(files)
+    big = dataclasses.replace(small, images=torch.zeros(5, 256, 256, 3, dtype=torch.uint8))
+    at256 = load_dog_parts(big)
+    for p in PARTS:
+        assert torch.equal(at256.boxes[p], 4 * at64.boxes[p])
+    # a box covers the same pixels of the resized image as of the 64-pixel one: pixel i of 64
+    # becomes pixels 4i..4i+3 of 256 (bicubic resize, half-pixel centres)
+    from zflib.data.transforms import resize
+
+    x0, y0, x1, y1 = at64.boxes["nose"][0].tolist()
+    img = torch.zeros(1, 64, 64, 3, dtype=torch.uint8)
+    img[0, y0:y1, x0:x1] = 255
+    up = resize(img, 256)[0, ..., 0].float()
+    X0, Y0, X1, Y1 = at256.boxes["nose"][0].tolist()
+    assert up[Y0 + 2:Y1 - 2, X0 + 2:X1 - 2].min() > 200
+    assert up[:Y0 - 2].max() < 40 and up[Y1 + 2:].max() < 40
+    assert box_scale("image64", 64) == 1 and box_scale("image64", 256) == 4
+    with pytest.raises(ValueError, match="no whole multiple"):
+        box_scale("image64", 100)
+    with pytest.raises(ValueError, match="coordinates 'pixels' not valid"):
+        box_scale("pixels", 256)
+
+
+def test_load_dogs_resizes_only_the_dogs_as_load_split_would(monkeypatch):
+    from zflib import correspondence
+    from zflib.data.transforms import resize
+
+    files = [e["file"] for e in json.loads(ANNOTATIONS.read_text())["images"]]
+    split = _fake_split(["val_1.JPEG", files[2], "val_3.JPEG", *files[:2], *files[3:]])
+    asked = []
+
+    def fake_load_split(cfg, name):
+        asked.append((cfg.image_size, cfg.val_limit, name))
+        return split
+
+    monkeypatch.setattr(correspondence, "load_split", fake_load_split)
+    dogs = correspondence.load_dogs(get_config("full224", val_limit=0))
+    assert asked == [(64, 0, "val")]  # the split at its own 64 pixels
+    keep = [1, 3, 4, 5, 6]
+    assert dogs.images.shape == (5, 256, 256, 3) and dogs.paths == [split.paths[i] for i in keep]
+    assert torch.equal(dogs.images, resize(split.images, 256)[keep])  # as the whole split
+    parts = load_dog_parts(dogs)
+    assert torch.equal(parts.boxes["nose"], 4 * load_dog_parts(split).boxes["nose"])
+    same = correspondence.load_dogs(get_config("smoke", val_limit=0))  # 64 pixels: unchanged
+    assert torch.equal(same.images, split.images[keep])

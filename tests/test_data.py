@@ -233,15 +233,23 @@ def test_truncated_jpeg_is_not_decoded_half(tmp_path):
     assert images.shape == (1, 64, 64, 3) and np.array_equal(images[0].numpy(), want)
 
 
-def test_augment_loop_equals_the_gather():
+@pytest.mark.parametrize("form", ["loop", "gather"])
+def test_augment_forms_equal_normalising_then_cropping(form):
+    """augment's CPU loop and its GPU form (uint8 and mean cropped first; run here on CPU
+    tensors) equal normalising the whole image, then cropping and flipping."""
+    from zflib.data.transforms import gather_augment
+
     g = torch.Generator().manual_seed(3)
     images = torch.randint(0, 256, (6, 16, 16, 3), dtype=torch.uint8, generator=g)
     mean = torch.rand(3, 16, 16) * 255
-    fast = augment(images, mean, 0.5, 12, torch.Generator().manual_seed(5))
+    fast = (augment if form == "loop" else gather_augment)(
+        images, mean, 0.5, 12, torch.Generator().manual_seed(5))
     ref = random_crop_flip((images.permute(0, 3, 1, 2).float() - mean) * 0.5, 12,
                            torch.Generator().manual_seed(5))
     assert fast.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(fast, ref, atol=1e-5)
+    if form == "gather":
+        assert torch.equal(fast, ref)
 
 
 def test_image_folder_tree(zf_home, tmp_path):
@@ -430,3 +438,83 @@ def test_install_command_names_a_bad_mirror_archive_or_download(zf_home, tmp_pat
     assert list((zf_home / "downloads").iterdir()) == []  # the cut-off .part is removed
     assert data_main(["install", "tiny-imagenet", "--from", str(tmp_path / "none")]) == 1
     assert "is not an unpacked tiny-imagenet-200 folder" in capsys.readouterr().err
+
+
+def test_pack_and_unpack_give_back_the_official_split_byte_for_byte(zf_home, tmp_path,
+                                                                     monkeypatch):
+    """The parts carry every file of the official classes (and only those) unchanged; the
+    unpacked folder installs as the source does."""
+    from zflib.data import __main__ as cli
+    from zflib.data import pack, tiny
+
+    base, official, extra = _with_extra_class(tmp_path)
+    monkeypatch.setattr(tiny, "OFFICIAL_WNIDS", official)
+    parts = pack.pack(base, tmp_path / "parts", part_mb=0.2)
+    assert len(parts) > 1 and all(p.stat().st_size <= 0.2e6 for p in parts)
+    dest = tmp_path / "unpacked" / "tiny-imagenet-200"
+    assert cli.main(["unpack", *map(str, parts), "--to", str(dest)]) == 0
+    names = pack.official_files(base)
+    assert not any(extra in n for n in names)
+    got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert got == sorted(names)
+    for n in names:
+        assert (dest / n).read_bytes() == (base / n).read_bytes(), n
+    assert cli.main(["install", "tiny-imagenet", "--from", str(dest)]) == 0
+
+
+def test_pack_refuses_a_folder_without_an_official_class(tmp_path, monkeypatch):
+    from zflib.data import pack, tiny
+
+    base, official, _ = _with_extra_class(tmp_path)
+    monkeypatch.setattr(tiny, "OFFICIAL_WNIDS", official)
+    first = official.read_text().split()[0]
+    import shutil
+
+    shutil.rmtree(base / "train" / first)
+    with pytest.raises(FileNotFoundError, match=first):
+        pack.official_files(base)
+    with pytest.raises(ValueError, match="part_mb 0"):
+        pack.pack(base, tmp_path / "p", part_mb=0)
+
+
+def test_unpack_refuses_a_damaged_part(tmp_path):
+    import json
+
+    from zflib.data import pack
+
+    part = tmp_path / "part-00.npz"
+    np.savez_compressed(part, blob=np.zeros(10, np.uint8), sizes=np.array([4, 4]),
+                        paths=np.frombuffer(json.dumps(["a", "b"]).encode(), np.uint8))
+    with pytest.raises(ValueError, match="do not agree"):
+        pack.unpack([part], tmp_path / "out")
+    np.savez_compressed(part, blob=np.zeros(4, np.uint8), sizes=np.array([4]),
+                        paths=np.frombuffer(json.dumps(["../x"]).encode(), np.uint8))
+    with pytest.raises(ValueError, match="leaves the destination"):
+        pack.unpack([part], tmp_path / "out")
+
+
+def test_resize_matches_pillow_bicubic_on_a_smooth_image():
+    """64 -> 256 as Fig. 3's geometry needs: on a smooth image torch's bicubic (a = -0.75)
+    and Pillow's (a = -0.5) agree within a grey level on average; a flat image stays flat."""
+    from zflib.data import resize
+
+    y, x = np.mgrid[0:64, 0:64]
+    arr = np.stack([x * 3, y * 3, (x + y) * 2 % 256], -1).astype(np.uint8)
+    ours = resize(torch.from_numpy(arr)[None], 256)[0].numpy().astype(float)
+    ref = np.asarray(Image.fromarray(arr).resize((256, 256), Image.BICUBIC)).astype(float)
+    assert ours.shape == (256, 256, 3)
+    assert np.abs(ours - ref)[8:-8, 8:-8].mean() < 1.0
+    flat = torch.full((2, 64, 64, 3), 77, dtype=torch.uint8)
+    assert torch.equal(resize(flat, 256), torch.full((2, 256, 256, 3), 77, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="size 0 out of range"):
+        resize(flat, 0)
+
+
+def test_load_split_resizes_tiny_imagenet_to_the_image_size(tiny_home):
+    from zflib.data import resize
+
+    small = load_split(cfg10(), "val")
+    big = load_split(cfg10(image_size=256, crop_size=224, size=224), "val")
+    assert big.images.shape[1:] == (256, 256, 3)
+    assert torch.equal(big.images, resize(small.images, 256))
+    assert torch.equal(big.labels, small.labels)

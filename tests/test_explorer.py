@@ -224,6 +224,32 @@ def test_model_choices_and_zf_subject(tmp_path, monkeypatch):
                                rtol=0.02)  # fp16 storage
 
 
+def test_224_pixel_artifacts_are_offered_beside_the_64_pixel_ones(tmp_path, monkeypatch):
+    from zflib.artifacts import save_trained
+
+    monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path))
+    small, _ = _subject(classes=200)
+    save_trained(small.model, small.preprocess.mean, get_config("full"), "zfnet64",
+                 conv_only=True)
+    torch.manual_seed(0)
+    big = build_model("zfnet", num_classes=200, size=224).eval()
+    cfg = get_config("full224")
+    mean = torch.rand(3, 256, 256) * 255
+    save_trained(big, mean, cfg, "zfnet224", conv_only=True)
+    save_trained(big, mean, cfg, "zfnet224", epoch=1)
+    save_trained(big, mean, cfg, "alexnet224-not-offered", conv_only=True)
+    assert list(explorer.model_choices()) == ["zfnet64", "zfnet224", "zfnet224 (epoch 1)"]
+    s = explorer.zf_subject("zfnet224")
+    assert s.preprocess.crop == 224 and s.preprocess.stored == 256 and s.occluder == (48, 32)
+    assert s.mine_images == explorer.LARGE_MINE_IMAGES and s.data_cfg.image_size == 256
+    assert explorer.zf_subject("zfnet64").mine_images == 0  # the profile's number
+    images = _images(2, size=(256, 256))
+    ex = Explorer(s, images, k=1, cache_dir=None)
+    v = ex.view("conv5", 3, 1, with_occlusion=False)
+    assert v.image.shape == v.projection.shape == (3, 224, 224)
+    assert v.activations.shape == (256, 13, 13)  # conv5 at 13x13, as in Fig. 3
+
+
 @pytest.fixture(scope="module")
 def tv_nets():
     import torchvision

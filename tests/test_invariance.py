@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -221,3 +222,63 @@ def test_one_layer_given_alone():
                             values=[1.0, 1.2], layers=("conv1",))
     assert list(one.distance) == ["conv1"]
     torch.testing.assert_close(one.distance["conv1"], ref.distance["conv1"], rtol=0, atol=0)
+
+
+def test_candidates_pick_what_choose_images_picks_from_all_images():
+    from zflib.invariance import candidates
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 6, (40,), generator=g)
+    probs = torch.softmax(torch.randn(40, 6, generator=g), 1)
+    classes = ["a", "b", "c", "d", "e", "f"]
+    for wnids in (("b", "e"), ("f", "a", "c"), ("b", "zz")):
+        among = candidates(labels, classes, wnids=wnids)
+        picked = among[choose_images(probs[among], labels[among], classes, wnids=wnids)]
+        assert picked.tolist() == choose_images(probs, labels, classes, wnids=wnids)
+    assert candidates(labels, classes, wnids=("b", "e")).tolist() == \
+        [i for i, y in enumerate(labels.tolist()) if y in (1, 4)]
+    # a class missing from the data (or from the labels): every image may be picked
+    assert len(candidates(labels, classes, wnids=("b", "zz"))) == 40
+    assert len(candidates(labels[labels != 2], classes, wnids=("c",))) == int((labels != 2).sum())
+
+
+def test_curves_in_several_passes_equal_one_pass():
+    """A small batch_size splits the amounts over passes (memory at 224 pixels): same curves,
+    and the unchanged image still at distance exactly 0."""
+    torch.manual_seed(0)
+    model = build_model("zfnet", num_classes=200, size=64, init="kaiming").eval()
+    cfg = get_config("smoke")
+    x = _images(3, seed=4)
+    labels = torch.tensor([1, 2, 3])
+    mean = torch.full((3, 64, 64), 110.0)
+    values = torch.tensor([-5.0, -2.0, 0.0, 3.0, 6.0])
+    one = invariance_curves(model, x, labels, mean, cfg, kind="translation", values=values)
+    many = invariance_curves(model, x, labels, mean, cfg, kind="translation", values=values,
+                             batch_size=7)  # two amounts a pass, with the 3 originals
+    for k in ("conv1", "fc7"):
+        torch.testing.assert_close(many.distance[k], one.distance[k], rtol=1e-4, atol=1e-4)
+        assert float(many.distance[k][:, many.identity_index].abs().max()) == 0
+    torch.testing.assert_close(many.prob, one.prob, rtol=0, atol=1e-6)
+    assert torch.equal(many.examples, one.examples) and many.prob.shape == (3, 5)
+
+
+def test_summarise_by_hand():
+    from zflib.invariance import InvarianceCurves, summarise
+
+    values = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])
+    prob = torch.tensor([[0.1, 0.5, 0.8, 0.6, 0.3], [0.2, 0.2, 0.2, 0.2, 0.2]])
+    conv1 = torch.tensor([[9.0, 8.0, 0.0, 8.0, 10.0], [5.0, 5.0, 0.0, 4.0, 5.0]])
+    fc7 = torch.tensor([[2.0, 1.0, 0.0, 1.0, 2.0], [4.0, 2.0, 0.0, 2.0, 4.0]])
+    r = InvarianceCurves(kind="translation", values=values, distance={"conv1": conv1,
+                         "fc7": fc7}, prob=prob, labels=torch.tensor([0, 1]),
+                         examples=torch.zeros(5, 4, 4, 3, dtype=torch.uint8))
+    s = summarise([r])["translation"]
+    assert s["prob_kept"] == pytest.approx(8 / 10)  # 0.1 and 0.3 fall below 0.4
+    assert s["prob_mean"] == pytest.approx(float(prob.double().mean()))
+    assert s["jump_conv1"] == pytest.approx((8 / 10 + 5 / 5) / 2)  # the first amount at 1 px
+    assert s["jump_fc7"] == pytest.approx(0.5)
+    assert s["linear_fc7"] == pytest.approx(float(np.corrcoef(
+        [2, 1, 0, 1, 2] * 2, fc7.flatten().tolist())[0, 1]))
+    with pytest.raises(ValueError, match="no identity"):
+        summarise([InvarianceCurves(kind="scale", values=values + 5, distance={}, prob=prob,
+                                    labels=r.labels, examples=r.examples)])

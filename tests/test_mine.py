@@ -261,3 +261,31 @@ def test_any_torchvision_model_with_a_local_weights_file(tmp_path):
     assert sorted(p.name for p in out.glob("*.png")) == ["top9_layer1.png", "top9_layer4.png"]
     sub = mine.subject(torchvision="resnet18", weights=str(weights))
     assert mine.default_layers(sub.model) == ["conv1", "layer1", "layer2", "layer3", "layer4"]
+
+
+def test_cached_mine_and_evolution_equal_the_tensor_path(tmp_path, monkeypatch):
+    """Mining uint8 images batch by batch (cached by their digest) gives topk.mine_topk over
+    all their inputs at once, and Fig. 4's evolution gives topk.strongest_over_epochs'."""
+    subs = {1: mine.subject("zfnet64", epoch=1), 2: mine.subject("zfnet64", epoch=2)}
+    images, _ = mine.images_of(subs[2], folder=_folder(tmp_path / "photos", 11))
+    x, display = subs[2].preprocess.inputs(images), subs[2].preprocess.display(images)
+    top = mine.cached_mine(subs[2], images, cache_dir=tmp_path / "cache", k=2, batch_size=4)
+    ref = topk.mine_topk(subs[2].model, x, k=2)
+    for layer in ref:
+        for field in ("values", "images", "ys", "xs"):
+            assert torch.equal(getattr(top[layer], field), getattr(ref[layer], field))
+    monkeypatch.setattr(topk, "mine_topk", lambda *a, **k: pytest.fail("mined again"))
+    again = mine.cached_mine(subs[2], images, cache_dir=tmp_path / "cache", k=2)
+    assert torch.equal(again["conv5"].values, top["conv5"].values)  # read back, any batching
+    monkeypatch.undo()
+    maps = topk.choose_maps(subs[2].model, ["conv1", "conv4"], 2, seed=3)
+    got = mine.evolution(subs.__getitem__, [1, 2], images, maps, batch_size=4)
+    want = topk.strongest_over_epochs(lambda e: subs[e].model, [1, 2], x, display, maps)
+    assert list(got) == [1, 2] and all(list(got[e]) == list(maps) for e in got)
+    for e in want:
+        for layer in maps:
+            g, w = got[e][layer], want[e][layer]
+            assert torch.equal(g.top.images, w.top.images) and torch.equal(g.maps, w.maps)
+            assert torch.allclose(g.projections, w.projections, atol=1e-5)
+            assert torch.allclose(g.patches, w.patches)
+    assert not torch.equal(got[1]["conv1"].projections, got[2]["conv1"].projections)

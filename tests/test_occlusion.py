@@ -415,3 +415,10 @@ def test_image_of_another_size_is_refused_before_the_passes():
     with pytest.raises(ValueError, match=r"x has images of \(64, 64\) pixels; this model "
                                          r"takes 56x56"):
         occlusion_maps(_model(), torch.zeros(3, 64, 64), 0, size=8, stride=4)
+
+
+def test_square_geometry_scales_the_56_pixel_square_with_the_input():
+    from zflib.occlusion import SQUARE_AT_56, square_geometry
+
+    assert square_geometry(get_config("full")) == SQUARE_AT_56 == (12, 4)
+    assert square_geometry(get_config("full224")) == (48, 16)

@@ -103,3 +103,26 @@ def test_no_committed_record_holds_an_absolute_path():
     absolute = re.compile(r'"(/(?:home|root|work|tmp|Users|mnt|opt|var)/[^"]*)"')
     found = {f: absolute.findall((root / f).read_text()) for f in files}
     assert {f: p for f, p in found.items() if p} == {}
+
+
+def test_the_224_pixel_record_has_its_own_folder_and_training_runs(tmp_path):
+    """make figures PROFILE=full224 writes figures/224/: its record is collected into
+    figures/224/record (the 64-pixel record's inputs stay), links those PNGs and lists the
+    224-pixel training runs."""
+    (tmp_path / "figures" / "224").mkdir(parents=True)
+    (tmp_path / "figures" / "224" / "fig06_filters.png").write_bytes(b"png")
+    (tmp_path / "figures" / "fig06_filters.png").write_bytes(b"png")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "figures-full224.json").write_text(json.dumps(
+        {"profile": "full224", "ok": True, "total_s": 60.0, "machine": "m",
+         "notebooks_s": {"06_fig6_filters": 60.0}}))
+    save_results({"table2": table2(), "table3": table3()}, "tables2_3",
+                 tmp_path / "build" / "results", profile="full224")
+    assert collect("full224", root=tmp_path) == ["figures-full224.json", "tables2_3.json"]
+    assert (tmp_path / "figures" / "224" / "record" / "results" / "tables2_3.json").exists()
+    assert not record_dir(tmp_path).exists()  # the 64-pixel record is untouched
+    text = build_record("full224", root=tmp_path)
+    assert "![fig06_filters](figures/224/fig06_filters.png)" in text
+    assert "](figures/fig06_filters.png)" not in text
+    assert "| zfnet224 | 14 |" in text and "| zfnet64 |" not in text
+    assert "`figures/224/record/results/tables2_3.json`" in text

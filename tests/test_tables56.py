@@ -104,7 +104,8 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert "no folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         tables56.main(["voc2012", "--root", str(tmp_path), "--profile", "huge"])
-    assert "unknown profile 'huge'; valid: smoke, quick, full, paper" in capsys.readouterr().err
+    assert ("unknown profile 'huge'; valid: smoke, quick, full, full224, paper"
+            in capsys.readouterr().err)
     with pytest.raises(SystemExit):  # fc7 of a conv-only artifact would be untrained
         tables56.main(["voc2012", "--root", str(tmp_path), "--model", "alexnet64"])
     assert "'alexnet64' stores its conv layers only" in capsys.readouterr().err

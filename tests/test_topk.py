@@ -299,3 +299,45 @@ def test_strongest_over_epochs_reads_its_cache(tmp_path):
         torch.testing.assert_close(got[1]["conv2"].projections, plain[1]["conv2"].projections,
                                    rtol=0, atol=0)
     assert len(list(tmp_path.glob("topk-*.pt"))) == 1
+
+
+def test_cached_mining_of_batches_needs_the_images_named(tmp_path):
+    model, x = _model(), torch.randn(3, 3, 56, 56)
+    with pytest.raises(ValueError, match="give images="):
+        topk.cached_mine_topk(model, iter([x]), cache_dir=tmp_path, k=1)
+    got = topk.cached_mine_topk(model, iter([x[:2], x[2:]]), cache_dir=tmp_path, k=1,
+                                images="three")[0]
+    want = topk.mine_topk(model, x, k=1)["conv3"]  # batched otherwise: float rounding
+    assert torch.equal(got["conv3"].images, want.images)
+    torch.testing.assert_close(got["conv3"].values, want.values)
+
+
+def test_map_scores_and_class_concentration_against_counting():
+    import collections
+
+    model, x = _model(), _data(30)
+    top = topk.mine_topk(model, x, layers=["conv2", "conv5"], k=5)
+    labels = torch.arange(len(x)) % 4
+    for t in top.values():
+        modal, count = topk.class_concentration(t, labels)
+        for m in range(len(t.values)):
+            seen = collections.Counter(int(labels[i]) for i in t.images[m].tolist() if i >= 0)
+            best = max(seen.values())
+            assert int(count[m]) == best and seen[int(modal[m])] == best
+        maps = [3, 0, 17]
+        rows = topk.map_scores(t, maps, labels)
+        strength = t.values[:, 0].tolist()
+        for r, m in zip(rows, maps, strict=True):
+            assert r["map"] == m and r["maps_in_layer"] == len(strength)
+            assert r["top1"] == pytest.approx(strength[m])
+            assert r["topk_mean"] == pytest.approx(float(t.values[m].mean()))
+            # rank by brute force: maps stronger, or as strong and numbered before it
+            assert r["rank"] == 1 + sum(s > strength[m] or (s == strength[m] and j < m)
+                                        for j, s in enumerate(strength))
+            assert r["modal_count"] == int(count[m])
+    assert "modal_count" not in topk.map_scores(top["conv2"], [1])[0]
+    empty = topk.mine_topk(model, x[:2], layers=["conv1"], k=4)["conv1"]  # 2 of 4 slots empty
+    assert int(topk.class_concentration(empty, labels[:2])[1].max()) <= 2
+    last = int(top["conv5"].images.max())
+    with pytest.raises(ValueError, match=f"top-k image {last} out of range 0..9 of labels"):
+        topk.class_concentration(top["conv5"], labels[:10])

@@ -535,3 +535,64 @@ def test_a_committed_baseline_is_named_relative_to_the_repository(tmp_path):
     outside = tmp_path / "b.json"
     outside.write_text(committed[0].read_text())
     assert S.load_baseline(outside)["source"] == str(outside)
+
+
+def _reference_file(folder, data, s, scratch):
+    """A committed baseline of ZFNet-64 (as zflib.scratch.main writes one) keyed on ``data``'s
+    labels under settings ``s``."""
+    from zflib.artifacts import load_trained
+
+    cfg = S.scratch_config(load_trained("zfnet64").cfg, s)
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = {"model": "zfnet64", "settings": {f: getattr(s, f) for f in S.KEY_FIELDS},
+             "scratch": scratch, "runs": [], "key": S.baseline_key(data, cfg, s),
+             "epochs": s.scratch_epochs, "seconds": 1.0, "machine": "test"}
+    (folder / "ref.json").write_text(json.dumps({"profile": "full", "data": saved}))
+
+
+def test_a_reference_baseline_of_another_architecture_stands_in(zf_home, tmp_path, monkeypatch):
+    """full224's scratch_reference: with no baseline of this architecture committed, auto
+    shows the named one (ZFNet-64's) on the same splits, trains nothing, and refuses one
+    trained on other labels."""
+    from zflib.config import repo_root
+    from zflib.viz.transfer import fig9_markdown, source_title, table4_markdown
+
+    arts = tmp_path / "artifacts"
+    arts.mkdir()
+    (arts / "zfnet64").symlink_to(repo_root() / "artifacts" / "zfnet64")
+    monkeypatch.setenv("ZF_ARTIFACTS", str(arts))
+    data = _toy_set()
+    s = _baseline_settings(scratch_reference="ref.json")
+    scratch = {"1": {"mean": 20.0, "std": 0.0, "runs": [20.0]}}
+    cfg224 = get_config("full224")  # the pretrained net's: no baseline of it is committed
+    with pytest.raises(FileNotFoundError, match="scratch_reference 'ref.json': no file"):
+        S.baseline(data, cfg224, s, profile="full224")
+    _reference_file(arts / "transfer", data, s, scratch)
+    got = S.baseline(data, cfg224, s, profile="full224")
+    assert got["reference"] == "zfnet64" and got["scratch"] == {1: scratch["1"]}
+    assert not list((zf_home / "cache").glob("scratch-runs-*"))  # nothing trained
+    # a reference trained on other labels (another class list) is refused, not shown
+    other = ImageSet(data.images, data.labels.flip(0), data.classes, data.names, data.paths)
+    with pytest.raises(ValueError, match="trained on other splits"):
+        S.baseline(other, cfg224, s, profile="full224")
+    # the tables and Fig. 9 name the stand-in
+    feats = T.FeatureSet({"fc7": np.eye(3, 8)[data.labels.numpy()].astype(np.float16)}, 0.0,
+                         False)
+    res = T.run_table4(feats, data, cfg224, s, scratch=got, model_name="zfnet224")
+    assert res["scratch_model"] == "zfnet64" and res["model"] == "zfnet224"
+    assert "| Tiny-ImageNet-pretrained ZFNet-224 (ours), 2 split(s) |" in table4_markdown(res)
+    assert "| from scratch, ZFNet-64 (ours) | 20.0 ± 0.0 (1) |" in fig9_markdown(res)
+    assert source_title(res) == "Caltech-101, ZFNet-224"
+    upscaled = ImageSet(data.images, data.labels, data.classes, data.names, data.paths,
+                        upscaled_from=16)
+    res = T.run_table4(feats, upscaled, cfg224, s, scratch=got, model_name="zfnet224")
+    assert res["input"].startswith("shorter side to 16, centre 16x16 upscaled to 256 by bicubic")
+    assert source_title(res) == "Caltech-101, ZFNet-224, 16-px images upscaled to 256"
+
+
+def test_full224_transfer_settings_are_fulls_with_the_64_pixel_reference():
+    full, f224 = T.transfer_settings("full"), T.transfer_settings("full224")
+    assert f224.scratch_reference == "caltech101-scratch-full.json"
+    assert {f: getattr(f224, f) for f in S.KEY_FIELDS} == {f: getattr(full, f)
+                                                            for f in S.KEY_FIELDS}
+    assert S.committed_baselines()[0].name == f224.scratch_reference

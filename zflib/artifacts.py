@@ -42,15 +42,17 @@ class Trained(NamedTuple):
 PREPROCESSING = ("image_size", "crop_size", "input_scale")
 
 
-def profile_config(trained: Trained, profile: str, **overrides) -> Config:
+def profile_config(trained: Trained | Config, profile: str, **overrides) -> Config:
     """The config of ``profile`` (data, budgets; ``overrides`` applied) with the preprocessing
-    ``trained`` was trained with (:data:`PREPROCESSING`: image and crop size, input scale).
+    ``trained`` was trained with (:data:`PREPROCESSING`: image and crop size, input scale;
+    ``trained`` may be the model's own config, e.g. an explorer ``Subject``'s ``data_cfg``).
 
     Use it wherever images go into a committed model: the profile's default input scale
     (1/64) is not that of the runs trained with the paper's recipe (1.0).
 
     Paper: Sec. 3 (the inputs a model was trained on)."""
-    own = {k: getattr(trained.cfg, k) for k in PREPROCESSING}
+    own_cfg = trained if isinstance(trained, Config) else trained.cfg
+    own = {k: getattr(own_cfg, k) for k in PREPROCESSING}
     clash = {k: v for k, v in overrides.items() if k in own and v != own[k]}
     if clash:
         raise ValueError(f"{clash} differs from the model's own preprocessing {own}")
@@ -61,7 +63,8 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get("ZF_ARTIFACTS", repo_root() / "artifacts"))
 
 
-def _config_from(saved: dict) -> Config:
+def config_from(saved: dict) -> Config:
+    """The :class:`Config` a checkpoint or artifact records (its ``config`` entry)."""
     names = {f.name for f in fields(Config)}
     values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()
               if k in names and k != "profile"}
@@ -73,19 +76,57 @@ def _fp16(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             for k, v in state.items()}
 
 
+INT8 = ("none", "linear", "all")  # which weights save_trained may store as int8
+
+
+def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per output row (filter or unit): ``(q, scale)`` with
+    ``w ~= q * scale`` (``scale`` fp32 [rows], max |w| of the row / 127)."""
+    flat = w.detach().float().cpu().flatten(1)
+    scale = flat.abs().amax(1).clamp_min(1e-12) / 127
+    return (flat / scale[:, None]).round().clamp(-127, 127).to(torch.int8).view(w.shape), scale
+
+
+def dequantize_rows(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The fp32 weights of :func:`quantize_rows`."""
+    return (q.float().flatten(1) * scale[:, None]).view(q.shape)
+
+
 def save_trained(model: ConvNet, mean: torch.Tensor, cfg: Config, name: str, *,
-                 conv_only: bool = False, epoch: int | None = None) -> Path:
-    """Store ``model`` as artifact ``name`` (fp16); ``conv_only`` keeps ``features`` only."""
+                 conv_only: bool = False, epoch: int | None = None, int8: str = "none",
+                 folder: str | os.PathLike | None = None) -> Path:
+    """Store ``model`` as artifact ``name`` (fp16); ``conv_only`` keeps ``features`` only.
+
+    ``int8``: ``"linear"`` stores the fully connected weights as int8 per unit
+    (:func:`quantize_rows`; a 224-pixel ZFNet's fc6-fc8 are 55 of its 59 million weights),
+    ``"all"`` every conv and linear weight; biases stay fp16. ``folder``: write there instead
+    of ``artifacts/<name>`` (a training machine's export)."""
     from dataclasses import asdict
 
+    if int8 not in INT8:
+        raise ValueError(f"int8 {int8!r} not valid; valid: {', '.join(INT8)}")
     state = model.state_dict()
     if conv_only or epoch is not None:
         state = {k: v for k, v in state.items() if k.startswith("features.")}
+    packed = {}
+    if int8 != "none":
+        kinds = (torch.nn.Linear,) if int8 == "linear" else (torch.nn.Linear, torch.nn.Conv2d)
+        for mod_name, m in model.named_modules():
+            if isinstance(m, kinds) and f"{mod_name}.weight" in state:
+                packed[f"{mod_name}.weight"] = quantize_rows(state.pop(f"{mod_name}.weight"))
     fname = f"epoch_{epoch}.pt" if epoch is not None else ("conv.pt" if conv_only else "model.pt")
-    path = artifacts_dir() / name / fname
+    path = (Path(folder) if folder else artifacts_dir() / name) / fname
     atomic_save({"model": _fp16(state), "arch": model.describe(), "config": asdict(cfg),
-                 "mean": mean.float().cpu()}, path)
+                 "mean": mean.float().cpu(), **({"int8": packed} if packed else {})}, path)
     return path
+
+
+def _weights(ckpt: dict) -> dict[str, torch.Tensor]:
+    """An artifact's weights as fp32, int8 ones (:func:`save_trained`) dequantized."""
+    state = {k: v.float() for k, v in ckpt["model"].items()}
+    for k, (q, scale) in ckpt.get("int8", {}).items():
+        state[k] = dequantize_rows(q, scale)
+    return state
 
 
 def _read(path: Path) -> dict:
@@ -130,9 +171,25 @@ def available_epochs(name: str = "zfnet64") -> list[int]:
                   if (m := re.fullmatch(r"epoch_(\d+)\.pt", p.name)))
 
 
+def final_epoch(name: str) -> int | None:
+    """The epoch the artifact's own weights (``model.pt`` / ``conv.pt``) were saved at: its
+    run's last (``results.json``'s ``epochs``), or None when it records none."""
+    path = artifacts_dir() / name / "results.json"
+    epochs = json.loads(path.read_text()).get("epochs") if path.exists() else None
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+
+
+def figure_epochs(name: str) -> list[int]:
+    """Every epoch of ``name`` whose conv layers can be loaded (Fig. 4): the stored snapshots
+    and the final epoch (:func:`final_epoch`; ZFNet-224's 14 is stored as the model itself)."""
+    final = final_epoch(name)
+    return sorted(set(available_epochs(name)) | ({final} if final is not None else set()))
+
+
 def load_trained(name: str = "zfnet64", *, epoch: int | None = None,
                  device: torch.device | str = "cpu") -> Trained:
-    """Load artifact ``name``; with ``epoch``, its conv layers are those of that epoch."""
+    """Load artifact ``name``; with ``epoch``, its conv layers are those of that epoch (a
+    stored snapshot, or the final epoch: the artifact itself; :func:`figure_epochs`)."""
     folder = artifacts_dir() / name
     whole, conv = folder / "model.pt", folder / "conv.pt"
     base = whole if whole.exists() else conv
@@ -143,21 +200,24 @@ def load_trained(name: str = "zfnet64", *, epoch: int | None = None,
                                 f"{', '.join(have) or 'none'}); train it with "
                                 "`python -m zflib.runs` or check out the committed artifacts")
     ckpt = _read(base)
-    cfg = _config_from(ckpt["config"])
+    cfg = config_from(ckpt["config"])
     _check_record(ckpt, cfg, base)
     arch = ckpt["arch"]
     model = build_model(arch["arch"], num_classes=arch["num_classes"], size=arch["size"],
                         ablation=arch["ablation"])
     check_compatible(arch, model, str(base))
-    state = {k: v.float() for k, v in ckpt["model"].items()}
+    state = _weights(ckpt)
     _check_shapes(state, model, str(base))
+    if epoch is not None and epoch not in available_epochs(name) and \
+            epoch == final_epoch(name):
+        epoch = None  # the final epoch: the artifact's own weights
     if epoch is not None:
         if epoch not in available_epochs(name):
             raise ValueError(f"epoch {epoch} of {name!r} not stored; valid: "
-                             f"{available_epochs(name)}")
+                             f"{figure_epochs(name)}")
         snap = _read(folder / f"epoch_{epoch}.pt")
         check_compatible(snap["arch"], model, f"{name}/epoch_{epoch}.pt")
-        snap_state = {k: v.float() for k, v in snap["model"].items()}
+        snap_state = _weights(snap)
         _check_shapes(snap_state, model, str(folder / f"epoch_{epoch}.pt"))
         state.update(snap_state)
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -182,7 +242,7 @@ def export_run(run_dir: str | os.PathLike, name: str, *, whole: bool = False,
     conv layers, plus the conv layers of ``epochs``."""
     run_dir = Path(run_dir)
     ckpt = _read(run_dir / "last.pt")
-    cfg = _config_from(ckpt["config"])
+    cfg = config_from(ckpt["config"])
     arch = ckpt["arch"]
     model = build_model(arch["arch"], num_classes=arch["num_classes"], size=arch["size"],
                         ablation=arch["ablation"])

@@ -61,6 +61,11 @@ class Config:
     plateau_patience: int = 2  # epochs without a better val error before lr /= 10
     plateau_threshold: float = 0.005  # an improvement smaller than this (absolute) is none
     min_lr: float = 1e-6
+    # plateau: the paper's lr/10 rule above; cosine: linear warm-up over warmup_epochs, then
+    # a cosine from lr to min_lr at the last step of `epochs`, set before every step
+    schedule: str = "plateau"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0  # cross-entropy against (1 - eps) one-hot + eps / classes
     amp: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     # --- bookkeeping ---
     seed: int = 0
@@ -72,6 +77,16 @@ class Config:
     topk: int = 9
     fig_maps_per_layer: int = 16
     fig_images: int = 0  # images mined for top-9 (0 = whole validation split)
+    # validation images behind Fig. 6's numbers and layer-2 maps (0 = as fig_images); at 224
+    # pixels each model's inputs take 0.6 GB per 1,000 images
+    fig6_images: int = 0
+    # validation images (the first n) Fig. 7 picks its examples from, mines for panel (c) and
+    # measures its claim on (0 = as val_limit); at 224 pixels 0.6 GB of inputs per 1,000
+    fig7_images: int = 0
+    # on a CPU, Fig. 4 mines the first n training images of every class (0: the profile's
+    # training split, fig_images of it); a GPU mines the split whatever this says. At 224
+    # pixels each epoch's pass costs about 2.2 GFLOPs an image (all 100,000: 2 hours of 2 cores)
+    fig4_per_class: int = 0
     correspondence_draws: int = 100  # random placements per part-sized box (Table 1, Fig. 8)
     explorer_images: int = 10000  # validation images the explorer mines for its top-9
 
@@ -80,13 +95,27 @@ class Config:
 # other field decides what the run learns, and resuming a checkpoint made with another value
 # is refused (zflib.train.Trainer.resume)
 # Settings of the analyses (the figures, the explorer), which training never reads
-ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "correspondence_draws", "explorer_images")
+ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "fig4_per_class", "fig6_images",
+            "fig7_images", "correspondence_draws", "explorer_images")
 RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "checkpoint_every",
              "eval_batch_size", "num_threads", *ANALYSIS)
 
 # The profile of the committed record: its `make figures` run writes figures/ (which RESULTS.md
 # and the README show); every other profile writes build/figures/<profile>/ (zflib.figures)
 RECORD_PROFILE = "full"
+# The committed figures: `make figures` in each of these profiles writes its folder (the
+# README and RESULTS.md show them); any other profile writes build/figures/<profile>/
+RECORD_FIGURES = {"full": "figures", "full224": "figures/224"}
+
+# The committed artifacts (zflib.artifacts) that figures draw, by geometry (Config.size) and
+# role; "" where no such artifact exists (the 224-pixel run without renormalisation trained,
+# but its weights were not brought back from the GPU machine; docs/reproduction.md)
+FIGURE_MODELS: dict[int, dict[str, str]] = {
+    64: {"zfnet": "zfnet64", "alexnet": "alexnet64", "paper_sgd": "zfnet64-paper-sgd",
+         "paper_sgd_norenorm": "zfnet64-paper-sgd-norenorm"},
+    224: {"zfnet": "zfnet224", "alexnet": "alexnet224", "paper_sgd": "zfnet224-paper-sgd",
+          "paper_sgd_norenorm": ""},
+}
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
@@ -101,6 +130,20 @@ PROFILES: dict[str, dict[str, Any]] = {
     # the committed runs' split: the first 300 training images of every class (the mirror's
     # copy has exactly these; with the official 500 installed, train_per_class=0 takes all)
     "full": dict(train_per_class=300),
+    # Fig. 3's geometry on all of Tiny ImageNet (500 per class, `make data` from the official
+    # archive, or a 500-per-class copy installed with --from): each 64-px image resized to 256
+    # (bicubic, on the GPU; zflib.data.transforms.resize), random 224 crops, 10-crop testing.
+    # The recipe of the committed zfnet224 run (zflib.train224): the 64-pixel adam recipe at
+    # batch 256, lr 3e-4 warmed up over one epoch then cosine, label smoothing 0.1
+    "full224": dict(
+        image_size=256, crop_size=224, size=224, train_per_class=0, batch_size=256, lr=3e-4,
+        schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1, epochs=30,
+        keep_epochs=(1, 2, 5, 10, 20, 30), checkpoint_every=0, eval_batch_size=500,
+        fig4_per_class=5, fig6_images=2000, fig7_images=1000,
+        # at 224 pixels a masked image costs 45-80 ms of CPU: 15 draws keep notebook 08 (3
+        # models, 5 and 14 dogs) near 5 minutes; p-values then come in steps of 1/15
+        correspondence_draws=15,
+    ),
     "paper": dict(
         dataset="imagefolder", image_size=256, crop_size=224, size=224, num_classes=1000,
         input_scale=1.0, optimizer="sgd", lr=1e-2, init="normal", first_layer_std=0.0,
@@ -151,6 +194,11 @@ class TransferSettings:
     # Kaiming-normal, as the committed 80-minute baseline was trained (before conv1 started at
     # N(0, 1e-2) by default); it is the only field in which it departs from the pretrained net
     scratch_first_layer_std: float = 0.0
+    # a committed baseline (a file in artifacts/transfer/) to show when none trained under
+    # these settings and this architecture is committed, instead of training one: full224
+    # shows the 64-pixel ZFNet trained from scratch on the same splits (training ZFNet-224
+    # from scratch, 20 runs at 224 px, is a GPU job); "": train it (zflib.scratch.baseline)
+    scratch_reference: str = ""
     seed: int = 0
 
 
@@ -170,6 +218,10 @@ TRANSFER_PROFILES: dict[str, dict[str, Any]] = {
     # two CPU cores at their usual speed): committed in artifacts/transfer/ by
     # ``python -m zflib.scratch --profile full``, so notebook 10 does not retrain it.
     "full": dict(scratch_curve_splits=2),
+    # full's settings on ZFNet-224 (Caltech-101 decoded at 256 px, the mirror's 96-px images
+    # upscaled by bicubic as Tiny ImageNet's are); the from-scratch baseline is full's
+    # committed 64-pixel one, on the same splits (scratch_reference)
+    "full224": dict(scratch_curve_splits=2, scratch_reference="caltech101-scratch-full.json"),
     # The whole curve on 5 splits: 35 runs of 40 epochs (``python -m zflib.scratch --profile
     # paper`` takes over full's 20 and trains 15 more: a GPU job, or about 40 minutes of two
     # CPU cores at their usual speed).
@@ -255,6 +307,17 @@ def get_config(profile: str | None = None, /, **overrides: Any) -> Config:
     return dataclasses.replace(Config(), profile=profile, **values)
 
 
+def figure_model(profile: str, role: str = "zfnet") -> str:
+    """The committed artifact that ``profile``'s figures use for ``role`` (``zfnet``,
+    ``alexnet``, ``paper_sgd``, ``paper_sgd_norenorm``): ``zfnet64`` in the 64-pixel
+    profiles, ``zfnet224`` in ``full224`` and ``paper`` (:data:`FIGURE_MODELS`); "" when that
+    geometry has none for the role."""
+    size = get_config(profile).size
+    if role not in FIGURE_MODELS[size]:
+        raise ValueError(f"unknown role {role!r}; valid: {', '.join(FIGURE_MODELS[size])}")
+    return FIGURE_MODELS[size][role]
+
+
 def zf_home() -> Path:
     """Cache root for datasets, decoded arrays and checkpoints: ``$ZF_HOME`` or
     ``~/.cache/zflib``. Kept outside the work tree so that it survives a fresh checkout."""
@@ -275,7 +338,8 @@ def repo_relative(path: str | os.PathLike) -> str:
         return str(path)
 
 
-__all__ = ["Config", "PROFILES", "RECORD_PROFILE", "ANALYSIS", "RESUMABLE", "get_config",
+__all__ = ["Config", "PROFILES", "RECORD_PROFILE", "RECORD_FIGURES", "FIGURE_MODELS",
+           "figure_model", "ANALYSIS", "RESUMABLE", "get_config",
            "zf_home", "repo_root", "repo_relative",
            "TransferSettings",
            "TRANSFER_PROFILES", "TRANSFER_LAYERS", "transfer_settings"]

@@ -37,6 +37,7 @@ Paper: Sec. 5 ("Correspondence Analysis"), Fig. 8, Table 1.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -48,7 +49,7 @@ import torch
 
 from zflib.activations import extract, layer_list
 from zflib.config import Config
-from zflib.data import ImageSet, to_input
+from zflib.data import TINY_SIZE, ImageSet, load_split, resize, to_input
 from zflib.models import ConvNet
 from zflib.occlusion import grey_baseline
 
@@ -85,21 +86,26 @@ def load_dog_parts(data: ImageSet,
                    ) -> DogParts:
     """Read the part boxes (``zflib/annotations/dog_parts.json``, or the files ``path`` names,
     their dogs in turn) and find the images in ``data`` (the validation split, loaded without
-    ``val_limit``; files are matched by name).
+    ``val_limit``; files are matched by name). Boxes drawn on the 64-pixel images are scaled
+    to ``data``'s stored images (:func:`box_scale`: 4x for 256 pixels), as the images were.
 
     Raises ``ValueError`` naming the files missing from ``data`` or a box outside the image.
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path or [ANNOTATIONS])
-    entries = [e for p in paths for e in json.loads(Path(p).read_text())["images"]]
+    side = data.images.shape[1]
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    entries = [e for doc in docs for e in doc["images"]]
+    scale = [box_scale(doc.get("coordinates", "image64"), side) for doc in docs
+             for _ in doc["images"]]
     where = {Path(p).name: i for i, p in enumerate(data.paths)}
     missing = [e["file"] for e in entries if e["file"] not in where]
     if missing:
         raise ValueError(f"annotated images {missing} not in this split of {len(data)} images "
                          "(load the validation split without val_limit)")
-    side = data.images.shape[1]
     boxes = {}
     for part in PARTS:
         b = torch.tensor([e["boxes"][part] for e in entries], dtype=torch.long)
+        b = b * torch.tensor(scale, dtype=torch.long)[:, None]
         bad = (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 2] > side) | (b[:, 3] > side) | \
               (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
         if bad.any():
@@ -108,6 +114,42 @@ def load_dog_parts(data: ImageSet,
     return DogParts(index=torch.tensor([where[e["file"]] for e in entries]),
                     files=[e["file"] for e in entries], names=[e["name"] for e in entries],
                     boxes=boxes)
+
+
+def load_dogs(cfg: Config,
+              path: str | os.PathLike | Sequence[str | os.PathLike] | None = None) -> ImageSet:
+    """The annotated dogs alone (the files ``path`` names, as :func:`load_dog_parts`), from the
+    validation split, stored at ``cfg.image_size``: the split is loaded at Tiny ImageNet's own
+    64 pixels and only the dogs are resized (:func:`zflib.data.transforms.resize`, as
+    :func:`zflib.data.load_split` resizes every image; at 256 pixels the whole split would
+    take 2 GB and 40 s for 14 images). Pass the result to :func:`load_dog_parts`.
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path or [ANNOTATIONS])
+    files = {e["file"] for p in paths for e in json.loads(Path(p).read_text())["images"]}
+    native = dataclasses.replace(cfg, image_size=TINY_SIZE, val_limit=0)
+    val = load_split(native if cfg.dataset == "tiny-imagenet" else cfg, "val")
+    dogs = val.subset([i for i, p in enumerate(val.paths) if Path(p).name in files])
+    if dogs.images.shape[1] == cfg.image_size:
+        return dogs
+    return ImageSet(resize(dogs.images, cfg.image_size), dogs.labels, dogs.classes, dogs.names,
+                    dogs.paths, dogs.failed)
+
+
+def box_scale(coordinates: str, side: int) -> int:
+    """Stored-image pixels per annotation pixel: the boxes are drawn on ``coordinates``
+    ("image64": the 64-pixel images); a stored image of ``side`` pixels resized from them (256
+    at Fig. 3's geometry, by :func:`zflib.data.transforms.resize`) spans ``side / 64`` pixels for
+    each, so pixel i of the annotation covers pixels ``i * scale .. (i + 1) * scale - 1``.
+
+    Paper: Sec. 5, Fig. 8 (the masked parts, at the network's input size)."""
+    source = coordinates.removeprefix("image")
+    if not source.isdigit() or int(source) < 1:
+        raise ValueError(f"annotation coordinates {coordinates!r} not valid; valid: 'image64' "
+                         "(pixels of the 64-pixel image), or 'imageN'")
+    if side % int(source):
+        raise ValueError(f"stored images of {side} pixels are no whole multiple of the "
+                         f"annotations' {source}; valid: {source}, {2 * int(source)}, ...")
+    return side // int(source)
 
 
 def mask_inputs(x: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor, *,

@@ -10,7 +10,8 @@ as a grey square slides over the image.
 Three layers, kept apart:
 
 - :class:`Subject`: a model and how images become its inputs (:func:`zf_subject` for the
-  committed ZFNet-64 / AlexNet-64 artifacts and the epoch snapshots, :func:`torchvision_subject`
+  committed artifacts, :data:`ARTIFACTS`: ZFNet-64 / AlexNet-64, ZFNet-224 / AlexNet-224, and
+  the epoch snapshots, :func:`torchvision_subject`
   for any torchvision classification model with pretrained weights from a local file).
 - :class:`Explorer`: the compute for one subject and one image set, through
   :mod:`zflib.deconv`, :mod:`zflib.topk` and :mod:`zflib.occlusion`. The top-9 mining runs once
@@ -160,6 +161,12 @@ class Subject:
     data_cfg: Config | None = None
 
 
+# validation images mined for the top-9 of a committed model at more than 64 pixels (its
+# inputs and display copies take 1.2 GB per 1,000 at 224; mining 1,000 takes about 50 s of
+# CPU once, then it is cached)
+LARGE_MINE_IMAGES = 1000
+
+
 def default_occluder(crop: int) -> tuple[int, int]:
     """(size, stride) of the occluder for a ``crop``-pixel input: 3/14 and 1/7 of it
     (12 and 8 at 56 pixels: 49 positions, which keeps an update under a second on a CPU;
@@ -172,8 +179,10 @@ def zf_subject(name: str = "zfnet64", *, epoch: int | None = None,
     """A committed artifact (:func:`zflib.artifacts.load_trained`) as a :class:`Subject`.
 
     ``epoch``: its conv layers at that epoch (Fig. 4's snapshots); the classifier is then not
-    shown, as it belongs to the final epoch. Conv-only artifacts (AlexNet-64 and the two
-    ZFNet-64 runs of the paper's recipe) have no trained classifier either.
+    shown, as it belongs to the final epoch. Conv-only artifacts (AlexNet-64, AlexNet-224 and
+    the runs of the paper's recipe) have no trained classifier either. A model at more than
+    64 pixels (ZFNet-224, AlexNet-224) mines :data:`LARGE_MINE_IMAGES` validation images
+    unless the app is told how many (``mine_images``).
     """
     from zflib.artifacts import load_trained
 
@@ -182,7 +191,8 @@ def zf_subject(name: str = "zfnet64", *, epoch: int | None = None,
     names = _tiny_names(tr.cfg) if tr.complete and epoch is None else None
     label = name if epoch is None else f"{name} (epoch {epoch})"
     return Subject(label, tr.model, pre, occlusion.grey_baseline(tr.mean, tr.cfg).to(device),
-                   names, default_occluder(tr.cfg.crop_size), data_cfg=tr.cfg)
+                   names, default_occluder(tr.cfg.crop_size), data_cfg=tr.cfg,
+                   mine_images=LARGE_MINE_IMAGES if tr.cfg.crop_size > 64 else 0)
 
 
 def _tiny_names(cfg) -> list[str] | None:
@@ -520,14 +530,21 @@ class Explorer:
 # ----------------------------------------------------------------------------- widgets
 
 
+# The committed artifacts the explorer offers, in dropdown order: the 64-pixel models, then
+# ZFNet-224 and AlexNet-224 (the paper's geometry, Fig. 3)
+ARTIFACTS = ("zfnet64", "alexnet64", "zfnet64-paper-sgd", "zfnet64-paper-sgd-norenorm",
+             "zfnet224", "alexnet224")
+
+
 def model_choices() -> dict[str, tuple[str, int | None]]:
-    """The committed artifacts present, as dropdown label -> (artifact, epoch): ``zfnet64``,
-    ``alexnet64``, ``zfnet64-paper-sgd`` and its ``-norenorm`` twin, each followed by its epoch
-    snapshots (Fig. 4) where it has them."""
+    """The committed artifacts present (:data:`ARTIFACTS`), as dropdown label -> (artifact,
+    epoch): ``zfnet64``, ``alexnet64``, ``zfnet64-paper-sgd`` and its ``-norenorm`` twin,
+    ``zfnet224`` and ``alexnet224``, each followed by its epoch snapshots (Fig. 4) where it
+    has them."""
     from zflib.artifacts import artifacts_dir, available_epochs
 
     out: dict[str, tuple[str, int | None]] = {}
-    for name in ("zfnet64", "alexnet64", "zfnet64-paper-sgd", "zfnet64-paper-sgd-norenorm"):
+    for name in ARTIFACTS:
         folder = artifacts_dir() / name
         if (folder / "model.pt").exists() or (folder / "conv.pt").exists():
             out[name] = (name, None)
@@ -678,7 +695,8 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
 
     Args:
         profile: picks how many validation images are mined (its ``explorer_images``).
-        mine_images: override that number (0: the profile's).
+        mine_images: override that number (0: the profile's, but
+            :data:`LARGE_MINE_IMAGES` for ZFNet-224 and AlexNet-224).
         torchvision: ``{name: path of its pretrained weights}`` (any torchvision
             classification model name, :func:`torchvision_names`); an empty path
             leaves the model out, ``None`` adds it randomly initialised.
@@ -696,12 +714,13 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
 
     Paper: Sec. 2.1, Fig. 2, Fig. 7.
     """
-    n_default = mine_images or get_config(profile).explorer_images
+    n_default = get_config(profile).explorer_images
     folder = folder_images(image_folder) if image_folder else None
     loaders: dict[str, Callable[[], Explorer]] = {}
     choices = {**model_choices(), **{name: (name, None) for name in models}}
     for label, (name, epoch) in choices.items():
-        loaders[label] = _zf_loader(name, epoch, n_default, folder, device, cache_dir)
+        loaders[label] = _zf_loader(name, epoch, mine_images, n_default, folder, device,
+                                    cache_dir)
     for arch, weights in (torchvision or {}).items():
         if weights == "":
             continue
@@ -711,11 +730,14 @@ def app(profile: str = "smoke", *, mine_images: int = 0,
     return ExplorerApp(loaders)
 
 
-def _zf_loader(name: str, epoch: int | None, n: int, folder, device, cache_dir):
+def _zf_loader(name: str, epoch: int | None, asked: int, n_default: int, folder, device,
+               cache_dir):
     def load() -> Explorer:
         from zflib.data import load_split
 
         subject = zf_subject(name, epoch=epoch, device=device)
+        # the app's mine_images, else the model's own cap (224 px), else the profile's
+        n = asked or subject.mine_images or n_default
         if folder is not None:
             return Explorer(subject, folder[0][:n], names=folder[1][:n], cache_dir=cache_dir)
         val = load_split(dataclasses.replace(subject.data_cfg, val_limit=n), "val")
@@ -740,6 +762,7 @@ def _tv_loader(subject_fn, n: int, folder, cache_dir):
     return load
 
 
-__all__ = ["TORCHVISION", "torchvision_names", "Preprocess", "Subject", "TorchvisionNet", "View",
+__all__ = ["TORCHVISION", "ARTIFACTS", "LARGE_MINE_IMAGES", "torchvision_names", "Preprocess",
+           "Subject", "TorchvisionNet", "View",
            "Explorer", "ExplorerApp", "app", "default_occluder", "model_choices",
            "torchvision_subject", "zf_subject"]

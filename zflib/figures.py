@@ -5,7 +5,8 @@
 numbers, each with ``-p profile <profile>``, writes the executed copies to
 ``build/notebooks/<profile>/`` and lets the notebooks save their PNGs (passed on as
 ``$ZF_FIGURES``) to :func:`figures_dir`: ``figures/`` for the committed record's profile
-(``config.RECORD_PROFILE``, the figures ``RESULTS.md`` and the README show), and
+(``config.RECORD_PROFILE``, the figures ``RESULTS.md`` and the README show), ``figures/224/``
+for ``full224`` (the same figures from the 224-pixel ZFNet), and
 ``build/figures/<profile>/`` for any other, so that ``make figures`` in ``quick`` leaves the
 committed figures as they are (``--figures`` or ``$ZF_FIGURES`` chooses another folder).
 It prints the time of each notebook and the PNGs it wrote, and a summary, also written to
@@ -33,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zflib.config import PROFILES, RECORD_PROFILE, get_config, repo_root
+from zflib.config import PROFILES, RECORD_FIGURES, RECORD_PROFILE, get_config, repo_root
 
 # what a summary says of a notebook timed before summaries stamped each notebook's run
 UNSTAMPED = "an earlier run"
@@ -41,7 +42,9 @@ UNSTAMPED = "an earlier run"
 NOTEBOOK = re.compile(r"(\d\d)_.+\.ipynb")
 SKIP = ("00",)  # the explorer (interactive; `make explore`)
 # the profiles of the committed 64-pixel models, which the notebooks draw
-FIGURE_PROFILES = tuple(p for p in PROFILES if get_config(p).size == 64)
+# the profiles whose data the notebooks can load: Tiny ImageNet (64 px, or resized to 256 in
+# full224); `paper` trains on an ImageFolder tree of its own
+FIGURE_PROFILES = tuple(p for p in PROFILES if get_config(p).dataset == "tiny-imagenet")
 
 
 @dataclass
@@ -174,11 +177,12 @@ def _pngs(folder: Path) -> dict[str, float]:
 
 def figures_dir(profile: str, *, root: Path | None = None, build: Path | None = None) -> Path:
     """Where ``make figures`` in ``profile`` puts its PNGs unless told otherwise: the committed
-    ``<root>/figures/`` for ``RECORD_PROFILE``, ``<build>/figures/<profile>/`` for every other
-    (``build`` defaults to ``<root>/build``)."""
+    ``<root>/figures/`` for ``full`` and ``<root>/figures/224/`` for ``full224``
+    (``config.RECORD_FIGURES``), ``<build>/figures/<profile>/`` for every other (``build``
+    defaults to ``<root>/build``)."""
     root = root or repo_root()
-    if profile == RECORD_PROFILE:
-        return root / "figures"
+    if profile in RECORD_FIGURES:
+        return root / RECORD_FIGURES[profile]
     return (build or root / "build") / "figures" / profile
 
 
@@ -193,10 +197,10 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
         raise ValueError(
             f"profile {profile!r} trains ZFNet-224 on an ImageFolder tree (ImageNet, a GPU: "
             f"python -m zflib.train --profile {profile} --set data_root=...), but the notebooks "
-            "draw the committed 64-pixel models, and no 224-pixel model is committed; valid "
-            f"here: {', '.join(FIGURE_PROFILES)}. A trained 224-pixel model, exported with "
-            "zflib.artifacts.export_run, is mined and drawn by python -m zflib.mine --model NAME "
-            "and shown by zflib.explorer.app(models=[NAME])")
+            "draw the committed models on Tiny ImageNet; valid here: "
+            f"{', '.join(FIGURE_PROFILES)} (full224: the committed ZFNet-224). Another trained "
+            "model, exported with zflib.artifacts.export_run, is mined and drawn by "
+            "python -m zflib.mine --model NAME and shown by zflib.explorer.app(models=[NAME])")
     root = repo_root()
     nb_dir = Path(notebooks) if notebooks else root / "notebooks"
     build_dir = Path(build) if build else root / "build"
@@ -283,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--build", default=None, help="folder for the executed notebooks")
     parser.add_argument("--figures", default=None,
                         help=f"folder for the PNGs (default: $ZF_FIGURES, else figures/ for "
-                             f"{RECORD_PROFILE}, build/figures/PROFILE/ for the others)")
+                             f"{RECORD_PROFILE}, figures/224/ for full224, build/figures/PROFILE/ "
+                             "for the others)")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name")
     parser.add_argument("--timeout", type=int, default=None,
                         help="seconds allowed per cell (default: no limit)")

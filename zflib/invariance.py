@@ -173,23 +173,82 @@ def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor
         raise ValueError("images is empty")
     check_indices(labels, model.num_classes, "label")
     fill = mean_pixel(mean)
-    moved = torch.cat([transform_images(images, kind, float(v), fill=fill) for v in values])
     layers = layer_list(layers)
     names = list(dict.fromkeys([*layers, "fc8"]))
-    x = to_input(torch.cat([images, moved]), mean, cfg)
-    acts = extract(model, x, names, batch_size=batch_size)
-    n, v = len(images), len(values)
-    distance = {}
-    for name in layers:
-        f = acts[name].flatten(1).double()
-        ref, new = f[:n], f[n:].reshape(v, n, -1)
-        distance[name] = (new - ref[None]).norm(dim=2).T.float()  # [N, V]
-    probs = torch.softmax(acts["fc8"][n:].double(), dim=1).reshape(v, n, -1)
-    prob = probs[:, torch.arange(n), labels].T.float()
-    crop = to_input(moved.reshape(v, n, *moved.shape[1:])[:, 0], mean, cfg)
-    examples = (from_input(crop, mean, cfg) * 255).round().to(torch.uint8)
-    return InvarianceCurves(kind=kind, values=values, distance=distance, prob=prob,
-                            labels=labels, examples=examples)
+    n = len(images)
+    # a few amounts at a time (at 224 pixels conv1's output is 4.6 MB an image), each pass
+    # with the originals, so that an unchanged image gives exactly the original's features
+    per_pass = max(1, (batch_size - n) // n)
+    distance: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
+    probs, examples = [], []
+    for start in range(0, len(values), per_pass):
+        chunk = values[start:start + per_pass]
+        moved = torch.cat([transform_images(images, kind, float(v), fill=fill) for v in chunk])
+        x = to_input(torch.cat([images, moved]), mean, cfg)
+        acts = extract(model, x, names, batch_size=len(x))
+        for name in layers:
+            f = acts[name].flatten(1).double()
+            new = f[n:].reshape(len(chunk), n, -1)
+            distance[name].append((new - f[:n][None]).norm(dim=2).T.float())  # [N, v]
+        p = torch.softmax(acts["fc8"][n:].double(), dim=1).reshape(len(chunk), n, -1)
+        probs.append(p[:, torch.arange(n), labels].T.float())
+        first = x[n:].reshape(len(chunk), n, *x.shape[1:])[:, 0]
+        examples.append((from_input(first, mean, cfg) * 255).round().to(torch.uint8))
+    return InvarianceCurves(kind=kind, values=values,
+                            distance={k: torch.cat(d, dim=1) for k, d in distance.items()},
+                            prob=torch.cat(probs, dim=1), labels=labels,
+                            examples=torch.cat(examples))
+
+
+def summarise(rows: list[InvarianceCurves]) -> dict[str, dict[str, float]]:
+    """Fig. 5's claims in numbers, per transformation (``rows``: one per kind).
+
+    - ``prob_kept``: the share of (image, amount) pairs whose true-class probability is at
+      least half the untransformed image's (invariance of the output);
+    - ``prob_mean``: the mean true-class probability over images and amounts;
+    - ``jump_<layer>``: the distance at the smallest amount other than the identity over the
+      largest distance, averaged over images (near 1: a small change moves the layer about as
+      far as any, as layer 1 does; small: the layer moves gradually);
+    - ``linear_<layer>``: Pearson's r, over images and amounts, between how far the amount is
+      from the identity and the layer's distance (the paper: layer 7 is nearly linear in
+      translation and scale).
+
+    Paper: Sec. 4.4, Fig. 5.
+    """
+    out = {}
+    for r in rows:
+        i = r.identity_index
+        if i < 0:
+            raise ValueError(f"{r.kind} values {r.values.tolist()} hold no identity amount")
+        clean = r.prob[:, i:i + 1]
+        away = (r.values - r.values[i]).abs()
+        nearest = int(torch.where(away > 0, away, torch.inf).argmin())
+        row = {"prob_kept": float((r.prob >= clean / 2).double().mean()),
+               "prob_mean": float(r.prob.double().mean())}
+        for name, d in r.distance.items():
+            d = d.double()
+            row[f"jump_{name}"] = float((d[:, nearest] / d.amax(dim=1)).mean())
+            x = away.double().expand_as(d).flatten()
+            row[f"linear_{name}"] = float(torch.corrcoef(torch.stack([x, d.flatten()]))[0, 1])
+        out[r.kind] = row
+    return out
+
+
+def candidates(labels: torch.Tensor, classes: list[str], *,
+               wnids: tuple[str, ...] = PAPER_ANALOGUES) -> torch.Tensor:
+    """Indices of the images :func:`choose_images` can pick: those of the classes ``wnids``
+    when every one of them is present, else all (a missing class is replaced by the most
+    confident image of any other). Classifying these alone picks the same images.
+
+    Args:
+        labels: [N] true classes; classes: the class ids (wnids).
+    """
+    labels = torch.as_tensor(labels)
+    present = [classes.index(w) for w in wnids if w in classes]
+    wanted = torch.isin(labels, torch.tensor(present, dtype=labels.dtype))
+    if len(present) < len(wnids) or any(not bool((labels == c).any()) for c in present):
+        return torch.arange(len(labels))
+    return wanted.nonzero().flatten()
 
 
 def choose_images(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], *,

@@ -29,7 +29,7 @@ import argparse
 import dataclasses
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -164,6 +164,48 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
         tp = topk.top_projections(sub.model, x, sub.preprocess.display(images[used]),
                                   remapped, layer, m)
         out[layer] = dataclasses.replace(tp, top=sel)
+    return out
+
+
+def cached_mine(sub: Subject, images: torch.Tensor, *, cache_dir: str | Path | None,
+                layers: Sequence[str] = topk.LAYERS, k: int = 9, batch_size: int = 128,
+                digest: str | None = None) -> dict[str, topk.TopK]:
+    """:func:`zflib.topk.cached_mine_topk` over uint8 ``images`` [N, H, W, 3] through
+    ``sub``'s preprocessing, one batch of inputs at a time (10,000 inputs at 224 pixels would
+    take 6 GB at once), cached under ``cache_dir`` (None: not cached) by the images' digest
+    (``digest``: :func:`zflib.data.common.tensor_digest` of ``images``, if known).
+
+    Paper: Sec. 4, Fig. 2."""
+    return topk.cached_mine_topk(
+        sub.model, batches(sub.preprocess, images, batch_size, shard=(0, 1)),
+        cache_dir=cache_dir, layers=layers, k=k, batch_size=batch_size,
+        images=digest or tensor_digest(images), name=sub.name)[0]
+
+
+def evolution(load: Callable[[int], Subject], epochs: Sequence[int], images: torch.Tensor,
+              maps: dict[str, torch.Tensor], *, batch_size: int = 128,
+              cache_dir: str | Path | None = None
+              ) -> dict[int, dict[str, topk.TopProjections]]:
+    """For each epoch, the strongest activation (k = 1) of each chosen map over uint8
+    ``images``, projected: ``{epoch: {layer: TopProjections}}``, as
+    :func:`zflib.topk.strongest_over_epochs` gives over their inputs, but preprocessing the
+    images batch by batch (:func:`cached_mine`) and only the strongest ones for the
+    projections (:func:`project`): all 100,000 training images at 224 pixels fit.
+
+    Args:
+        load: ``epoch -> Subject`` (e.g. ``lambda e: zf_subject("zfnet224", epoch=e)``).
+        epochs: the epochs to show.
+        maps: {layer: [M] maps}, e.g. from :func:`zflib.topk.choose_maps`.
+        cache_dir: where each epoch's mining is cached (None: not cached).
+
+    Paper: Sec. 4.1, Fig. 4."""
+    digest = tensor_digest(images)  # once, not per epoch
+    out: dict[int, dict[str, topk.TopProjections]] = {}
+    for e in epochs:
+        sub = load(e)
+        top = cached_mine(sub, images, cache_dir=cache_dir, layers=list(maps), k=1,
+                          batch_size=batch_size, digest=digest)
+        out[e] = project(sub, images, top, maps)
     return out
 
 

@@ -111,6 +111,22 @@ class OcclusionMaps:
     approximate: float | None = None
 
 
+# Fig. 7's grey square on ZFNet-64's 56-pixel input: (side, stride) in input pixels. The paper
+# gives no size; other inputs scale both with the crop (:func:`square_geometry`)
+SQUARE_AT_56: tuple[int, int] = (12, 4)
+
+
+def square_geometry(cfg: Config) -> tuple[int, int]:
+    """(side, stride) of Fig. 7's grey square on the network input of ``cfg``:
+    :data:`SQUARE_AT_56` scaled by ``cfg.crop_size / 56`` (12 every 4 at 56; 48 every 16 at
+    224, Fig. 3's geometry).
+
+    Paper: Sec. 4.2, Fig. 7 (the grey square, whose size the paper does not give).
+    """
+    scale = cfg.crop_size / 56
+    return max(1, round(SQUARE_AT_56[0] * scale)), max(1, round(SQUARE_AT_56[1] * scale))
+
+
 def grey_baseline(mean: torch.Tensor, cfg: Config) -> torch.Tensor:
     """The grey square's colour in network-input space, [3, S, S] (S = ``cfg.crop_size``).
 

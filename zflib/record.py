@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zflib.config import repo_root
+from zflib.config import RECORD_FIGURES, RECORD_PROFILE, repo_root
 from zflib.figures import UNSTAMPED
 from zflib.results import load_saved
 from zflib.runs import results_of
@@ -90,13 +90,19 @@ SECTIONS: list[tuple[str, tuple[str, ...], Renderer | None]] = [
 ]
 
 
+# The committed training runs behind each geometry's figures (Config.size)
+TRAINING_RUNS = {64: ("zfnet64", "alexnet64", "zfnet64-norenorm", "zfnet64-paper-sgd",
+                      "zfnet64-paper-sgd-norenorm"),
+                 224: ("zfnet224", "alexnet224", "zfnet224-paper-sgd")}
+
+
 def _training_facts(profile: str) -> str:
+    from zflib.config import get_config
     from zflib.scratch import artifact_path, load_baseline
 
     lines = ["| run | epochs | hardware | training time | val top-1 / top-5 error (10 crops) |",
              "| --- | --- | --- | --- | --- |"]
-    for name in ("zfnet64", "alexnet64", "zfnet64-norenorm", "zfnet64-paper-sgd",
-                 "zfnet64-paper-sgd-norenorm"):
+    for name in TRAINING_RUNS[get_config(profile).size]:
         r = results_of(name)
         lines.append(f"| {name} | {r['epochs']} | {r['machine']} | "
                      f"{r['train_seconds'] / 60:.1f} min | {100 * r['val_top1_err_10crop']:.1f}%"
@@ -131,9 +137,21 @@ def _timings(timed: dict[str, str]) -> list[str]:
             for s in stamps]
 
 
-def record_dir(root: Path | None = None) -> Path:
-    """The committed folder of the record's inputs: ``figures/record``."""
-    return (root or repo_root()) / "figures" / "record"
+def figures_folder(profile: str, root: Path | None = None) -> Path:
+    """Where ``profile``'s record finds its PNGs: ``figures/`` for ``full``, ``figures/224/``
+    for ``full224`` (``config.RECORD_FIGURES``), ``figures/`` for any other."""
+    return (root or repo_root()) / RECORD_FIGURES.get(profile, "figures")
+
+
+def record_dir(root: Path | None = None, profile: str = RECORD_PROFILE) -> Path:
+    """The committed folder of a record's inputs: ``figures/record`` for ``full`` (and the
+    profiles without a folder of their own), ``figures/224/record`` for ``full224``."""
+    return figures_folder(profile, root) / "record"
+
+
+def default_out(profile: str) -> Path:
+    """``RESULTS.md`` for the record's profile, ``RESULTS-<profile>.md`` for another."""
+    return repo_root() / ("RESULTS.md" if profile == RECORD_PROFILE else f"RESULTS-{profile}.md")
 
 
 def relative_paths(data: Any, root: Path) -> Any:
@@ -163,9 +181,9 @@ def collect(profile: str, *, root: Path | None = None) -> list[str]:
     run = root / "build" / f"figures-{profile}.json"
     if not run.exists():
         return []
-    dest = record_dir(root) / "results"
+    dest = record_dir(root, profile) / "results"
     dest.mkdir(parents=True, exist_ok=True)
-    _copy_json(run, record_dir(root) / run.name, root)
+    _copy_json(run, record_dir(root, profile) / run.name, root)
     copied = [run.name]
     for path in sorted((root / "build" / "results").glob("*.json")):
         if json.loads(path.read_text()).get("profile") == profile:
@@ -178,11 +196,11 @@ def build_record(profile: str, *, root: Path | None = None) -> str:
     """The text of ``RESULTS.md`` for a ``make figures`` run of ``profile`` (its inputs in
     :func:`record_dir`, see :func:`collect`)."""
     root = root or repo_root()
-    results, figures = record_dir(root) / "results", root / "figures"
-    run_file = record_dir(root) / f"figures-{profile}.json"
+    results, figures = record_dir(root, profile) / "results", figures_folder(profile, root)
+    run_file = record_dir(root, profile) / f"figures-{profile}.json"
     if not run_file.exists():
-        raise FileNotFoundError(f"no record of a {profile!r} run in {record_dir(root)}; run "
-                                f"`make figures PROFILE={profile}` first")
+        raise FileNotFoundError(f"no record of a {profile!r} run in {record_dir(root, profile)}"
+                                f"; run `make figures PROFILE={profile}` first")
     run = json.loads(run_file.read_text())
     runs = _timings(run.get("timed", {}))
     out = [f"# Results ({profile} profile)", "",
@@ -201,10 +219,17 @@ def build_record(profile: str, *, root: Path | None = None) -> str:
                   "replaces its notebooks' times; the machine's matmul speed says how fast it "
                   "was that day): " + "; ".join(runs) + ".", ""] if len(runs) > 1 else
                  [f"Timed {runs[0]}.", ""] if runs else [])]
+    from zflib.claims import markdown as claims_markdown
+
+    out += ["## The paper's claims at both geometries", "",
+            "Each checked by a stated rule (`zflib.claims`) on the committed records of both "
+            "profiles, `full` (ZFNet-64) and `full224` (ZFNet-224):", "",
+            claims_markdown(root), ""]
     for heading, prefixes, render in SECTIONS:
         pngs = sorted(p for p in figures.glob("*.png") if p.name.startswith(prefixes))
         out += [f"## {heading}", ""]
-        out += [f"![{p.stem}](figures/{p.name})" for p in pngs] or ["(no figure produced)"]
+        out += [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in pngs] or [
+            "(no figure produced)"]
         out.append("")
         if render is not None:
             try:
@@ -212,16 +237,16 @@ def build_record(profile: str, *, root: Path | None = None) -> str:
             except FileNotFoundError as err:
                 out += [f"(numbers missing: {err})", ""]
     out += ["## Benchmarks", "", _benchmarks(root / "benchmarks" / "results"), ""]
-    out += ["## Where the numbers come from", "", _sources(results), ""]
+    out += ["## Where the numbers come from", "", _sources(results, root), ""]
     return "\n".join(out)
 
 
-def _sources(results: Path) -> str:
+def _sources(results: Path, root: Path) -> str:
     """Each results file the tables were read from, with the date its notebook wrote it (a
     file kept from an earlier run, after a later one stopped early, shows its own date)."""
     rows = ["| results file | written by its notebook |", "| --- | --- |"]
     for path in sorted(results.glob("*.json")):
-        rows.append(f"| `{path.relative_to(results.parent.parent.parent).as_posix()}` | "
+        rows.append(f"| `{path.relative_to(root).as_posix()}` | "
                     f"{json.loads(path.read_text()).get('date', '?')} |")
     return "\n".join(rows) if len(rows) > 2 else "(no results collected)"
 
@@ -229,14 +254,17 @@ def _sources(results: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zflib.record", description=__doc__.split("\n")[0])
     p.add_argument("--profile", default="full")
-    p.add_argument("--out", default=str(repo_root() / "RESULTS.md"))
+    p.add_argument("--out", default=None,
+                   help="default: RESULTS.md for full, RESULTS-<profile>.md for another")
     p.add_argument("--no-collect", action="store_true",
                    help="render from figures/record as it is; do not copy from build/")
     args = p.parse_args(argv)
     if not args.no_collect:
         copied = collect(args.profile)
-        print(f"copied {len(copied)} files from build/ to {record_dir()}" if copied else
-              f"no {args.profile} run in build/; rendering from {record_dir()}")
+        folder = record_dir(profile=args.profile)
+        print(f"copied {len(copied)} files from build/ to {folder}" if copied else
+              f"no {args.profile} run in build/; rendering from {folder}")
+    args.out = args.out or str(default_out(args.profile))
     Path(args.out).write_text(build_record(args.profile))
     print(f"wrote {args.out}")
     from zflib import quotes

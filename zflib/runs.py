@@ -75,10 +75,12 @@ RUNS: dict[str, Run] = {
 
 
 def results_of(name: str) -> dict:
-    """Run ``name``'s committed results, from where :func:`export` puts them."""
+    """Run ``name``'s committed results, from where :func:`export` puts them (or
+    :mod:`zflib.train224` for the 224-pixel runs)."""
     from zflib.artifacts import load_results
 
-    return load_results(f"runs/{name}" if RUNS[name].export == "results" else name)
+    results_only = name in RUNS and RUNS[name].export == "results"
+    return load_results(f"runs/{name}" if results_only else name)
 
 
 def run_dir(name: str, profile: str) -> Path:

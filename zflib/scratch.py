@@ -159,9 +159,15 @@ def scratch_config(cfg: Config, s: TransferSettings) -> Config:
     return dataclasses.replace(cfg, first_layer_std=s.scratch_first_layer_std)
 
 
+# Recipe fields that came after the committed baselines were keyed: left out of a key at these,
+# their defaults (what those runs trained with), so that the keys made before stay valid
+_LATER_FIELDS = {"schedule": "plateau", "warmup_epochs": 0.0, "label_smoothing": 0.0}
+
+
 def _recipe(cfg: Config) -> dict[str, Any]:
     """The architecture and recipe fields of ``cfg``: those a scratch run reads."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _ENV_FIELDS}
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _ENV_FIELDS
+            and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
 
 def baseline_key(data: ImageSet, cfg: Config, s: TransferSettings, *,
@@ -324,6 +330,30 @@ def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+def reference_baseline(data: ImageSet, s: TransferSettings) -> dict[str, Any]:
+    """The committed baseline ``s.scratch_reference`` (a file in ``artifacts/transfer/``),
+    trained with another architecture (its ``model``): shown as the from-scratch reference
+    when none of this architecture is committed. Its key is recomputed with its own model's
+    config over the fields it records, so it is refused (``ValueError``) unless it was
+    trained on these splits (settings and labels) as ``s`` draws them.
+
+    Paper: Sec. 5.2, Table 4 ("Non-pretrained convnet").
+    """
+    from zflib.artifacts import artifacts_dir, load_trained
+
+    path = artifacts_dir() / "transfer" / s.scratch_reference
+    if not path.is_file():
+        raise FileNotFoundError(f"scratch_reference {s.scratch_reference!r}: no file {path}")
+    saved = load_baseline(path)
+    fields = tuple(f for f in KEY_FIELDS if f in saved.get("settings", {}))
+    cfg = load_trained(saved["model"], device="cpu").cfg
+    if saved.get("key") != baseline_key(data, scratch_config(cfg, s), s, fields=fields):
+        raise ValueError(f"scratch_reference {repo_relative(path)} was trained on other splits "
+                         "or settings than these; train this baseline (python -m zflib.scratch) "
+                         "or set scratch_results")
+    return {**saved, "reference": saved["model"]}
+
+
 def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
              source: str = "auto", workers: int = 1,
              device: torch.device | str = "cpu") -> dict[str, Any] | None:
@@ -334,7 +364,9 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
     ``artifacts/transfer/``), and trains otherwise, taking over the committed runs trained
     alike (:func:`committed_runs`); ``"train"`` trains every run (resuming finished ones);
     ``"none"`` skips the baseline (returns None); anything else is a path
-    (:func:`load_baseline`).
+    (:func:`load_baseline`). With ``"auto"`` and ``s.scratch_reference`` set, a committed
+    baseline of another architecture stands in instead of training
+    (:func:`reference_baseline`; full224 shows the 64-pixel one).
     """
     if source == "none":
         return None
@@ -345,6 +377,8 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
             saved = load_baseline(path) if path.exists() else {}
             if saved.get("key") == key:
                 return saved
+        if s.scratch_reference:
+            return reference_baseline(data, s)
         reuse = committed_runs(data, cfg, s)
         print(f"no committed baseline has these settings; training it here, taking over "
               f"{len(reuse)} committed runs trained alike")

@@ -121,6 +121,7 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"unknown model arch={cfg.arch!r} size={cfg.size}; valid: "
                          f"{', '.join(f'{a} {s}' for a, s in ARCHITECTURES)}")
     choices = {"ablation": tuple(ABLATIONS), "optimizer": ("sgd", "adam"),
+               "schedule": ("plateau", "cosine"),
                "init": INITS, "amp": ("auto", "bf16", "fp32"),
                "dataset": ("tiny-imagenet", "imagefolder")}
     for key, valid in choices.items():
@@ -139,10 +140,11 @@ def check_config(cfg: Config) -> None:
     for key in ("lr", "renorm_radius", "input_scale"):
         if not 0 < getattr(cfg, key) < math.inf:
             raise ValueError(f"{key} {getattr(cfg, key)} out of range: must be > 0")
-    for key in ("min_lr", "weight_decay", "plateau_threshold", "first_layer_std"):
+    for key in ("min_lr", "weight_decay", "plateau_threshold", "first_layer_std",
+                "warmup_epochs"):
         if not 0 <= getattr(cfg, key) < math.inf:
             raise ValueError(f"{key} {getattr(cfg, key)} out of range: must be >= 0")
-    for key in ("dropout", "momentum"):
+    for key in ("dropout", "momentum", "label_smoothing"):
         if not 0 <= getattr(cfg, key) < 1:
             raise ValueError(f"{key} {getattr(cfg, key)} out of range 0..1 (1 excluded)")
     if cfg.crop_size != INPUT_SIZE[cfg.size]:
@@ -170,6 +172,19 @@ def make_optimizer(cfg: Config, model: nn.Module, *, lr: float | None = None,
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adam")
 
 
+def scheduled_lr(cfg: Config, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based) under ``cfg.schedule="cosine"``:
+    linear from ``cfg.lr / warmup_steps`` up to ``cfg.lr`` over ``cfg.warmup_epochs``, then a
+    half cosine down to ``cfg.min_lr`` at the run's last step (``cfg.epochs`` epochs). A
+    function of the step alone, so a resumed run follows the same curve."""
+    total = max(cfg.epochs * steps_per_epoch, 1)
+    warm = min(round(cfg.warmup_epochs * steps_per_epoch), total - 1)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    t = min((step - warm) / max(total - 1 - warm, 1), 1.0)
+    return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def update(net: nn.Module, model: ConvNet, opt: torch.optim.Optimizer, x: torch.Tensor,
            y: torch.Tensor, cfg: Config, *, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """One training step (Sec. 3): forward (bf16 autocast when ``amp``), cross-entropy,
@@ -181,7 +196,7 @@ def update(net: nn.Module, model: ConvNet, opt: torch.optim.Optimizer, x: torch.
     net.train()
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         logits = net(x)
-    loss = F.cross_entropy(logits.float(), y)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -218,15 +233,16 @@ class Trainer:
             torch.set_num_threads(cfg.num_threads)
         self.run_dir = Path(run_dir) if run_dir else zf_home() / "runs" / run_name(cfg)
         self.progress = progress and self.rank == 0
-        self.train_set = train if train is not None else load_split(cfg, "train")
-        self.val_set = val if val is not None else load_split(cfg, "val")
+        store = self.device if self.device.type == "cuda" else torch.device("cpu")
+        # (at 224 pixels the 64-px images are resized to cfg.image_size where they are kept)
+        self.train_set = train if train is not None else load_split(cfg, "train", store)
+        self.val_set = val if val is not None else load_split(cfg, "val", store)
         if self.train_set.classes != self.val_set.classes:
             only = sorted(set(self.train_set.classes) ^ set(self.val_set.classes))
             raise ValueError("the training and validation splits have other classes (or "
                              "another order): their labels would not match; differing: "
                              f"{', '.join(only[:5]) or 'the order'}")
-        self.mean = mean_image(cfg, self.train_set)
-        store = self.device if self.device.type == "cuda" else torch.device("cpu")
+        self.mean = mean_image(cfg, self.train_set).cpu()
         self.images = self.train_set.images.to(store)
         self.labels = self.train_set.labels.to(store)
         self.mean_dev = self.mean.to(store)
@@ -333,6 +349,10 @@ class Trainer:
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward, backward, update, renormalise; returns (loss, number correct) as tensors."""
         torch.manual_seed(_seed(self.cfg.seed, self.global_step, self.rank, 7))  # dropout
+        if self.cfg.schedule == "cosine":
+            lr = scheduled_lr(self.cfg, self.global_step, self.steps_per_epoch)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
         loss, logits = update(self.net, self.model, self.opt, x, y, self.cfg, amp=self.amp)
         return loss, (logits.argmax(1) == y).sum()
 
@@ -355,7 +375,7 @@ class Trainer:
         self.history.append(row)
         if val["top1_err"] < self.best_err - cfg.plateau_threshold:
             self.best_err, self.bad_epochs = val["top1_err"], 0
-        else:
+        elif cfg.schedule == "plateau":
             self.bad_epochs += 1
             if self.bad_epochs >= cfg.plateau_patience:
                 for g in self.opt.param_groups:
@@ -488,7 +508,7 @@ def train(cfg: Config, run_dir: str | os.PathLike | None = None, *, resume: bool
     return t
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -517,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         if key == "profile":
             p.error(f"--set {item}: profile is not a config override; use --profile {value} "
                     "instead")
-        overrides[key] = _parse_value(value)
+        overrides[key] = parse_value(value)
     try:
         cfg = get_config(args.profile, **overrides)
         check_config(cfg)

@@ -479,11 +479,14 @@ def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarr
 
 def _describe(data: ImageSet, settings: TransferSettings, cfg: Config, name: str,
               model_name: str) -> dict[str, Any]:
-    return {"dataset": name, "model": model_name, "images": len(data),
+    return {"dataset": name, "model": model_name, "upscaled_from": data.upscaled_from,
+            "images": len(data),
             "classes": len(data.classes), "settings": dataclasses.asdict(settings),
-            "input": f"shorter side to {cfg.image_size}, centre {cfg.image_size}x"
-                     f"{cfg.image_size}, network sees the centre {cfg.crop_size}x"
-                     f"{cfg.crop_size}"}
+            "input": (f"shorter side to {data.upscaled_from}, centre {data.upscaled_from}x"
+                      f"{data.upscaled_from} upscaled to {cfg.image_size} by bicubic, "
+                      if data.upscaled_from else f"shorter side to {cfg.image_size}, ")
+                     + f"centre {cfg.image_size}x{cfg.image_size}, network sees the centre "
+                     f"{cfg.crop_size}x{cfg.crop_size}"}
 
 
 def table4_splits(labels: torch.Tensor | np.ndarray, s: TransferSettings) -> list[Split]:
@@ -522,6 +525,8 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
             "scratch_source": scratch.get("source", ""),
             "scratch_machine": scratch.get("machine", ""),
             "scratch_epochs": scratch.get("epochs"),
+            # the architecture trained from scratch: another one's when it stands in
+            "scratch_model": scratch.get("model", model_name) if scratch else "",
             "seconds": {"features": features.seconds, "features_cached": features.cached,
                         "pretrained_classifiers": t1 - t0,
                         "scratch": float(scratch.get("seconds", 0.0))},  # wall, where trained

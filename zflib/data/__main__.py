@@ -1,10 +1,13 @@
 """``python -m zflib.data install NAME...``: install datasets (what ``make data`` runs);
-``install NAME --from FOLDER`` installs an unpacked copy in the official layout."""
+``install NAME --from FOLDER`` installs an unpacked copy in the official layout; ``pack SRC OUT``
+and ``unpack PART... --to DEST`` carry Tiny ImageNet to a training machine in parts
+(:mod:`zflib.data.pack`)."""
 
 import argparse
 import sys
 
 from zflib.data.install import DATASETS, install, install_folder
+from zflib.data.pack import pack, unpack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +18,25 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--from", dest="source", metavar="FOLDER",
                    help="an unpacked copy in the official layout (e.g. .../tiny-imagenet-200 "
                         "with all 500 training images per class); replaces the installed one")
+    k = sub.add_parser("pack", help="Tiny ImageNet's official split as compressed parts")
+    k.add_argument("source", help="an unpacked tiny-imagenet-200 folder")
+    k.add_argument("out", help="folder for part-NN.npz")
+    k.add_argument("--part-mb", type=float, default=52.0, help="largest part, MB (default 52)")
+    u = sub.add_parser("unpack", help="write packed parts back into a folder")
+    u.add_argument("parts", nargs="+")
+    u.add_argument("--to", dest="dest", required=True, help="destination folder")
     args = p.parse_args(argv)
+    try:
+        if args.cmd == "pack":
+            for part in pack(args.source, args.out, part_mb=args.part_mb):
+                print(f"{part} ({part.stat().st_size / 1e6:.1f} MB)")
+            return 0
+        if args.cmd == "unpack":
+            print(f"{unpack(args.parts, args.dest)} files written under {args.dest}")
+            return 0
+    except (ValueError, OSError) as err:
+        print(f"{p.prog}: error: {err}", file=sys.stderr)
+        return 1
     if args.source and len(args.names) != 1:
         p.error(f"--from installs one dataset, got {len(args.names)}: {' '.join(args.names)}")
     try:

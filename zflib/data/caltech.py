@@ -12,7 +12,11 @@ Every regular file in a class folder is decoded (whatever its extension: ``tmp``
 file that does not decode (e.g. a stray text file) is left out and listed in ``failed``. Images
 are converted to RGB, their shorter side resized to ``size`` and the centre ``size`` x ``size``
 square kept (:func:`zflib.data.common.decode_images`); for ZFNet-64, ``size=64`` and the network
-then sees the centre 56 x 56 crop (:func:`zflib.data.to_input`).
+then sees the centre 56 x 56 crop (:func:`zflib.data.to_input`). For ZFNet-224, ``size=256``: the
+official archive's images are decoded at 256 directly; the mirror's, whose shorter side is at most
+96 px, are decoded at 96 and upscaled to 256 by bicubic interpolation, as Tiny ImageNet's 64-px
+images are for ZFNet-224 (``source_side``; :func:`zflib.data.install.installed_side` says which
+copy is installed).
 
 Paper: Sec. 5.2 (Caltech-101, Table 4; Caltech-256, Table 5 and Fig. 9), Sec. 5.3 (Table 7).
 
@@ -71,7 +75,7 @@ def list_classes(root: Path, *, exclude: tuple[str, ...] = (),
 
 
 def load_caltech101(root: str | Path | None = None, *, size: int = 64, background: bool = True,
-                    per_class_limit: int = 0) -> ImageSet:
+                    per_class_limit: int = 0, source_side: int | None = None) -> ImageSet:
     """Caltech-101 decoded at ``size`` x ``size`` (cached after the first call).
 
     Args:
@@ -80,20 +84,28 @@ def load_caltech101(root: str | Path | None = None, *, size: int = 64, backgroun
         size: stored square size (64 for ZFNet-64, 256 for the 224-pixel model).
         background: keep ``BACKGROUND_Google`` as a class (102 classes) or not (101).
         per_class_limit: decode only the first n images of every class (0 = all; smoke runs).
+        source_side: the shorter side of a reduced copy's images (:func:`load_listed`: for a
+            larger ``size`` they are decoded at it and upscaled by bicubic interpolation); 0:
+            full-size images, decoded at ``size``. ``None``: the installed copy's
+            (:func:`zflib.data.install.installed_side`: 96 for the mirror, 0 for the official
+            archive), or 0 for a ``root`` given here.
 
     Returns an :class:`ImageSet` whose ``classes`` are folder names; ``names`` the same with
-    underscores as spaces.
+    underscores as spaces; ``upscaled_from`` the side upscaled from (0: none).
 
     Paper: Sec. 5.2, Table 4.
     """
     if root is None:
-        from zflib.data.install import dataset_root
+        from zflib.data.install import dataset_root, installed_side
         root = dataset_root("caltech101")
+        if source_side is None:
+            source_side = installed_side("caltech101")
     root = _resolve(root, CALTECH101_FOLDER)
     exclude = () if background else (CALTECH101_BACKGROUND,)
     classes, paths, labels = list_classes(root, exclude=exclude, per_class_limit=per_class_limit)
     names = [c.replace("_", " ") for c in classes]
-    return load_listed(root, "caltech101", paths, labels, classes, names, size=size)
+    return load_listed(root, "caltech101", paths, labels, classes, names, size=size,
+                       source_side=source_side or 0)
 
 
 def load_caltech256(root: str | Path, *, size: int = 64, clutter: bool = True,

@@ -40,6 +40,8 @@ class ImageSet:
         names: human-readable class names, aligned with ``classes``.
         paths: source file of each image (relative to the dataset root).
         failed: files that could not be decoded and were left out.
+        upscaled_from: 0 when decoded at their size; else the side they were decoded at
+            before the bicubic resize to their size (:func:`load_listed`'s ``source_side``).
     """
 
     images: torch.Tensor
@@ -48,6 +50,7 @@ class ImageSet:
     names: list[str]
     paths: list[str]
     failed: list[str] = field(default_factory=list)
+    upscaled_from: int = 0
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -55,7 +58,7 @@ class ImageSet:
     def subset(self, index: Sequence[int] | torch.Tensor) -> ImageSet:
         idx = torch.as_tensor(index, dtype=torch.long)
         return ImageSet(self.images[idx], self.labels[idx], self.classes, self.names,
-                        [self.paths[i] for i in idx.tolist()], self.failed)
+                        [self.paths[i] for i in idx.tolist()], self.failed, self.upscaled_from)
 
 
 def decode_image(source, size: int) -> np.ndarray:
@@ -142,7 +145,7 @@ def _read_entry(folder: Path) -> ImageSet:
         raise ValueError(f"{len(images)} images, {len(labels)} labels, {len(meta['paths'])} "
                          "paths")
     return ImageSet(images, labels, meta["classes"], meta["names"], meta["paths"],
-                    meta["failed"])
+                    meta["failed"], int(meta.get("upscaled_from", 0)))
 
 
 def cached_imageset(name: str, key: str, build: Callable[[], ImageSet]) -> ImageSet:
@@ -161,6 +164,8 @@ def cached_imageset(name: str, key: str, build: Callable[[], ImageSet]) -> Image
     np.save(tmp / "images.npy", data.images.numpy())
     np.save(tmp / "labels.npy", data.labels.numpy())
     meta = dict(classes=data.classes, names=data.names, paths=data.paths, failed=data.failed)
+    if data.upscaled_from:
+        meta["upscaled_from"] = data.upscaled_from
     (tmp / "meta.json").write_text(json.dumps(meta))
     try:
         tmp.rename(folder)
@@ -181,16 +186,37 @@ def file_stamp(path: str) -> tuple[int, int]:
 
 
 def load_listed(root: Path, name: str, paths: Sequence[Path], labels: Sequence[int],
-                classes: list[str], names: list[str], *, size: int) -> ImageSet:
+                classes: list[str], names: list[str], *, size: int,
+                source_side: int = 0) -> ImageSet:
     """Decode listed image files (labels aligned) at ``size``, through the uint8 cache.
 
     Paths are stored relative to ``root``; the cache key covers the file list, their sizes,
     modification times and ``size``, so a changed dataset is decoded again. Unreadable files
     are left out and listed in ``failed``.
+
+    ``source_side`` > 0 says the files are a reduced copy whose shorter side is at most that
+    (the mirror's 96-pixel Caltech-101): for a larger ``size`` they are decoded at
+    ``source_side`` and then upscaled to ``size`` by bicubic interpolation
+    (:func:`zflib.data.transforms.resize`, as Tiny ImageNet's 64-pixel images go to 256), both
+    cached; the result's ``upscaled_from`` is ``source_side``. Otherwise (0, or not smaller
+    than ``size``) they are decoded at ``size`` directly.
+
+    Paper: Sec. 3 (shorter side resized to 256, centre 256x256 kept).
     """
     root = Path(root)
     if size < 8:
         raise ValueError(f"size {size} out of range 8.. (pixels of the stored square)")
+    if source_side < 0:
+        raise ValueError(f"source_side {source_side} out of range 0.. (0: full-size images)")
+    if 0 < source_side < size:
+        from zflib.data.transforms import resize
+
+        low = load_listed(root, name, paths, labels, classes, names, size=source_side)
+        key = cache_key(tensor_digest(low.images, low.labels), source_side, "bicubic")
+        return cached_imageset(
+            f"{name}-{size}", key,
+            lambda: ImageSet(resize(low.images, size), low.labels, low.classes, low.names,
+                             low.paths, low.failed, source_side))
     # plain strings: pathlib spent 9 of the 10 s of a cached load of 110,000 files
     files = [os.fspath(p) for p in paths]
     prefix = os.path.join(os.fspath(root), "")

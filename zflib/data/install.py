@@ -29,6 +29,9 @@ class Archive:
     # a member of this zip that is the archive to unpack (itself one of the spec's archives,
     # whose digest it must have): Caltech-101's official zip holds a .tar.gz
     inner: str = ""
+    # a reduced copy whose images' shorter side is at most this many pixels (the mirror's
+    # 96-pixel Caltech-101); 0: the images at their official size
+    side: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ DATASETS: dict[str, DatasetSpec] = {
         "101_ObjectCategories",
         (
             Archive("101_ObjectCategories-96px.tar",
-                    "sha256:5037905abfdece0ffba69e76e5f37ec8f62b5b3b31acfcbd0db915ba8c6a6831"),
+                    "sha256:5037905abfdece0ffba69e76e5f37ec8f62b5b3b31acfcbd0db915ba8c6a6831",
+                    side=96),
             Archive("101_ObjectCategories.tar.gz", "md5:b224c7392d521a49829488ab0f1120d9"),
             Archive("caltech-101.zip", "md5:3138e1922a9193bfa496528edbbc45d0",
                     "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip",
@@ -125,6 +129,15 @@ def dataset_root(name: str, *, install_missing: bool = True) -> Path:
     if install_missing and os.environ.get("ZF_DATA_MIRROR"):
         return install(name, download=False)
     raise FileNotFoundError(f"dataset {name} not found at {root}; {spec.howto}")
+
+
+def installed_side(name: str) -> int:
+    """The shorter side (pixels) that the installed copy of ``name`` reduced its images to: 96
+    for the mirror's Caltech-101, 0 for the official archive or a folder installed with
+    ``--from`` (full size, as far as is known). Raises ``FileNotFoundError`` if not installed."""
+    root = dataset_root(name, install_missing=False)
+    first = (root / ".installed").read_text().split("\n", 1)[0].strip()
+    return next((a.side for a in DATASETS[name].archives if a.filename == first), 0)
 
 
 def install_folder(name: str, source: str | os.PathLike) -> tuple[Path, str]:

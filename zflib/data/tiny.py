@@ -59,6 +59,18 @@ def list_split(root: Path, split: str) -> tuple[list[str], list[str], list[int]]
     return wnids, paths, labels
 
 
+def val_boxes(root: Path) -> dict[str, tuple[int, int, int, int]]:
+    """The object's bounding box of every validation image, by file name: (x0, y0, x1, y1) in
+    pixels of the 64-pixel image, end-exclusive (``val_annotations.txt`` gives the last pixel
+    inside; one box per image)."""
+    boxes = {}
+    for line in (root / "val" / "val_annotations.txt").read_text().splitlines():
+        name, _, *box = line.split("\t")
+        x0, y0, x1, y1 = (int(v) for v in box)
+        boxes[name] = (x0, y0, x1 + 1, y1 + 1)
+    return boxes
+
+
 def load_tiny_imagenet(root: Path, split: str) -> ImageSet:
     """Decode (once; then from the uint8 cache) all images of ``split``."""
     wnids, paths, labels = list_split(root, split)

@@ -14,6 +14,27 @@ from __future__ import annotations
 import torch
 
 
+def resize(images: torch.Tensor, size: int, *, device: torch.device | str | None = None,
+           batch: int = 1024) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> uint8 [N, size, size, 3] on ``device`` (default: where the images
+    are): bicubic interpolation (PyTorch's, a = -0.75, pixel centres aligned as in PIL),
+    rounded and clipped to 0..255, ``batch`` images at a time. Paper: Sec. 3 (images resized
+    to 256); here Tiny ImageNet's 64-pixel images go up to 256 for Fig. 3's geometry."""
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 [N, H, W, 3], got {images.dtype} "
+                         f"{tuple(images.shape)}")
+    if not 1 <= size <= 4096:
+        raise ValueError(f"size {size} out of range 1..4096")
+    device = torch.device(device) if device is not None else images.device
+    out = torch.empty(len(images), size, size, 3, dtype=torch.uint8, device=device)
+    for i in range(0, len(images), batch):
+        x = images[i:i + batch].to(device).permute(0, 3, 1, 2).float()
+        y = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic",
+                                            align_corners=False)
+        out[i:i + batch] = y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return out
+
+
 def normalize(images: torch.Tensor, mean: torch.Tensor, scale: float) -> torch.Tensor:
     """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] = (x - mean) * scale; ``mean`` is [3, H, W]."""
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
@@ -64,6 +85,24 @@ def random_crop_flip(x: torch.Tensor, crop: int, generator: torch.Generator) -> 
     return x[b, ch, rows.to(dev)[:, None, :, None], cols.to(dev)[:, None, None, :]]
 
 
+def gather_augment(images: torch.Tensor, mean: torch.Tensor, scale: float, crop: int,
+                   generator: torch.Generator) -> torch.Tensor:
+    """:func:`augment`'s GPU form: the crops (and flips) of the uint8 images and of the mean
+    image are gathered first, in one indexing each, then converted, so only ``crop`` x
+    ``crop`` pixels per image are ever float (at 224 of 256, 23% fewer than converting first).
+    The result's NHWC memory, seen as [N, 3, crop, crop], is channels-last with no copy."""
+    n = len(images)
+    oy, ox, flip = draw_crops(n, images.shape[1:3], crop, generator)
+    dev = images.device
+    ar = torch.arange(crop)
+    rows = (oy[:, None] + ar).to(dev)
+    cols = torch.where(flip[:, None], ox[:, None] + crop - 1 - ar, ox[:, None] + ar).to(dev)
+    b = torch.arange(n, device=dev)[:, None, None]
+    px = images[b, rows[:, :, None], cols[:, None, :]]  # [N, crop, crop, 3]
+    m = mean.to(dev).permute(1, 2, 0)[rows[:, :, None], cols[:, None, :]]
+    return ((px.float() - m) * scale).permute(0, 3, 1, 2)
+
+
 def augment(images: torch.Tensor, mean: torch.Tensor, scale: float, crop: int,
             generator: torch.Generator) -> torch.Tensor:
     """Training input from uint8 [N, H, W, 3]: ``random_crop_flip(normalize(...))`` as
@@ -73,8 +112,7 @@ def augment(images: torch.Tensor, mean: torch.Tensor, scale: float, crop: int,
     the gather); on a GPU the gather runs in one kernel. Both draw the same crops.
     """
     if images.device.type != "cpu":
-        x = random_crop_flip(normalize(images, mean, scale), crop, generator)
-        return x.contiguous(memory_format=torch.channels_last)
+        return gather_augment(images, mean, scale, crop, generator)
     n = len(images)
     oy, ox, flip = draw_crops(n, images.shape[1:3], crop, generator)
     x = images.permute(0, 3, 1, 2)

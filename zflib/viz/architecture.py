@@ -30,7 +30,7 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
 
     Args:
         first: ``{"a": w, "b": w, "c": w}`` (and optionally ``"f"``) conv1 weights
-            [F, 3, k, k].
+            [F, 3, k, k]; without ``"a"`` its row is left out (no such run at 224 px).
         second: ``{"d": p, "e": p}`` projections [M, 3, P, P], one per map (each map's
             strongest activation over the validation images).
         reports: ``{"a"|"b"|"c"|"f": zflib.filters.layer1_report(...)}``, printed under each
@@ -48,17 +48,18 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
     if learned:
         titles = {k: v + (", learned part" if k in "abcf" else "") for k, v in titles.items()}
     energy = "learned_energy" if learned else "energy"
-    extra = "f" in first
+    top, extra = "a" in first, "f" in first
     # Row heights follow the panels' shapes (a 24x4 strip, 12x8 grids, square grids), so
     # that no row leaves a gap: one unit is a half-width panel's width.
-    heights = [0.45, 0.72, 0.9] + [0.45] * extra
+    heights = [0.45] * top + [0.72, 0.9] + [0.45] * extra
     fig = plt.figure(figsize=(12, 6 * sum(heights) + 2.5))
     grid = fig.add_gridspec(len(heights), 2, height_ratios=heights, hspace=0.4, wspace=0.08)
-    axes = {"a": fig.add_subplot(grid[0, :]), "b": fig.add_subplot(grid[1, 0]),
-            "c": fig.add_subplot(grid[1, 1]), "d": fig.add_subplot(grid[2, 0]),
-            "e": fig.add_subplot(grid[2, 1])}
+    axes = {"b": fig.add_subplot(grid[top, 0]), "c": fig.add_subplot(grid[top, 1]),
+            "d": fig.add_subplot(grid[top + 1, 0]), "e": fig.add_subplot(grid[top + 1, 1])}
+    if top:
+        axes["a"] = fig.add_subplot(grid[0, :])
     if extra:
-        axes["f"] = fig.add_subplot(grid[3, :])
+        axes["f"] = fig.add_subplot(grid[top + 2, :])
     for key, w in first.items():  # (a) and (f): one scale per layer, to show dominance
         axes[key].imshow(filter_grid(w, cols=24 if key in "af" else 12, shared=key in "af"),
                          interpolation="nearest")
@@ -109,16 +110,24 @@ def plot_band_energy(reports: dict[str, dict[str, float]]) -> plt.Figure:
     return fig
 
 
-def plot_learning_curves(curves: dict[str, list[dict]]) -> plt.Figure:
-    """Centre-crop validation top-1 error per epoch of each run."""
-    require(len(curves), "runs")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, hist in curves.items():
-        ax.plot([h["epoch"] for h in hist], [100 * h["val_top1_err"] for h in hist], label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("val top-1 error % (centre crop)")
-    ax.legend()
-    ax.grid(alpha=0.3)
+def plot_learning_curves(groups: dict[str, dict[str, list[dict]]]) -> plt.Figure:
+    """Validation top-1 error (centre crop, solid) and training error (the epoch's batches,
+    dashed) per epoch of each run, one panel per geometry (``{title: {run: history}}``)."""
+    require(len(groups), "groups")
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 3.8), squeeze=False,
+                             sharey=True)
+    for ax, (title, curves) in zip(axes[0], groups.items(), strict=True):
+        for name, hist in curves.items():
+            epochs = [h["epoch"] for h in hist]
+            line, = ax.plot(epochs, [100 * h["val_top1_err"] for h in hist], marker=".",
+                            label=f"{name} (val)")
+            ax.plot(epochs, [100 * h["train_top1_err"] for h in hist], ls="--", lw=0.8,
+                    color=line.get_color())
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("top-1 error %: val centre crop (solid), train (dashed)")
     return fig
 
 

@@ -126,10 +126,11 @@ def plot_top9(tp: TopProjections, *, cols: int = 4) -> plt.Figure:
     return fig
 
 
-def plot_evolution(evo: dict[int, dict[str, TopProjections]]) -> plt.Figure:
+def plot_evolution(evo: dict[int, dict[str, TopProjections]], *, note: str = "") -> plt.Figure:
     """Fig. 4: one block per layer (side by side, as in the paper); within a block, rows are
     maps and columns the saved epochs; each cell the strongest activation of that map over the
-    training images at that epoch, projected (cropped to the receptive field)."""
+    training images at that epoch, projected (cropped to the receptive field). ``note``: a
+    second title line (e.g. which training images were mined)."""
     epochs = list(evo)
     require(len(epochs), "epochs")
     layers = list(evo[epochs[0]])
@@ -152,8 +153,8 @@ def plot_evolution(evo: dict[int, dict[str, TopProjections]]) -> plt.Figure:
         ax.tick_params(length=0)
         ax.set_title(f"Layer {_number(n)}", fontsize=9)
         ax.set_xlabel("epoch", fontsize=7)
-    fig.suptitle("Evolution of features through training (strongest activation, projected)",
-                 fontsize=10)
+    fig.suptitle("Evolution of features through training (strongest activation, projected)"
+                 + (f"\n{note}" if note else ""), fontsize=10)
     fig.tight_layout()
     return fig
 

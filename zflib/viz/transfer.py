@@ -6,6 +6,7 @@ Paper: Sec. 5.2 (Tables 4-6, Fig. 9), Sec. 5.3 (Table 7).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -15,6 +16,42 @@ from zflib.viz import require
 
 LAYER_LABELS = {"conv1": "1", "conv2": "2", "conv3": "3", "conv4": "4", "conv5": "5",
                 "fc6": "6", "fc7": "7"}
+
+
+def model_label(name: str) -> str:
+    """How tables and legends name a committed model: ``zfnet224`` -> ``ZFNet-224``,
+    ``alexnet64`` -> ``AlexNet-64``; other names unchanged."""
+    m = re.fullmatch(r"(zfnet|alexnet)(\d+)", name)
+    return f"{'ZFNet' if m[1] == 'zfnet' else 'AlexNet'}-{m[2]}" if m else name
+
+
+def _models(results: dict[str, Any]) -> tuple[str, str]:
+    """(pretrained, from-scratch) model labels of Table 4's results (ZFNet-64 in results
+    written before they named them)."""
+    pre = model_label(results.get("model", "zfnet64"))
+    return pre, model_label(results.get("scratch_model") or results.get("model", "zfnet64"))
+
+
+def _curve_labels(results: dict[str, Any]) -> tuple[str, str]:
+    """Fig. 9's (pretrained, from-scratch) labels: the from-scratch one names its model when
+    another architecture stands in (full224: ZFNet-64)."""
+    pre, scr = _models(results)
+    return "pretrained (ours)", ("from scratch (ours)" if scr == pre
+                                 else f"from scratch, {scr} (ours)")
+
+
+def source_title(results: dict[str, Any], dataset: str = "Caltech-101") -> str:
+    """A figure title's start: ``dataset``, then the model when it is not ZFNet-64 and the
+    images' upscaling when they were upscaled ("Caltech-101, ZFNet-224, 96-px images upscaled
+    to 256"); just ``dataset`` for the 64-pixel runs."""
+    parts = [dataset]
+    if results.get("model", "zfnet64") != "zfnet64":
+        parts.append(model_label(results["model"]))
+    if results.get("upscaled_from"):
+        size = re.search(r"upscaled to (\d+)", results.get("input", ""))
+        parts.append(f"{results['upscaled_from']}-px images upscaled"
+                     + (f" to {size[1]}" if size else ""))
+    return ", ".join(parts)
 
 
 def _get(d: dict, n: int | str) -> Any:
@@ -47,8 +84,9 @@ def table4_markdown(results: dict[str, Any]) -> str:
         cells = [_fmt(*_get(row, n), paper=True) if n in (int(k) for k in row) else "-"
                  for n in sizes]
         rows.append(f"| {name} (paper) | " + " | ".join(cells) + " |")
-    for label, key in (("Non-pretrained ZFNet-64 (ours)", "scratch"),
-                       ("Tiny-ImageNet-pretrained ZFNet-64 (ours)", "pretrained")):
+    pre, scr = _models(results)
+    for label, key in ((f"Non-pretrained {scr} (ours)", "scratch"),
+                       (f"Tiny-ImageNet-pretrained {pre} (ours)", "pretrained")):
         part = results[key]
         have = set(_sizes(part))
         cells = [_fmt(_get(part, n)["mean"], _get(part, n)["std"]) if n in have else "-"
@@ -65,8 +103,9 @@ def table4_markdown(results: dict[str, Any]) -> str:
 def fig9_markdown(results: dict[str, Any]) -> str:
     """Fig. 9's points as markdown: mean ± std at every training-set size, pretrained and from
     scratch, with the number of splits behind each cell."""
+    pre, scr = _curve_labels(results)
     parts = [(label, results.get(key) or {}) for label, key in
-             (("pretrained (ours)", "pretrained"), ("from scratch (ours)", "scratch"))]
+             ((pre, "pretrained"), (scr, "scratch"))]
     sizes = sorted({n for _, part in parts for n in _sizes(part)})
     rows = ["| per class | " + " | ".join(map(str, sizes)) + " |",
             "|" + " --- |" * (len(sizes) + 1)]
@@ -115,8 +154,8 @@ def plot_fig9(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.Fig
     require(len(results.get("pretrained") or {}) + len(results.get("scratch") or {}),
             "training-set sizes")
     fig, ax = plt.subplots(figsize=(8.0, 4.2))
-    for key, label, color in (("pretrained", "pretrained (ours)", "tab:blue"),
-                              ("scratch", "from scratch (ours)", "tab:red")):
+    pre, scr = _curve_labels(results)
+    for key, label, color in (("pretrained", pre, "tab:blue"), ("scratch", scr, "tab:red")):
         part = results.get(key) or {}
         if not part:
             continue
@@ -186,4 +225,5 @@ def plot_table7(results: dict[str, Any], *, title: str = "Caltech-101") -> plt.F
     return fig
 
 
-__all__ = ["plot_fig9", "plot_table7", "table4_markdown", "table6_markdown", "table7_markdown"]
+__all__ = ["model_label", "plot_fig9", "plot_table7", "source_title", "table4_markdown",
+           "table6_markdown", "table7_markdown"]

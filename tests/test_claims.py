@@ -1,0 +1,57 @@
+"""zflib.claims: each verdict follows its stated rule from the records' numbers."""
+
+import json
+
+from zflib import claims
+from zflib.results import save_results
+
+
+def _record(root, profile, name, data):
+    from zflib.record import record_dir
+
+    save_results(data, name, record_dir(root, profile) / "results", profile=profile)
+
+
+def _dogs(parts, random, ranks):
+    rows = {p: {"conv5": {"mean": v}} for p, v in zip(claims.PARTS, parts, strict=True)}
+    rows["random"] = {"conv5": {"mean": random}}
+    dec = {p: {"conv5": {"score_rank": r}} for p, r in zip(claims.PARTS, ranks, strict=True)}
+    return {"rows": rows, "decomposition": dec}
+
+
+def test_verdicts_follow_the_rules(tmp_path):
+    _record(tmp_path, "full", "table7_caltech101_full",
+            {"layers": {"svm": {lay: {"mean": m} for lay, m in
+                                zip(claims.LAYERS, [40, 50, 60, 70, 80], strict=True)}}})
+    _record(tmp_path, "full224", "table7_caltech101_full224",
+            {"layers": {"svm": {lay: {"mean": m} for lay, m in
+                                zip(claims.LAYERS, [40, 50, 60, 59, 80], strict=True)}}})
+    _record(tmp_path, "full", "table1_correspondence_full", _dogs([0.05, 0.06, 0.07], 0.1,
+                                                                   [0.01, 0.02, 0.03]))
+    _record(tmp_path, "full224", "table1_correspondence_full224",
+            _dogs([0.05, 0.12, 0.07], 0.1, [0.4, 0.9, 0.5]))
+    _record(tmp_path, "full224", "table4_fig9_caltech101_full224",
+            {"pretrained": {"15": {"mean": 50.0}}, "scratch": {"15": {"mean": 29.0}}})
+    _record(tmp_path, "full224", "fig7_object_full224",
+            {"summary": {"images": 50, "on": 0.3, "off": 0.4, "share_on_lower": 0.74,
+                         "sign_test_p": 0.0005}})
+    rows = {r["claim"].split(":")[0]: r for r in claims.check(tmp_path)}
+    assert rows["Table 7"]["full"][1] and not rows["Table 7"]["full224"][1]
+    assert "40.0 -> 50.0 -> 60.0 -> 59.0 -> 80.0" == rows["Table 7"]["full224"][0]
+    assert rows["Table 1"]["full"][1] and "(p >= 0.01)" in rows["Table 1"]["full"][0]
+    assert not rows["Table 1"]["full224"][1]
+    assert rows["Table 4"]["full224"][1] and rows["Table 4"]["full"] is None
+    assert rows["Fig. 7"]["full224"][1] and "74% of 50 images" in rows["Fig. 7"]["full224"][0]
+    assert rows["Fig. 6"]["full"] is None  # no record: said, not guessed
+    md = claims.markdown(tmp_path)
+    assert md.count("\n") == len(claims.CLAIMS) + 1 and "(not measured)" in md
+
+
+def test_table2_claim_reads_the_committed_runs(tmp_path):
+    from zflib.runs import results_of
+
+    row = claims.check(tmp_path)[0]
+    for profile, (z, a) in claims.TABLE2_PAIRS.items():
+        zf, ax = (100 * results_of(n)["val_top1_err_10crop"] for n in (z, a))
+        assert row[profile] == (f"{zf:.1f} against {ax:.1f}", zf < ax)
+    assert json.dumps(row)  # plain data
