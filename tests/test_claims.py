@@ -20,12 +20,13 @@ def _dogs(parts, random, ranks):
 
 
 def test_verdicts_follow_the_rules(tmp_path):
-    _record(tmp_path, "full", "table7_caltech101_full",
-            {"layers": {"svm": {lay: {"mean": m} for lay, m in
-                                zip(claims.LAYERS, [40, 50, 60, 70, 80], strict=True)}}})
     _record(tmp_path, "full224", "table7_caltech101_full224",
             {"layers": {"svm": {lay: {"mean": m} for lay, m in
                                 zip(claims.LAYERS, [40, 50, 60, 59, 80], strict=True)}}})
+    _record(tmp_path, "full", "table7_caltech101_full",  # the softmax falls at layer 4
+            {"layers": {fit: {lay: {"mean": m} for lay, m in zip(claims.LAYERS, acc, strict=True)}
+                        for fit, acc in (("svm", [40, 50, 60, 70, 80]),
+                                         ("softmax", [40, 50, 60, 55, 80]))}})
     _record(tmp_path, "full", "table1_correspondence_full", _dogs([0.05, 0.06, 0.07], 0.1,
                                                                    [0.01, 0.02, 0.03]))
     _record(tmp_path, "full224", "table1_correspondence_full224",
@@ -35,9 +36,17 @@ def test_verdicts_follow_the_rules(tmp_path):
     _record(tmp_path, "full224", "fig7_object_full224",
             {"summary": {"images": 50, "on": 0.3, "off": 0.4, "share_on_lower": 0.74,
                          "sign_test_p": 0.0005}})
+    counts = {"conv1": 1.6, "conv2": 1.7, "conv3": 1.8, "conv4": 1.9, "conv5": 2.0}
+    _record(tmp_path, "full", "fig2_maps_full",
+            {"modal_count_all_maps": counts, "modal_count_chance": 1.17})
+    _record(tmp_path, "full224", "fig2_maps_full224",  # layer 3 at layer 1's count: not held
+            {"modal_count_all_maps": {**counts, "conv3": 1.6}, "modal_count_chance": 1.17})
     rows = {r["claim"].split(":")[0]: r for r in claims.check(tmp_path)}
-    assert rows["Table 7"]["full"][1] and not rows["Table 7"]["full224"][1]
-    assert "40.0 -> 50.0 -> 60.0 -> 59.0 -> 80.0" == rows["Table 7"]["full224"][0]
+    assert rows["Fig. 2"]["full"] == ("1.60 -> 1.70 -> 1.80 -> 1.90 -> 2.00 (chance 1.17)", True)
+    assert not rows["Fig. 2"]["full224"][1]
+    assert not rows["Table 7"]["full"][1] and not rows["Table 7"]["full224"][1]
+    assert rows["Table 7"]["full"][0].endswith("; softmax 40.0 -> 50.0 -> 60.0 -> 55.0 -> 80.0")
+    assert "SVM 40.0 -> 50.0 -> 60.0 -> 59.0 -> 80.0" == rows["Table 7"]["full224"][0]
     assert rows["Table 1"]["full"][1] and "(p >= 0.01)" in rows["Table 1"]["full"][0]
     assert not rows["Table 1"]["full224"][1]
     assert rows["Table 4"]["full224"][1] and rows["Table 4"]["full"] is None
@@ -50,7 +59,7 @@ def test_verdicts_follow_the_rules(tmp_path):
 def test_table2_claim_reads_the_committed_runs(tmp_path):
     from zflib.runs import results_of
 
-    row = claims.check(tmp_path)[0]
+    row = next(r for r in claims.check(tmp_path) if r["claim"].startswith("Table 2"))
     for profile, (z, a) in claims.TABLE2_PAIRS.items():
         zf, ax = (100 * results_of(n)["val_top1_err_10crop"] for n in (z, a))
         assert row[profile] == (f"{zf:.1f} against {ax:.1f}", zf < ax)

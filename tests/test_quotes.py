@@ -19,6 +19,10 @@ def root(tmp_path):
         "scratch": {"15": {"mean": 28.84, "std": 0.93}},
         "parts": {"eye": {"p": 0.69}, "nose": {"p": 0.91}, "random": {"mean": 0.17}},
         "rows": [{"err": 0.6273}]}}))
+    r224 = tmp_path / "figures" / "224" / "record" / "results"  # the full224 record
+    r224.mkdir(parents=True)
+    (r224 / "t4.json").write_text(json.dumps({"profile": "full224", "data": {
+        "scratch": {"15": {"mean": 54.51}}}}))
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "x.json").write_text(json.dumps({"a": {"b": [1, 2.5]}}))
     return tmp_path
@@ -33,6 +37,7 @@ def test_value_follows_the_path_and_the_format(root):
     assert quotes.value("record:t4/parts/*/p", "max:.2f", root=root) == "0.91"
     assert quotes.value("record:t4/parts/*/p", "len:d", root=root) == "2"
     assert quotes.value("file:sub/x.json/a/b/1", "g", root=root) == "2.5"
+    assert quotes.value("record224:t4/scratch/15/mean", ".1f", root=root) == "54.5"
 
 
 def test_a_wrong_quote_is_named(root):

@@ -10,15 +10,24 @@ from zflib.record import build_record, collect, record_dir
 from zflib.results import save_results
 
 
+def _figures_run(root, profile, figures, notebooks_s, pngs, *, machine="m", total_s=60.0):
+    """What ``make figures PROFILE=profile`` leaves: ``pngs`` in ``figures`` (a folder under
+    root), its summary and the tables JSON in build/."""
+    (root / figures).mkdir(parents=True, exist_ok=True)
+    for name in pngs:
+        (root / figures / name).write_bytes(b"png")
+    (root / "build").mkdir(exist_ok=True)
+    (root / "build" / f"figures-{profile}.json").write_text(json.dumps(
+        {"profile": profile, "ok": True, "total_s": total_s, "machine": machine,
+         "notebooks_s": notebooks_s}))
+    save_results({"table2": table2(), "table3": table3()}, "tables2_3", root / "build" / "results",
+                 profile=profile)
+
+
 def test_record_embeds_figures_and_tables(tmp_path):
-    (tmp_path / "figures").mkdir()
-    (tmp_path / "figures" / "fig02_top9_layer1.png").write_bytes(b"png")
-    (tmp_path / "build").mkdir()
-    (tmp_path / "build" / "figures-smoke.json").write_text(json.dumps(
-        {"profile": "smoke", "ok": True, "total_s": 90.0, "machine": "test machine",
-         "notebooks_s": {"02_fig2_top9": 12.0}}))
-    save_results({"table2": table2(), "table3": table3()}, "tables2_3",
-                 tmp_path / "build" / "results", profile="smoke")
+    _figures_run(tmp_path, "smoke", "figures",
+                 {"02_fig2_top9": 12.0}, ["fig02_top9_layer1.png"],
+                 machine="test machine", total_s=90.0)
     save_results({"x": 1}, "table7_caltech101_quick", tmp_path / "build" / "results",
                  profile="quick")  # another profile's: not part of this record
     with pytest.raises(FileNotFoundError, match="make figures PROFILE=smoke"):
@@ -109,15 +118,10 @@ def test_the_224_pixel_record_has_its_own_folder_and_training_runs(tmp_path):
     """make figures PROFILE=full224 writes figures/224/: its record is collected into
     figures/224/record (the 64-pixel record's inputs stay), links those PNGs and lists the
     224-pixel training runs."""
-    (tmp_path / "figures" / "224").mkdir(parents=True)
-    (tmp_path / "figures" / "224" / "fig06_filters.png").write_bytes(b"png")
+    (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "fig06_filters.png").write_bytes(b"png")
-    (tmp_path / "build").mkdir()
-    (tmp_path / "build" / "figures-full224.json").write_text(json.dumps(
-        {"profile": "full224", "ok": True, "total_s": 60.0, "machine": "m",
-         "notebooks_s": {"06_fig6_filters": 60.0}}))
-    save_results({"table2": table2(), "table3": table3()}, "tables2_3",
-                 tmp_path / "build" / "results", profile="full224")
+    _figures_run(tmp_path, "full224", "figures/224",
+                 {"06_fig6_filters": 60.0}, ["fig06_filters.png"])
     assert collect("full224", root=tmp_path) == ["figures-full224.json", "tables2_3.json"]
     assert (tmp_path / "figures" / "224" / "record" / "results" / "tables2_3.json").exists()
     assert not record_dir(tmp_path).exists()  # the 64-pixel record is untouched

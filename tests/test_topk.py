@@ -341,3 +341,17 @@ def test_map_scores_and_class_concentration_against_counting():
     last = int(top["conv5"].images.max())
     with pytest.raises(ValueError, match=f"top-k image {last} out of range 0..9 of labels"):
         topk.class_concentration(top["conv5"], labels[:10])
+
+
+def test_chance_concentration_against_enumeration():
+    import collections
+    import itertools
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2])
+    for k in (1, 3, 5):
+        subsets = list(itertools.combinations(labels.tolist(), k))  # every draw, equally likely
+        exact = sum(max(collections.Counter(s).values()) for s in subsets) / len(subsets)
+        assert topk.chance_concentration(labels, k, draws=40000) == pytest.approx(exact, abs=0.02)
+    assert topk.chance_concentration(labels, 8, draws=3) == 3  # every image: the largest class
+    with pytest.raises(ValueError, match="k=9 out of range 1..8"):
+        topk.chance_concentration(labels, 9)

@@ -7,9 +7,10 @@ A quoted number is a span of Markdown that names where its value lives::
 The comment (invisible once rendered) holds a source, a path and a format:
 
 - source ``record:<name>``: ``figures/record/results/<name>.json`` (what a notebook saved,
-  :mod:`zflib.results`; its ``data``), ``run:<name>``: a committed run's ``results.json``
-  (:func:`zflib.runs.results_of`), ``bench:<name>``: ``benchmarks/results/<name>.json``,
-  ``file:<path>``: any JSON file of the repository;
+  :mod:`zflib.results`; its ``data``), ``record224:<name>``: the same from the ``full224``
+  record, ``figures/224/record/results/<name>.json``, ``run:<name>``: a committed run's
+  ``results.json`` (:func:`zflib.runs.results_of`), ``bench:<name>``:
+  ``benchmarks/results/<name>.json``, ``file:<path>``: any JSON file of the repository;
 - the path: keys and list indices separated by ``/``; a ``*`` takes every entry there
   (entries without the rest of the path are skipped);
 - the format: a Python format spec (``.1f``, ``.1%``, ``.2f``), after ``min:``, ``max:`` or
@@ -30,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from zflib.config import repo_root
+from zflib.config import RECORD_PROFILE, repo_root
 
 SPAN = re.compile(r"<!--r (?P<ref>[^|>]+)\|(?P<fmt>[^>]*?)-->(?P<text>.*?)<!--/r-->", re.S)
 REDUCERS = {"min": min, "max": max, "len": len}
@@ -54,9 +55,11 @@ def quotes(text: str) -> list[Quote]:
 
 def _load(source: str, root: Path) -> Any:
     kind, _, name = source.partition(":")
-    if kind == "record":
-        return json.loads((root / "figures" / "record" / "results" / f"{name}.json")
-                          .read_text())["data"]
+    if kind in ("record", "record224"):
+        from zflib.record import record_dir
+
+        folder = record_dir(root, "full224" if kind == "record224" else RECORD_PROFILE)
+        return json.loads((folder / "results" / f"{name}.json").read_text())["data"]
     if kind == "run":
         from zflib.runs import results_of
 
@@ -65,7 +68,8 @@ def _load(source: str, root: Path) -> Any:
         return json.loads((root / "benchmarks" / "results" / f"{name}.json").read_text())
     if kind == "file":
         return json.loads((root / name).read_text())
-    raise ValueError(f"unknown source {kind!r} in {source!r}; valid: record, run, bench, file")
+    raise ValueError(f"unknown source {kind!r} in {source!r}; "
+                     "valid: record, record224, run, bench, file")
 
 
 def _walk(data: Any, keys: list[str]) -> Iterator[Any]:

@@ -17,7 +17,8 @@ Public API:
 - ``merge(a, b)``: two results (``TopK`` or dicts of them) -> one
 - ``choose_maps(model, layers, n, *, seed=0) -> {layer: maps}``: the seeded subset a figure shows
 - ``map_scores(top, maps, labels)``: what that subset is (each map's top-k values, its rank in
-  the layer, how many of its top-k images share a class; ``class_concentration``)
+  the layer, how many of its top-k images share a class; ``class_concentration``, and by
+  chance: ``chance_concentration``)
 - ``top_projections(model, inputs, display, top, layer, maps) -> TopProjections``: deconvnet
   projections of the top-k and the image patches behind them, cropped to the receptive field
 - ``strongest_over_epochs(load, epochs, inputs, maps) -> {layer: TopProjections}`` (Fig. 4)
@@ -278,6 +279,33 @@ def class_concentration(top: TopK, labels: torch.Tensor) -> tuple[torch.Tensor, 
     return modal, count
 
 
+def chance_concentration(labels: torch.Tensor, k: int = 9, *, draws: int = 20000,
+                         seed: int = 0) -> float:
+    """What :func:`class_concentration` gives by chance: the mean count of the commonest class
+    among ``k`` images drawn at random, without replacement, from ``labels`` ([N] classes),
+    over ``draws`` seeded draws (brute force, so any class balance is accounted for).
+
+    Paper: Sec. 4 (the baseline against which deeper layers are "more class-specific")."""
+    labels = torch.as_tensor(labels).long().reshape(-1)
+    if not 1 <= k <= len(labels):
+        raise ValueError(f"k={k} out of range 1..{len(labels)} (the number of labels)")
+    if draws < 1:
+        raise ValueError(f"draws={draws} must be at least 1")
+    g = torch.Generator().manual_seed(seed)
+    picks = torch.randint(len(labels), (draws, k), generator=g)
+    while True:  # redraw the draws that hold an image twice: distinct draws stay uniform
+        s = picks.sort(1).values
+        again = (s[:, 1:] == s[:, :-1]).any(1).nonzero().reshape(-1)
+        if not len(again):
+            break
+        picks[again] = torch.randint(len(labels), (len(again), k), generator=g)
+    cls = labels[picks]
+    counts = torch.zeros(draws, int(labels.max()) + 1, dtype=torch.long)
+    counts.scatter_add_(1, cls, torch.ones_like(cls))
+    total = int(counts.max(1).values.sum())
+    return total / draws
+
+
 @dataclass
 class TopProjections:
     """Projections of a layer's top-k activations for some maps, and their image patches,
@@ -448,5 +476,5 @@ def load_topk(path: str | Path) -> tuple[dict[str, TopK], dict]:
 
 __all__ = ["LAYERS", "TopK", "TopProjections", "mine_topk", "cached_mine_topk", "mining_cache",
            "merge",
-           "choose_maps", "map_scores", "class_concentration",
+           "choose_maps", "map_scores", "class_concentration", "chance_concentration",
            "top_projections", "strongest_over_epochs", "save_topk", "load_topk"]
