@@ -130,6 +130,33 @@ def test_accuracy_curve_separable_blobs():
     assert svm[10]["mean"] > 95.0
 
 
+def test_cached_curve_equals_a_fresh_fit_and_misses_on_any_change(zf_home, monkeypatch):
+    x, y = _blobs(n_per_class=30, k=3, d=6, spread=1.0)
+    splits = T.make_splits(y, reserve=10, test_per_class=15, splits=2)
+    fit = dict(classifier="softmax", c=1.0)
+    want = T.accuracy_curve(x, y, splits, [2, 10], **fit)
+    assert T.accuracy_curve(x, y, splits, [2, 10], cache=True, **fit) == want
+    entries = list((zf_home / "cache" / "classifiers").glob("*.json"))
+    assert len(entries) == 1
+    calls = []
+    real = T.split_score
+    monkeypatch.setattr(T, "split_score", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert T.accuracy_curve(x, y, splits, [2, 10], cache=True, **fit) == want
+    assert calls == []  # read back, nothing refitted
+    # another C, other features, other splits: each a new fit, each as a fresh one gives
+    x2 = x.copy()
+    x2[0, 0] += 1.0
+    other = T.make_splits(y, reserve=10, test_per_class=15, splits=2, seed=1)
+    for args, kw in (((x, y, splits), {"c": 0.01}), ((x2, y, splits), {}),
+                     ((x, y, other), {})):
+        got = T.accuracy_curve(*args, [2, 10], cache=True, **{**fit, **kw})
+        assert got == T.accuracy_curve(*args, [2, 10], **{**fit, **kw})
+    assert len(list((zf_home / "cache" / "classifiers").glob("*.json"))) == 4
+    entries[0].write_text("{torn")  # a corrupt entry is refitted and rewritten
+    assert T.accuracy_curve(x, y, splits, [2, 10], cache=True, **fit) == want
+    assert json.loads(entries[0].read_text())["10"] == want[10]
+
+
 # --- features -----------------------------------------------------------------------------------
 
 def test_pool_features_grid3_is_pool5():

@@ -439,27 +439,64 @@ def split_score(features: np.ndarray, labels: np.ndarray, split: Split, n: int, 
 def accuracy_curve(features: np.ndarray, labels: torch.Tensor | np.ndarray, splits: list[Split],
                    sizes: Sequence[int], *, classifier: str = "softmax", c: float = 0.1,
                    scaling: str = "standard", max_iter: int = 100,
-                   device: torch.device | str = "cpu") -> dict[int, dict[str, Any]]:
+                   device: torch.device | str = "cpu",
+                   cache: bool = False) -> dict[int, dict[str, Any]]:
     """For each ``n`` in ``sizes``: the summary (:func:`summarize`) over ``splits`` of
     ``classifier`` on ``features`` [N, D] trained with ``n`` images per class.
+
+    With ``cache``, the result is stored under ``$ZF_HOME/cache/classifiers/`` keyed by the
+    features' and labels' bytes, the splits and every setting (:func:`cached_curve`), so a
+    rerun of a notebook refits nothing.
 
     Paper: Table 4 (n = 15, 30), Fig. 9 (n = 1..60 on Caltech-256).
     """
     labels = np.asarray(labels)
+    if cache:
+        return cached_curve(features, labels, splits, sizes, classifier=classifier, c=c,
+                            scaling=scaling, max_iter=max_iter, device=device)
     return {int(n): summarize([split_score(features, labels, s, n, classifier=classifier, c=c,
                                            scaling=scaling, max_iter=max_iter, device=device)
                                for s in splits])
             for n in sizes}
 
 
+def cached_curve(features: np.ndarray, labels: np.ndarray, splits: list[Split],
+                 sizes: Sequence[int], **fit: Any) -> dict[int, dict[str, Any]]:
+    """:func:`accuracy_curve` (``fit``: its keyword settings), read from
+    ``$ZF_HOME/cache/classifiers/<key>.json`` when that exact fit ran before, else computed
+    and stored there. The key hashes the features, the labels, every split's indices, the
+    sizes, the settings and the device type (a GPU's float sums differ in the last digits)."""
+    device = torch.device(fit.get("device", "cpu"))
+    split_bytes = [torch.from_numpy(np.concatenate([*sp.order, sp.test]).astype(np.int64))
+                   for sp in splits]
+    key = cache_key(tensor_digest(torch.from_numpy(np.ascontiguousarray(features)),
+                                  torch.from_numpy(np.asarray(labels).astype(np.int64)),
+                                  *split_bytes),
+                    [int(n) for n in sizes], {k: v for k, v in fit.items() if k != "device"},
+                    device.type)
+    path = cache_dir() / "classifiers" / f"{key}.json"
+    if path.exists():
+        try:
+            return {int(n): v for n, v in json.loads(path.read_text()).items()}
+        except (OSError, ValueError):
+            pass  # a torn or corrupt entry: fit again and rewrite it
+    curve = accuracy_curve(features, labels, splits, sizes, **fit)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(curve))
+    tmp.replace(path)  # whole or absent, also when killed
+    return curve
+
+
 def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarray,
                 splits: list[Split], *, size: int, layers: Sequence[str] = LAYERS,
                 classifiers: dict[str, float] | None = None, scaling: str = "standard",
-                max_iter: int = 100,
-                device: torch.device | str = "cpu") -> dict[str, dict[str, dict[str, Any]]]:
+                max_iter: int = 100, device: torch.device | str = "cpu",
+                cache: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
     """``{classifier: {layer: summary}}``: each classifier on each layer's features, trained
     with ``size`` images per class on every split. ``classifiers`` maps ``svm``/``softmax`` to
-    its ``C`` (default both, with :class:`TransferSettings`' values).
+    its ``C`` (default both, with :class:`TransferSettings`' values); ``cache`` as in
+    :func:`accuracy_curve`.
 
     Paper: Sec. 5.3, Table 7.
     """
@@ -468,7 +505,7 @@ def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarr
     labels = np.asarray(labels)
     return {clf: {layer: accuracy_curve(features[layer], labels, splits, [size],
                                         classifier=clf, c=c, scaling=scaling,
-                                        max_iter=max_iter, device=device)[size]
+                                        max_iter=max_iter, device=device, cache=cache)[size]
                   for layer in layers}
             for clf, c in classifiers.items()}
 
@@ -516,7 +553,7 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
     t0 = time.perf_counter()
     pre = accuracy_curve(features.layers["fc7"], data.labels, splits, sizes,
                          classifier="softmax", c=s.softmax_c, scaling=s.scaling,
-                         max_iter=s.max_iter, device=device)
+                         max_iter=s.max_iter, device=device, cache=True)
     t1 = time.perf_counter()
     scratch = scratch or {}
     return {**_describe(data, s, cfg, dataset, model_name),
@@ -552,7 +589,7 @@ def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
     t0 = time.perf_counter()
     table = layer_table(features.layers, data.labels, splits, size=s.layer_size,
                         layers=s.layers, classifiers={"svm": s.svm_c, "softmax": s.softmax_c},
-                        scaling=s.scaling, max_iter=s.max_iter, device=device)
+                        scaling=s.scaling, max_iter=s.max_iter, device=device, cache=True)
     t1 = time.perf_counter()
     paper = {f"{clf}:{layer}": v[dataset] for (clf, layer), v in PAPER_TABLE7.items()
              if dataset in v}
@@ -616,6 +653,7 @@ def run_voc(train_x: np.ndarray, train_targets: torch.Tensor | np.ndarray, test_
 
 __all__ = ["LAYERS", "PAPER_TABLE4", "PAPER_TABLE5", "PAPER_TABLE6_MEAN_AP", "PAPER_TABLE7",
            "FeatureSet", "Split", "TransferSettings", "TRANSFER_PROFILES", "accuracy_curve",
+           "cached_curve",
            "cached_features", "default_device", "fit_linear", "fit_predict", "fit_softmax",
            "layer_features", "layer_table", "make_splits",
            "mean_class_accuracy", "pool_features", "run_table4", "run_table7", "run_voc",
