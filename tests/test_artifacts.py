@@ -38,6 +38,13 @@ def test_conv_only_models():
     a = load_trained("alexnet64")
     assert not a.complete and a.model.arch == "alexnet"
     assert a.model.conv_layers()[0].kernel_size == (11, 11)
+    # the untrained classifier is drawn from the run's seed: equal on every load, and the caller's
+    # random state is untouched
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    b = load_trained("alexnet64")
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert all(torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())
 
 
 def test_roundtrip_and_refusal(tmp_path, monkeypatch):

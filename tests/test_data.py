@@ -518,3 +518,24 @@ def test_load_split_resizes_tiny_imagenet_to_the_image_size(tiny_home):
     assert big.images.shape[1:] == (256, 256, 3)
     assert torch.equal(big.images, resize(small.images, 256))
     assert torch.equal(big.labels, small.labels)
+
+
+def test_upscaled_split_is_cached_and_read_back_equal(tiny_home, monkeypatch):
+    from zflib import data as D
+
+    cfg = cfg10(image_size=256, crop_size=224, size=224)
+    first = load_split(cfg, "val")
+    folders = list((tiny_home / "cache").glob("tiny-imagenet-val-256-*"))
+    assert len(folders) == 1  # the upscaled split, beside the 64-pixel one
+    real = D.resize
+    monkeypatch.setattr(D, "resize", None)  # would raise if resized again
+    again = load_split(cfg, "val")
+    assert torch.equal(again.images, first.images) and again.paths == first.paths
+    # another subset is another entry (keyed by the 64-pixel images, not the split's name)
+    monkeypatch.setattr(D, "resize", real)
+    assert len(load_split(cfg10(image_size=256, crop_size=224, size=224, val_limit=5), "val")) == 5
+    assert len(list((tiny_home / "cache").glob("tiny-imagenet-val-256-*"))) == 2
+    # over the size limit, resized every time and never stored
+    monkeypatch.setattr(D, "RESIZED_CACHE_BYTES", 1)
+    load_split(cfg10(image_size=128, crop_size=112, size=112), "val")
+    assert not list((tiny_home / "cache").glob("tiny-imagenet-val-128-*"))

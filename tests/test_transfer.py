@@ -135,14 +135,19 @@ def test_cached_curve_equals_a_fresh_fit_and_misses_on_any_change(zf_home, monke
     splits = T.make_splits(y, reserve=10, test_per_class=15, splits=2)
     fit = dict(classifier="softmax", c=1.0)
     want = T.accuracy_curve(x, y, splits, [2, 10], **fit)
-    assert T.accuracy_curve(x, y, splits, [2, 10], cache=True, **fit) == want
+    first: list[dict] = []
+    assert T.accuracy_curve(x, y, splits, [2, 10], cache=True, ledger=first, **fit) == want
     entries = list((zf_home / "cache" / "classifiers").glob("*.json"))
     assert len(entries) == 1
     calls = []
     real = T.split_score
     monkeypatch.setattr(T, "split_score", lambda *a, **k: calls.append(1) or real(*a, **k))
-    assert T.accuracy_curve(x, y, splits, [2, 10], cache=True, **fit) == want
+    again: list[dict] = []
+    assert T.accuracy_curve(x, y, splits, [2, 10], cache=True, ledger=again, **fit) == want
     assert calls == []  # read back, nothing refitted
+    # the ledger gives the fits' own seconds both times, and says which call read them back
+    assert first[0]["cached"] is False and again == [{"seconds": first[0]["seconds"],
+                                                       "cached": True}]
     # another C, other features, other splits: each a new fit, each as a fresh one gives
     x2 = x.copy()
     x2[0, 0] += 1.0
@@ -154,7 +159,7 @@ def test_cached_curve_equals_a_fresh_fit_and_misses_on_any_change(zf_home, monke
     assert len(list((zf_home / "cache" / "classifiers").glob("*.json"))) == 4
     entries[0].write_text("{torn")  # a corrupt entry is refitted and rewritten
     assert T.accuracy_curve(x, y, splits, [2, 10], cache=True, **fit) == want
-    assert json.loads(entries[0].read_text())["10"] == want[10]
+    assert json.loads(entries[0].read_text())["curve"]["10"] == want[10]
 
 
 # --- features -----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ Fig. 2), ``occlusion`` (Fig. 7), ``incremental`` (occlusion's incremental infere
 ``occlusion_boxes`` (Fig. 7's claim measured against object boxes),
 ``invariance`` (Fig. 5), ``correspondence`` (Fig. 8, Table 1),
 ``transfer`` (Tables 4 and 7, Fig. 9), ``explorer`` (the interactive explorer), ``figures``
-(``make figures``), ``record`` (``RESULTS.md``), ``viz`` (plotting only).
+(``make figures``), ``memo`` (the figures' long passes kept for a rerun), ``record``
+(``RESULTS.md``), ``viz`` (plotting only).
 """
 
 from zflib.config import PROFILES, Config, get_config

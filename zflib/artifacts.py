@@ -203,8 +203,12 @@ def load_trained(name: str = "zfnet64", *, epoch: int | None = None,
     cfg = config_from(ckpt["config"])
     _check_record(ckpt, cfg, base)
     arch = ckpt["arch"]
-    model = build_model(arch["arch"], num_classes=arch["num_classes"], size=arch["size"],
-                        ablation=arch["ablation"])
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        # drawn from the run's seed: a conv-only artifact's untrained classifier is the same
+        # on every load (results computed through the model are reproducible, and cacheable)
+        torch.manual_seed(cfg.seed)
+        model = build_model(arch["arch"], num_classes=arch["num_classes"], size=arch["size"],
+                            ablation=arch["ablation"])
     check_compatible(arch, model, str(base))
     state = _weights(ckpt)
     _check_shapes(state, model, str(base))

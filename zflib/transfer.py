@@ -439,21 +439,23 @@ def split_score(features: np.ndarray, labels: np.ndarray, split: Split, n: int, 
 def accuracy_curve(features: np.ndarray, labels: torch.Tensor | np.ndarray, splits: list[Split],
                    sizes: Sequence[int], *, classifier: str = "softmax", c: float = 0.1,
                    scaling: str = "standard", max_iter: int = 100,
-                   device: torch.device | str = "cpu",
-                   cache: bool = False) -> dict[int, dict[str, Any]]:
+                   device: torch.device | str = "cpu", cache: bool = False,
+                   ledger: list[dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
     """For each ``n`` in ``sizes``: the summary (:func:`summarize`) over ``splits`` of
     ``classifier`` on ``features`` [N, D] trained with ``n`` images per class.
 
     With ``cache``, the result is stored under ``$ZF_HOME/cache/classifiers/`` keyed by the
     features' and labels' bytes, the splits and every setting (:func:`cached_curve`), so a
-    rerun of a notebook refits nothing.
+    rerun of a notebook refits nothing; ``ledger`` (a list) then gets one
+    ``{"seconds", "cached"}`` per curve: the time its fits took when they ran, and whether
+    this call read them back.
 
     Paper: Table 4 (n = 15, 30), Fig. 9 (n = 1..60 on Caltech-256).
     """
     labels = np.asarray(labels)
     if cache:
-        return cached_curve(features, labels, splits, sizes, classifier=classifier, c=c,
-                            scaling=scaling, max_iter=max_iter, device=device)
+        return cached_curve(features, labels, splits, sizes, ledger=ledger, classifier=classifier,
+                            c=c, scaling=scaling, max_iter=max_iter, device=device)
     return {int(n): summarize([split_score(features, labels, s, n, classifier=classifier, c=c,
                                            scaling=scaling, max_iter=max_iter, device=device)
                                for s in splits])
@@ -461,11 +463,13 @@ def accuracy_curve(features: np.ndarray, labels: torch.Tensor | np.ndarray, spli
 
 
 def cached_curve(features: np.ndarray, labels: np.ndarray, splits: list[Split],
-                 sizes: Sequence[int], **fit: Any) -> dict[int, dict[str, Any]]:
+                 sizes: Sequence[int], *, ledger: list[dict[str, Any]] | None = None,
+                 **fit: Any) -> dict[int, dict[str, Any]]:
     """:func:`accuracy_curve` (``fit``: its keyword settings), read from
     ``$ZF_HOME/cache/classifiers/<key>.json`` when that exact fit ran before, else computed
-    and stored there. The key hashes the features, the labels, every split's indices, the
-    sizes, the settings and the device type (a GPU's float sums differ in the last digits)."""
+    and stored there with the seconds it took. The key hashes the features, the labels, every
+    split's indices, the sizes, the settings and the device type (a GPU's float sums differ in
+    the last digits). ``ledger``: as in :func:`accuracy_curve`."""
     device = torch.device(fit.get("device", "cpu"))
     split_bytes = [torch.from_numpy(np.concatenate([*sp.order, sp.test]).astype(np.int64))
                    for sp in splits]
@@ -475,28 +479,35 @@ def cached_curve(features: np.ndarray, labels: np.ndarray, splits: list[Split],
                     [int(n) for n in sizes], {k: v for k, v in fit.items() if k != "device"},
                     device.type)
     path = cache_dir() / "classifiers" / f"{key}.json"
+    ledger = ledger if ledger is not None else []
     if path.exists():
         try:
-            return {int(n): v for n, v in json.loads(path.read_text()).items()}
-        except (OSError, ValueError):
-            pass  # a torn or corrupt entry: fit again and rewrite it
+            entry = json.loads(path.read_text())
+            curve = {int(n): v for n, v in entry["curve"].items()}
+            ledger.append({"seconds": float(entry["seconds"]), "cached": True})
+            return curve
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # a torn, corrupt or older entry: fit again and rewrite it
+    t0 = time.perf_counter()
     curve = accuracy_curve(features, labels, splits, sizes, **fit)
+    seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(curve))
+    tmp.write_text(json.dumps({"seconds": seconds, "curve": curve}))
     tmp.replace(path)  # whole or absent, also when killed
+    ledger.append({"seconds": seconds, "cached": False})
     return curve
 
 
 def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarray,
                 splits: list[Split], *, size: int, layers: Sequence[str] = LAYERS,
                 classifiers: dict[str, float] | None = None, scaling: str = "standard",
-                max_iter: int = 100, device: torch.device | str = "cpu",
-                cache: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+                max_iter: int = 100, device: torch.device | str = "cpu", cache: bool = False,
+                ledger: list[dict[str, Any]] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """``{classifier: {layer: summary}}``: each classifier on each layer's features, trained
     with ``size`` images per class on every split. ``classifiers`` maps ``svm``/``softmax`` to
-    its ``C`` (default both, with :class:`TransferSettings`' values); ``cache`` as in
-    :func:`accuracy_curve`.
+    its ``C`` (default both, with :class:`TransferSettings`' values); ``cache`` and ``ledger``
+    as in :func:`accuracy_curve`.
 
     Paper: Sec. 5.3, Table 7.
     """
@@ -505,7 +516,8 @@ def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarr
     labels = np.asarray(labels)
     return {clf: {layer: accuracy_curve(features[layer], labels, splits, [size],
                                         classifier=clf, c=c, scaling=scaling,
-                                        max_iter=max_iter, device=device, cache=cache)[size]
+                                        max_iter=max_iter, device=device, cache=cache,
+                                        ledger=ledger)[size]
                   for layer in layers}
             for clf, c in classifiers.items()}
 
@@ -550,11 +562,10 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
     s = settings
     sizes = sorted(set(s.table_sizes) | set(s.curve_sizes))
     splits = table4_splits(data.labels, s)
-    t0 = time.perf_counter()
+    fits: list[dict[str, Any]] = []
     pre = accuracy_curve(features.layers["fc7"], data.labels, splits, sizes,
                          classifier="softmax", c=s.softmax_c, scaling=s.scaling,
-                         max_iter=s.max_iter, device=device, cache=True)
-    t1 = time.perf_counter()
+                         max_iter=s.max_iter, device=device, cache=True, ledger=fits)
     scratch = scratch or {}
     return {**_describe(data, s, cfg, dataset, model_name),
             "table_sizes": list(s.table_sizes), "pretrained": pre,
@@ -565,7 +576,9 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
             # the architecture trained from scratch: another one's when it stands in
             "scratch_model": scratch.get("model", model_name) if scratch else "",
             "seconds": {"features": features.seconds, "features_cached": features.cached,
-                        "pretrained_classifiers": t1 - t0,
+                        # the fits' own time, also when read back from the cache
+                        "pretrained_classifiers": sum(f["seconds"] for f in fits),
+                        "classifiers_cached": all(f["cached"] for f in fits),
                         "scratch": float(scratch.get("seconds", 0.0))},  # wall, where trained
             "machine": machine_name(torch.device(device)),
             "paper": {k: {str(n): v for n, v in row.items()}
@@ -586,17 +599,18 @@ def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
     s = settings
     splits = make_splits(data.labels, reserve=s.layer_size, test_per_class=s.test_per_class,
                          splits=s.splits, seed=s.seed)
-    t0 = time.perf_counter()
+    fits: list[dict[str, Any]] = []
     table = layer_table(features.layers, data.labels, splits, size=s.layer_size,
                         layers=s.layers, classifiers={"svm": s.svm_c, "softmax": s.softmax_c},
-                        scaling=s.scaling, max_iter=s.max_iter, device=device, cache=True)
-    t1 = time.perf_counter()
+                        scaling=s.scaling, max_iter=s.max_iter, device=device, cache=True,
+                        ledger=fits)
     paper = {f"{clf}:{layer}": v[dataset] for (clf, layer), v in PAPER_TABLE7.items()
              if dataset in v}
     return {**_describe(data, s, cfg, dataset, model_name), "size": s.layer_size,
             "layers": table, "dims": {n: int(features.layers[n].shape[1]) for n in s.layers},
             "seconds": {"features": features.seconds, "features_cached": features.cached,
-                        "classifiers": t1 - t0},
+                        "classifiers": sum(f["seconds"] for f in fits),  # as in run_table4
+                        "classifiers_cached": all(f["cached"] for f in fits)},
             "machine": machine_name(torch.device(device)), "paper": paper}
 
 

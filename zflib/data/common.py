@@ -139,7 +139,9 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
 
 def _read_entry(folder: Path) -> ImageSet:
     meta = json.loads((folder / "meta.json").read_text())
-    images = torch.from_numpy(np.load(folder / "images.npy"))
+    # mapped copy-on-write: pages are read when used (a 2 GB set indexed for 250 images reads
+    # those), and writes to the tensor stay private to this process
+    images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="c"))
     labels = torch.from_numpy(np.load(folder / "labels.npy"))
     if not len(images) == len(labels) == len(meta["paths"]):
         raise ValueError(f"{len(images)} images, {len(labels)} labels, {len(meta['paths'])} "
