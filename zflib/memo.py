@@ -70,19 +70,19 @@ def memo_dir() -> Path:
 def _module_file(name: str) -> Path | None:
     """The source file of ``zflib`` module ``name`` (``zflib.data`` -> its ``__init__.py``)."""
     parts = name.split(".")[1:]
+    if not parts:
+        return None
     base = PACKAGE.joinpath(*parts)
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if parts and path.is_file():
-            return path
-    return None
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
 
 
-def _imports(name: str, path: Path) -> set[str]:
-    """The ``zflib`` modules that ``path`` (module ``name``) imports anywhere in its body:
-    a package's ``__init__`` comes with each of its submodules, as Python runs it."""
+def _imports(name: str, path: Path, source: bytes) -> set[str]:
+    """The ``zflib`` modules that ``source`` (module ``name``, read from ``path``) imports
+    anywhere in its body: a package's ``__init__`` comes with each of its submodules, as
+    Python runs it."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_bytes())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -103,18 +103,18 @@ def _imports(name: str, path: Path) -> set[str]:
 def code_digest(module: str) -> str:
     """A hash of the source of ``zflib`` module ``module`` and of every ``zflib`` module it
     imports, directly or through others (read from the files, not from ``sys.modules``)."""
-    todo, seen = [module], set()
+    todo, sources = [module], {}
     while todo:
         name = todo.pop()
         path = _module_file(name)
-        if name in seen or path is None:
+        if name in sources or path is None:
             continue
-        seen.add(name)
-        todo += sorted(_imports(name, path) - seen)
+        sources[name] = path.read_bytes()  # read once: parsed here, hashed below
+        todo += sorted(_imports(name, path, sources[name]) - sources.keys())
     h = hashlib.sha1()
-    for name in sorted(seen):
+    for name in sorted(sources):
         h.update(name.encode())
-        h.update(_module_file(name).read_bytes())
+        h.update(sources[name])
     return h.hexdigest()[:16]
 
 

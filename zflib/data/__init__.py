@@ -100,9 +100,8 @@ def _upscaled(data: ImageSet, size: int, split: str,
         return ImageSet(resize(data.images, size, device=device), data.labels, data.classes,
                         data.names, data.paths, data.failed)
 
-    on_cpu = device is None and data.images.device.type == "cpu" or (
-        device is not None and torch.device(device).type == "cpu")
-    if not on_cpu or len(data) * size * size * 3 > RESIZED_CACHE_BYTES:
+    target = torch.device(device) if device is not None else data.images.device  # as resize
+    if target.type != "cpu" or len(data) * size * size * 3 > RESIZED_CACHE_BYTES:
         return build()
     key = cache_key(tensor_digest(data.images, data.labels), size, "bicubic")
     return cached_imageset(f"tiny-imagenet-{split}-{size}", key, build)
