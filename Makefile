@@ -22,8 +22,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-cache-dir -e '.[dev]'
 	touch $@
 
-lint: setup ## ruff on zflib, tests and benchmarks
+lint: setup ## ruff, and import-linter's layer and no-cycle contracts (docs/architecture.md)
 	$(VENV)/bin/ruff check zflib tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 
 test: setup lint ## ruff and the whole test suite (8 to 15 min)
 	$(PY) -m pytest -q
@@ -35,7 +36,7 @@ data: setup ## install Tiny ImageNet and Caltech-101 (the mirror, else the offic
 # PNGs in figures/ for full (the committed record), figures/224/ for full224 (from ZFNet-224),
 # in build/figures/PROFILE/ for the other profiles
 figures: setup ## every figure and table, headless (PROFILE=smoke|quick|full|full224, ONLY="02 07")
-	$(PY) -m zflib.figures --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m zflib.paper.figures --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
 # make explore [PORT=8866]: the interactive explorer (notebooks/00_explorer.ipynb) as a web page
 explore: setup ## the interactive explorer as a web page (Voila, PORT=8866)
@@ -43,14 +44,14 @@ explore: setup ## the interactive explorer as a web page (Voila, PORT=8866)
 
 # make atlas: a page for every map of ZFNet-64's layers 1-5 over the validation set, from file://
 atlas: setup ## the unit atlas of ZFNet-64 (val), in build/atlas/index.html
-	$(PY) -m zflib.atlas --model zfnet64 --split val --out build/atlas
+	$(PY) -m zflib.apps.atlas --model zfnet64 --split val --out build/atlas
 
 bench: setup ## every benchmark; results in benchmarks/results/
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 # make docs: the API reference from the docstrings (pdoc), in build/docs/api/index.html
 docs: setup ## the API reference from the docstrings, in build/docs/api/
-	$(PY) -m zflib.apidocs --out build/docs/api
+	$(PY) -m zflib.apps.apidocs --out build/docs/api
 
 clean: ## remove build/ (executed notebooks, figures of non-record profiles, docs)
 	rm -rf build

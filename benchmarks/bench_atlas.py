@@ -1,4 +1,4 @@
-"""The unit atlas (zflib.atlas) of the committed ZFNet-64: every map of layers 1-5 (1,376)
+"""The unit atlas (zflib.apps.atlas) of the committed ZFNet-64: every map of layers 1-5 (1,376)
 over the Tiny ImageNet validation images, built twice in one process.
 
 1. ``cold``: from an empty mining cache (a fresh temporary folder): model and images loaded,
@@ -7,7 +7,7 @@ over the Tiny ImageNet validation images, built twice in one process.
 
 For each: wall and process CPU seconds (the machine may be shared: CPU time is the steadier
 figure), maps per second of the whole build, and the share of the build's time spent in
-mining, projection (the deconvnet, :func:`zflib.mine.project`), image encoding and pages
+mining, projection (the deconvnet, :func:`zflib.apps.mine.project`), image encoding and pages
 (HTML and writing); ``load`` is the model and the decoded images. ``warm_vs_cold``: the cached
 build's time over the cold one's. ``folder_mb``: the site's bytes (apparent sizes),
 ``folder_disk_mb``: the blocks it takes on disk.
@@ -27,8 +27,8 @@ import torch
 from _args import check
 from _memory import resource_peak_mb
 
-from zflib import atlas, mine
-from zflib.train import machine_name
+from zflib.apps import atlas, mine
+from zflib.training.train import machine_name
 from zflib.viz.atlas import FORMATS
 
 PHASES = ("mining", "projection", "encoding", "pages")

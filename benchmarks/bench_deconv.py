@@ -12,7 +12,8 @@ on trained weights. Images: the Tiny ImageNet validation split (centre crops).
    images) of ``--top9-maps`` seeded maps per layer, projected; captum one neuron at a time
    on each neuron's image. ``top9_floor_fraction`` = time of the forward passes of the distinct
    images alone (up to each layer, batched) / zflib's time (1.0 would be the floor).
-3. ``mining_vs_forward``: images per second of :func:`zflib.topk.mine_topk` (layers 1-5, k=9)
+3. ``mining_vs_forward``: images per second of :func:`zflib.methods.topk.mine_topk` (layers 1-5,
+k=9)
    over ``--images`` validation images (default: all 10,000) against a bare evaluation forward
    pass of the whole model (``model(x)`` under ``no_grad``), same batches of 256;
    ``mining_peak_rss_mb``: peak resident memory of the process (the decoded dataset included),
@@ -20,7 +21,7 @@ on trained weights. Images: the Tiny ImageNet validation split (centre crops).
    mining, and while running the bare forward pass, above the memory before it (sampled every
    5 ms), ``mining_state_kb``: the top-k state (constant in the number of images).
 
-4. ``general_<layer>_speedup`` (the general path, :mod:`zflib.deconv_general`): ResNet-18 at
+4. ``general_<layer>_speedup`` (the general path, :mod:`zflib.methods.deconv_general`): ResNet-18 at
    224 pixels (seeded weights), the strongest activation of every map of ``layer2`` (128 maps)
    and ``layer4`` (512), projected, against captum's ``NeuronDeconvolution`` one neuron a call
    (results asserted equal to 1e-5 relative). ``general_<layer>_bound`` is the ratio of the two
@@ -49,10 +50,10 @@ from _args import check
 from _memory import PeakRSS, resource_peak_mb
 from torch import nn
 
-from zflib import deconv, topk
 from zflib.config import get_config
-from zflib.models import build_model
-from zflib.train import machine_name
+from zflib.methods import deconv, topk
+from zflib.training.models import build_model
+from zflib.training.train import machine_name
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 
@@ -87,7 +88,7 @@ def general(res: dict) -> None:
     import torchvision
     from captum.attr import NeuronDeconvolution
 
-    from zflib import deconv_general
+    from zflib.methods import deconv_general
 
     torch.manual_seed(0)
     model = torchvision.models.resnet18(weights=None).eval()

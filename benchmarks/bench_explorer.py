@@ -1,7 +1,7 @@
 """The explorer's latency: what one slider move costs, compute and drawing, on the CPU.
 
 Issue goal: each update answers in under a second on a CPU for the 64-pixel models. The app
-is the one ``make explore`` serves (:func:`zflib.explorer.app`, the committed ZFNet-64, top-9
+is the one ``make explore`` serves (:func:`zflib.apps.explorer.app`, the committed ZFNet-64, top-9
 mined over ``--images`` validation images, cached after the first start). Each workload moves
 one widget to a value not seen before (so no cached view is reused) ``--repeats`` times and
 takes the median of :attr:`ExplorerApp.seconds` (the update's wall time, drawing included):
@@ -36,8 +36,8 @@ from pathlib import Path
 import torch
 from _args import check
 
-from zflib.explorer import app
-from zflib.train import machine_name
+from zflib.apps.explorer import app
+from zflib.training.train import machine_name
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_explorer.json"
 

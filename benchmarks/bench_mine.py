@@ -1,9 +1,9 @@
-"""Top-k mining sharded over ranks: ``python -m zflib.mine`` on one process against
-``torchrun --nproc_per_node=N -m zflib.mine`` on the same images, same threads per process.
+"""Top-k mining sharded over ranks: ``python -m zflib.apps.mine`` on one process against
+``torchrun --nproc_per_node=N -m zflib.apps.mine`` on the same images, same threads per process.
 
 Model: the committed ZFNet-64 (``zfnet64``); images: the first ``--images`` of the Tiny ImageNet
 validation split; layers 1-5, k = 9; no figures. Each run's mining time is what
-:mod:`zflib.mine` records around the pass (the gather and merge included; start-up and data
+:mod:`zflib.apps.mine` records around the pass (the gather and merge included; start-up and data
 loading not). Results must be identical (``results_equal``).
 
 - ``images_per_s_1_rank``, ``images_per_s_<N>_ranks``; ``sharded_speedup_<N>_ranks``: their
@@ -30,16 +30,16 @@ from pathlib import Path
 import torch
 from _args import check
 
-from zflib.topk import load_topk
-from zflib.train import cpu_name
+from zflib.methods.topk import load_topk
+from zflib.training.train import cpu_name
 
 
 def _run(ranks: int, out: Path, args) -> tuple[dict, dict]:
-    cmd = [sys.executable, "-m", "zflib.mine", "--model", "zfnet64", "--limit",
+    cmd = [sys.executable, "-m", "zflib.apps.mine", "--model", "zfnet64", "--limit",
            str(args.images), "--maps", "0", "--out", str(out)]
     if ranks > 1:
         cmd[1:3] = ["-m", "torch.distributed.run", f"--nproc_per_node={ranks}",
-                    "--master_port=29531", "-m", "zflib.mine"]
+                    "--master_port=29531", "-m", "zflib.apps.mine"]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -48,9 +48,9 @@ def _run(ranks: int, out: Path, args) -> tuple[dict, dict]:
 
 
 def _forward(args) -> float:
-    from zflib.artifacts import load_trained
     from zflib.config import get_config
     from zflib.data import load_split, to_input
+    from zflib.training.artifacts import load_trained
 
     torch.set_num_threads(args.threads)
     tr = load_trained("zfnet64")

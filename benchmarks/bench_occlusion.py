@@ -5,14 +5,14 @@ trained weights); each timing is the best of its repeats, in CPU seconds of this
 CPU (the machine may be shared), wall seconds on a GPU.
 
 1. ZFNet-64, Fig. 7's settings (``--size 12 --stride 4`` on the 56-pixel input): zflib's three
-   maps (b), (d), (e) (``zflib_three_maps_s``, :mod:`zflib.incremental`) against zflib's
+   maps (b), (d), (e) (``zflib_three_maps_s``, :mod:`zflib.methods.incremental`) against zflib's
    batched full re-inference (``method="full"``) and captum's ``Occlusion`` computing (d) alone,
    at its default ``perturbations_per_eval=1`` and at the best value of a sweep.
 2. 224 pixels, a ``--size-224`` square every ``--stride-224`` pixels (32 and 8): torchvision's
    VGG16, ZFNet-224 and AlexNet-224 (``--models-224``). Per model: the bound on the speedup of
    exact incremental inference (``*_bound``: multiply-adds of full re-inference over those
    that the largest changed region still needs, per layer, the fully connected layers in full;
-   :func:`zflib.incremental.speedup_bound`; ``*_bound_per_position``: each position's own
+   :func:`zflib.methods.incremental.speedup_bound`; ``*_bound_per_position``: each position's own
    region, the tighter bound), the measured speedup over full re-inference and its fraction of
    the bound, and (``--captum-224``) the speedup over captum's best ``perturbations_per_eval``
    of ``--ppe-224``. Goals (issue 26): >= 0.8 of the bound over full re-inference and >= 2.5x
@@ -46,10 +46,10 @@ import torch
 from _args import check
 from captum.attr import Occlusion
 
-from zflib import incremental
-from zflib.models import build_model
-from zflib.occlusion import OcclusionMaps, occlusion_maps, pixel_attribution, window_starts
-from zflib.train import machine_name
+from zflib.methods import incremental
+from zflib.methods.occlusion import OcclusionMaps, occlusion_maps, pixel_attribution, window_starts
+from zflib.training.models import build_model
+from zflib.training.train import machine_name
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_occlusion.json"
 MODELS_224 = ("vgg16", "zfnet", "alexnet")
@@ -83,7 +83,7 @@ def _model_224(name: str, device: torch.device):
     if name == "vgg16":
         import torchvision
 
-        from zflib.explorer import TorchvisionNet
+        from zflib.apps.explorer import TorchvisionNet
 
         return TorchvisionNet(torchvision.models.vgg16(weights=None), "vgg16").eval().to(device)
     return build_model(name, num_classes=1000, size=224, init="kaiming").eval().to(device)
@@ -241,8 +241,8 @@ def _at_224(args, name: str, device: torch.device, res: dict, approximate: bool)
 
 
 def _sweep_full_above(args, device: torch.device, res: dict) -> None:
-    """The measurement behind :data:`zflib.incremental.FULL_ABOVE`: exact incremental maps with
-    the fallback to full maps at each share of ``--sweep-full-above``, on ZFNet-64 at Fig. 7's
+    """The measurement behind :data:`zflib.methods.incremental.FULL_ABOVE`: exact incremental maps
+    with the fallback to full maps at each share of ``--sweep-full-above``, on ZFNet-64 at Fig. 7's
     settings and on each 224-pixel model (square ``--size-224`` every 16 pixels, to keep the
     sweep short)."""
     shares = [float(v) for v in args.sweep_full_above.split(",")]

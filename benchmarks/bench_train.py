@@ -31,8 +31,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from zflib.config import get_config
 from zflib.data import ImageSet, load_split
-from zflib.models import model_from_config
-from zflib.train import Trainer, machine_name, matmul_gflops
+from zflib.training.models import model_from_config
+from zflib.training.train import Trainer, machine_name, matmul_gflops
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_train.json"
 

@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from zflib.config import get_config
 from zflib.data import ImageSet
-from zflib.train import Trainer, machine_name
+from zflib.training.train import Trainer, machine_name
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_train224.json"
 

@@ -11,7 +11,7 @@ hopeless, and scikit-learn's solvers converge on them much faster than on real f
    50 L-BFGS iterations); ``softmax_agreement``: fraction of test predictions that agree.
 2. ``svm_speedup``: ``LinearSVC(C)`` time / ``fit_linear(loss="squared_hinge")`` time;
    ``svm_agreement`` likewise.
-3. ``extract_images_per_s``: :func:`zflib.transfer.layer_features` (layers 1-7 pooled) on
+3. ``extract_images_per_s``: :func:`zflib.methods.transfer.layer_features` (layers 1-7 pooled) on
    ZFNet-64, random weights, 256 random images.
 
 Run: ``python benchmarks/bench_transfer.py [--per-class 30] [--threads 1]``.
@@ -32,10 +32,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-from zflib import transfer
 from zflib.config import get_config
-from zflib.models import build_model
-from zflib.train import machine_name
+from zflib.methods import transfer
+from zflib.training.models import build_model
+from zflib.training.train import machine_name
 
 
 def _data(k: int, per_class: int, d: int = 4096, seed: int = 0):
@@ -53,8 +53,8 @@ def _data(k: int, per_class: int, d: int = 4096, seed: int = 0):
 
 
 def _caltech(per_class: int):
-    from zflib.artifacts import load_trained
     from zflib.data.caltech import load_caltech101
+    from zflib.training.artifacts import load_trained
 
     trained = load_trained("zfnet64")
     data = load_caltech101(size=trained.cfg.image_size)

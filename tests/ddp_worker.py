@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 
 from zflib.config import get_config
-from zflib.train import Trainer, train
+from zflib.training.train import Trainer, train
 
 
 def main(run_dir: str, skewed_deadline: bool = False) -> None:

@@ -127,13 +127,13 @@ def test_explorer_page_reacts_to_the_layer_slider(tmp_path):
 
 
 def test_atlas_opens_from_disk_index_to_layer_to_map(tmp_path):
-    """The unit atlas (zflib.atlas) of ZFNet-64 over a few images, opened from file:// with no
+    """The unit atlas (zflib.apps.atlas) of ZFNet-64 over a few images, opened from file:// with no
     server: index, a layer (ordered by strength), its strongest map, the next map; on every
     page each image loaded, each link resolves to a file of the atlas, no console error."""
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
-    from zflib import atlas
+    from zflib.apps import atlas
 
     rng = np.random.default_rng(5)
     photos = tmp_path / "photos"

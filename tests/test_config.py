@@ -44,8 +44,8 @@ def test_bools_and_ints_are_not_interchangeable(key, value):
 
 
 def test_every_profile_and_run_passes_check_config():
-    from zflib.runs import RUNS
-    from zflib.train import check_config
+    from zflib.paper.runs import RUNS
+    from zflib.training.train import check_config
 
     for profile in PROFILES:
         for run in RUNS.values():
@@ -76,7 +76,7 @@ def test_tuple_fields_name_their_element_type(value, got):
     ("full", dict(epochs=5), "keep_epochs 10 out of range 1..5"),
 ])
 def test_keep_epochs_are_epochs_of_the_run(profile, overrides, message):
-    from zflib.train import check_config
+    from zflib.training.train import check_config
 
     hint = " (the run's epochs; a shorter run sets them too: --set keep_epochs=[1,2])"
     with pytest.raises(ValueError, match=re.escape(message + hint) + "$"):

@@ -9,7 +9,7 @@ import sys
 import torch
 
 from zflib.config import get_config
-from zflib.models import model_from_config
+from zflib.training.models import model_from_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,13 +65,13 @@ def test_ranks_agree_on_the_plateau_rule(tiny_home, tmp_path):
 
 
 def test_the_command_line_trainer_runs_under_torchrun(tiny_home, tmp_path):
-    """``torchrun -m zflib.train``, as the README gives it: the CLI joins the process group
+    """``torchrun -m zflib.training.train``, as the README gives it: the CLI joins the process group
     (``distributed.launched``), both ranks train, rank 0 alone writes the run."""
     run = tmp_path / "run"
     settings = ["num_classes=10", "train_per_class=0", "val_limit=0", "batch_size=16",
                 "epochs=1", "max_steps=3", "checkpoint_every=0", "keep_epochs=[]",
                 "ablation=no67"]
-    _torchrun(29520, "-m", "zflib.train", "--profile", "smoke", "--run-dir", str(run),
+    _torchrun(29520, "-m", "zflib.training.train", "--profile", "smoke", "--run-dir", str(run),
               "--no-resume", *[a for s in settings for a in ("--set", s)])
     results = json.loads((run / "results.json").read_text())
     assert results["world_size"] == 2

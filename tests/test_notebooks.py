@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zflib.figures import numbered_notebooks, run_notebook
+from zflib.paper.figures import numbered_notebooks, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = numbered_notebooks(ROOT / "notebooks")

@@ -42,8 +42,8 @@ class Config:
     input_scale: float = 1.0 / 64  # inputs = (x - mean image) * input_scale; paper: 1.0
     # --- model (Fig. 3) ---
     arch: str = "zfnet"  # zfnet | alexnet
-    size: int = 64  # 64 | 224: which layer geometry (see zflib.models)
-    ablation: str = "none"  # see zflib.models.ABLATIONS (Table 3)
+    size: int = 64  # 64 | 224: which layer geometry (see zflib.training.models)
+    ablation: str = "none"  # see zflib.training.models.ABLATIONS (Table 3)
     dropout: float = 0.5
     # --- optimisation (Sec. 3) ---
     optimizer: str = "adam"  # sgd (paper) | adam
@@ -93,7 +93,7 @@ class Config:
 
 # What a resumed run may change (how long it runs, how it is run, what is drawn from it); any
 # other field decides what the run learns, and resuming a checkpoint made with another value
-# is refused (zflib.train.Trainer.resume)
+# is refused (zflib.training.train.Trainer.resume)
 # Settings of the analyses (the figures, the explorer), which training never reads
 ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "fig4_per_class", "fig6_images",
             "fig7_images", "correspondence_draws", "explorer_images")
@@ -101,14 +101,14 @@ RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "chec
              "eval_batch_size", "num_threads", *ANALYSIS)
 
 # The profile of the committed record: its `make figures` run writes figures/ (which RESULTS.md
-# and the README show); every other profile writes build/figures/<profile>/ (zflib.figures)
+# and the README show); every other profile writes build/figures/<profile>/ (zflib.paper.figures)
 RECORD_PROFILE = "full"
 # The committed figures: `make figures` in each of these profiles writes its folder (the
 # README and RESULTS.md show them); any other profile writes build/figures/<profile>/
 RECORD_FIGURES = {"full": "figures", "full224": "figures/224"}
 
-# The committed artifacts (zflib.artifacts) that figures draw, by geometry (Config.size) and
-# role; "" where no such artifact exists (the 224-pixel run without renormalisation trained,
+# The committed artifacts (zflib.training.artifacts) that figures draw, by geometry (Config.size)
+# and role; "" where no such artifact exists (the 224-pixel run without renormalisation trained,
 # but its weights were not brought back from the GPU machine; docs/reproduction.md)
 FIGURE_MODELS: dict[int, dict[str, str]] = {
     64: {"zfnet": "zfnet64", "alexnet": "alexnet64", "paper_sgd": "zfnet64-paper-sgd",
@@ -133,8 +133,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # Fig. 3's geometry on all of Tiny ImageNet (500 per class, `make data` from the official
     # archive, or a 500-per-class copy installed with --from): each 64-px image resized to 256
     # (bicubic, on the GPU; zflib.data.transforms.resize), random 224 crops, 10-crop testing.
-    # The recipe of the committed zfnet224 run (zflib.train224): the 64-pixel adam recipe at
-    # batch 256, lr 3e-4 warmed up over one epoch then cosine, label smoothing 0.1
+    # The recipe of the committed zfnet224 run (zflib.training.train224): the 64-pixel adam recipe
+    # at batch 256, lr 3e-4 warmed up over one epoch then cosine, label smoothing 0.1
     "full224": dict(
         image_size=256, crop_size=224, size=224, train_per_class=0, batch_size=256, lr=3e-4,
         schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1, epochs=30,
@@ -184,7 +184,7 @@ class TransferSettings:
     # splits of its sizes outside table_sizes, which only Fig. 9's curve shows (<= scratch_splits)
     scratch_curve_splits: int = 5
     scratch_sizes: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30)  # per-class sizes trained
-    # passes over each training set, whatever its size (zflib.scratch: why epochs, not steps);
+    # passes over each training set, whatever its size (zflib.paper.scratch: why epochs, not steps);
     # (one split, one core: 15/class 23% at 25 epochs, 30% at 50, 31% at 63; 30/class 36% at
     # 25, 38% at 31, 42% at 38: still rising, so 40 is a budget, not convergence)
     scratch_epochs: float = 40.0
@@ -197,7 +197,7 @@ class TransferSettings:
     # a committed baseline (a file in artifacts/transfer/) to show when none trained under
     # these settings and this architecture is committed, instead of training one: full224
     # shows the 64-pixel ZFNet trained from scratch on the same splits (training ZFNet-224
-    # from scratch, 20 runs at 224 px, is a GPU job); "": train it (zflib.scratch.baseline)
+    # from scratch, 20 runs at 224 px, is a GPU job); "": train it (zflib.paper.scratch.baseline)
     scratch_reference: str = ""
     seed: int = 0
 
@@ -216,13 +216,13 @@ TRANSFER_PROFILES: dict[str, dict[str, Any]] = {
     # Everything on 5 splits, but the from-scratch curve: 40 epochs at each of Fig. 9's sizes,
     # Table 4's 15 and 30 per class on 5 splits, the others on 2 (20 runs; about 2 hours on
     # two CPU cores at their usual speed): committed in artifacts/transfer/ by
-    # ``python -m zflib.scratch --profile full``, so notebook 10 does not retrain it.
+    # ``python -m zflib.paper.scratch --profile full``, so notebook 10 does not retrain it.
     "full": dict(scratch_curve_splits=2),
     # full's settings on ZFNet-224 (Caltech-101 decoded at 256 px, the mirror's 96-px images
     # upscaled by bicubic as Tiny ImageNet's are); the from-scratch baseline is full's
     # committed 64-pixel one, on the same splits (scratch_reference)
     "full224": dict(scratch_curve_splits=2, scratch_reference="caltech101-scratch-full.json"),
-    # The whole curve on 5 splits: 35 runs of 40 epochs (``python -m zflib.scratch --profile
+    # The whole curve on 5 splits: 35 runs of 40 epochs (``python -m zflib.paper.scratch --profile
     # paper`` takes over full's 20 and trains 15 more: a GPU job, or about 40 minutes of two
     # CPU cores at their usual speed).
     "paper": dict(),

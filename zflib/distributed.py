@@ -1,6 +1,7 @@
 """The process group of a ``torchrun`` launch, for the command-line tools.
 
-``torchrun --nproc_per_node=N -m zflib.train ...`` (or ``-m zflib.mine``) sets ``WORLD_SIZE``,
+``torchrun --nproc_per_node=N -m zflib.training.train ...`` (or ``-m zflib.apps.mine``) sets
+``WORLD_SIZE``,
 ``RANK`` and ``LOCAL_RANK``; :func:`launched` joins the group (nccl on CUDA, gloo on the CPU),
 picks the rank's GPU, and leaves the group afterwards, even when the command fails. Outside
 torchrun it does nothing and the tools run as one process.
@@ -44,7 +45,7 @@ def shard() -> tuple[int, int]:
 
 def device_error(device: str) -> str:
     """Why ``--device device`` cannot be used here ("" if it can): for the command lines
-    (``zflib.mine``, ``zflib.scratch``, ``zflib.tables56``, the benchmarks)."""
+    (``zflib.apps.mine``, ``zflib.paper.scratch``, ``zflib.paper.tables56``, the benchmarks)."""
     try:
         dev = torch.device(device)
     except RuntimeError:

@@ -1,7 +1,7 @@
 """Results of notebooks as JSON: what ``RESULTS.md`` is generated from.
 
 Each notebook that produces a table or a number saves it with :func:`save_results` into its
-``results_dir`` (``build/results`` by default); ``python -m zflib.record`` reads them back.
+``results_dir`` (``build/results`` by default); ``python -m zflib.paper.record`` reads them back.
 """
 
 from __future__ import annotations

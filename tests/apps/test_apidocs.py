@@ -1,4 +1,4 @@
-"""zflib.apidocs (``make docs``): the API reference builds without a warning and documents
+"""zflib.apps.apidocs (``make docs``): the API reference builds without a warning and documents
 every public function and class of every module, found by importing the modules (not by
 reading the pages pdoc wrote)."""
 
@@ -8,7 +8,7 @@ import importlib
 import inspect
 import re
 
-from zflib import apidocs
+from zflib.apps import apidocs
 
 
 def _public(module) -> list[str]:
@@ -25,7 +25,8 @@ def test_every_module_and_public_name_is_documented_without_warnings(tmp_path):
     problems, _ = apidocs.build(tmp_path)
     assert problems == []
     names = apidocs.modules()
-    assert {"zflib.deconv", "zflib.occlusion", "zflib.data.tiny", "zflib.viz.deconv"} <= set(names)
+    assert {"zflib.methods.deconv", "zflib.methods.occlusion", "zflib.data.tiny",
+            "zflib.viz.deconv"} <= set(names)
     missing = []
     for name in names:
         page = tmp_path.joinpath(*name.split(".")).with_suffix(".html")

@@ -1,4 +1,4 @@
-"""zflib.atlas: a page for every map whose top-k is a brute-force pass over the images and
+"""zflib.apps.atlas: a page for every map whose top-k is a brute-force pass over the images and
 whose thumbnail is captum's deconvolution of the strongest unit; every link resolves; the
 mining cache makes a second build mine nothing; a folder holding anything but an atlas is
 refused before any work; rebuilds remove only their own files; one process and two torchrun
@@ -22,11 +22,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from zflib import atlas, deconv, topk
-from zflib.explorer import Preprocess, Subject
+from zflib.apps import atlas
+from zflib.apps.explorer import Preprocess, Subject
+from zflib.methods import deconv, topk
 from zflib.viz import atlas as pages
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 N = 11  # images
 
 
@@ -141,7 +142,7 @@ def test_map_pages_list_the_brute_force_top_k(tmp_path):
 
 
 class _Residual(nn.Module):
-    """No chain: a residual addition (zflib.deconv_general's path)."""
+    """No chain: a residual addition (zflib.methods.deconv_general's path)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -182,7 +183,7 @@ def test_a_residual_model_gets_its_atlas_with_the_brute_force_top_k(tmp_path):
 def test_thumbnail_is_captums_deconvolution_of_the_strongest_unit(tmp_path):
     from captum.attr import NeuronDeconvolution
 
-    from zflib.receptive import receptive_field
+    from zflib.methods.receptive import receptive_field
 
     out = tmp_path / "site"
     _build(out, image_format="png")  # lossless, to compare pixels
@@ -238,7 +239,7 @@ def test_a_folder_holding_anything_else_is_refused_before_any_work(tmp_path, mon
     monkeypatch.setattr(topk, "mine_topk", lambda *a, **kw: pytest.fail("mined"))
     before = {p: p.read_bytes() for p in [out, *out.rglob("*")] if p.is_file()}
     message = {"other files": "holds other files (notes.txt)",
-               "foreign marker": "was not written by zflib.atlas",
+               "foreign marker": "was not written by zflib.apps.atlas",
                "a file": "is a file, not a folder"}[what]
     with pytest.raises(ValueError, match=re.escape(message)):
         _build(out)
@@ -331,9 +332,9 @@ def test_cli_builds_an_artifacts_atlas_from_a_folder(tmp_path, capsys):
 
 
 def test_cli_builds_the_atlas_of_ones_own_exported_model(tmp_path, monkeypatch, capsys):
-    from zflib.artifacts import save_trained
     from zflib.config import get_config
-    from zflib.models import model_from_config
+    from zflib.training.artifacts import save_trained
+    from zflib.training.models import model_from_config
 
     monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path / "artifacts"))
     cfg = get_config("smoke")
@@ -349,7 +350,7 @@ def test_cli_builds_the_atlas_of_ones_own_exported_model(tmp_path, monkeypatch, 
 
 
 def test_model_card_of_a_torchvision_model(tmp_path, monkeypatch):
-    from zflib.explorer import torchvision_subject
+    from zflib.apps.explorer import torchvision_subject
 
     card = atlas.model_card(torchvision_subject("alexnet"), torchvision="alexnet")
     assert (card.weights, card.accuracy, card.input_size) == (
@@ -429,7 +430,7 @@ def test_two_ranks_write_the_site_of_one_process(tmp_path):
                        "--cache-dir", str(tmp_path / "c1")]) == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={_free_port()}", "-m", "zflib.atlas", *args,
+           f"--master_port={_free_port()}", "-m", "zflib.apps.atlas", *args,
            "--out", str(tmp_path / "two"), "--cache-dir", str(tmp_path / "c2")]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

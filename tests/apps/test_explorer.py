@@ -1,4 +1,4 @@
-"""zflib.explorer: every panel checked against brute force on a tiny random ZFNet-64, the
+"""zflib.apps.explorer: every panel checked against brute force on a tiny random ZFNet-64, the
 torchvision adapter against torchvision's own forward and transforms, the mining cache, the
 widgets, and torchvision's AlexNet and VGG16 (random weights) at 224 pixels."""
 
@@ -12,13 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
-from zflib import deconv, explorer, occlusion, topk
-from zflib.activations import extract
+from zflib.apps import explorer
+from zflib.apps.explorer import Explorer, ExplorerApp, Preprocess, Subject, TorchvisionNet
 from zflib.config import get_config
 from zflib.data import from_input, to_input
-from zflib.explorer import Explorer, ExplorerApp, Preprocess, Subject, TorchvisionNet
-from zflib.models import build_model
-from zflib.receptive import patch_box
+from zflib.methods import deconv, occlusion, topk
+from zflib.methods.activations import extract
+from zflib.methods.receptive import patch_box
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 
@@ -205,7 +206,7 @@ def test_widgets_update_the_picture(tiny):
 
 
 def test_model_choices_and_zf_subject(tmp_path, monkeypatch):
-    from zflib.artifacts import save_trained
+    from zflib.training.artifacts import save_trained
 
     monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path))
     subject, cfg = _subject(classes=200)
@@ -225,7 +226,7 @@ def test_model_choices_and_zf_subject(tmp_path, monkeypatch):
 
 
 def test_224_pixel_artifacts_are_offered_beside_the_64_pixel_ones(tmp_path, monkeypatch):
-    from zflib.artifacts import save_trained
+    from zflib.training.artifacts import save_trained
 
     monkeypatch.setenv("ZF_ARTIFACTS", str(tmp_path))
     small, _ = _subject(classes=200)

@@ -1,5 +1,5 @@
-"""zflib.mine: the mining command on one process and under torchrun (two CPU ranks, gloo) give
-the same result, which is one pass of zflib.topk over every image; its projections are
+"""zflib.apps.mine: the mining command on one process and under torchrun (two CPU ranks, gloo) give
+the same result, which is one pass of zflib.methods.topk over every image; its projections are
 top_projections over every image, though only the top images are preprocessed."""
 
 import os
@@ -11,10 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from zflib import mine, topk
-from zflib.activations import extract
+from zflib.apps import mine
+from zflib.methods import topk
+from zflib.methods.activations import extract
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _folder(path, n=30):
@@ -35,7 +36,7 @@ def test_two_ranks_give_one_pass(tmp_path):
     args += ["--checkpoint-every", "2"]  # four chunks of two batches, each checkpointed
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29519", "-m", "zflib.mine", *args, "--out", str(tmp_path / "two")]
+           "--master_port=29519", "-m", "zflib.apps.mine", *args, "--out", str(tmp_path / "two")]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     one, meta1 = topk.load_topk(tmp_path / "one" / "topk.pt")
@@ -107,12 +108,12 @@ def test_bad_input_is_named(tmp_path):
 def test_paper_profile_at_224_from_an_image_folder_to_mined_projections(zf_home, tmp_path,
                                                                        monkeypatch):
     """The ``paper`` profile end to end on a tiny ImageFolder tree: ZFNet-224 trains (two
-    steps), exports as an artifact, and zflib.mine mines its validation split and draws it."""
+    steps), exports as an artifact, and zflib.apps.mine mines its validation split and draws it."""
     import json
 
-    from zflib.artifacts import export_run
     from zflib.config import get_config
-    from zflib.train import train
+    from zflib.training.artifacts import export_run
+    from zflib.training.train import train
 
     rng = np.random.default_rng(2)
     for split, n in (("train", 4), ("val", 2)):
@@ -139,7 +140,7 @@ def test_paper_profile_at_224_from_an_image_folder_to_mined_projections(zf_home,
     assert len(meta["images"]) == 6 and meta["images"][0] == "ant/0.jpg (ant)"
     assert top["conv5"].values.shape == (256, 2) and top["conv1"].values.shape == (96, 2)
     assert (out / "top9_conv5.png").exists()
-    from zflib import explorer
+    from zflib.apps import explorer
 
     ui = explorer.app("smoke", models=["zfnet224"], cache_dir=tmp_path / "cache")
     view = ui._explorer("zfnet224").view(5, 3, 1)

@@ -106,7 +106,7 @@ def test_caltech101_mirror(monkeypatch):
     (["--model", "zfnet64"], "not found"),  # no Caltech-101 installed
 ])
 def test_scratch_cli_errors_are_one_line(args, message, tmp_path, capsys, monkeypatch):
-    from zflib import scratch
+    from zflib.paper import scratch
 
     monkeypatch.delenv("ZF_DATA_MIRROR", raising=False)
     monkeypatch.setattr(scratch, "run_baseline", lambda *a, **kw: pytest.fail("trained"))
@@ -114,8 +114,8 @@ def test_scratch_cli_errors_are_one_line(args, message, tmp_path, capsys, monkey
         scratch.main([a.replace("TMP", str(tmp_path)) for a in args])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: python -m zflib.scratch") or err.startswith(
-        "python -m zflib.scratch: error:")
+    assert err.startswith("usage: python -m zflib.paper.scratch") or err.startswith(
+        "python -m zflib.paper.scratch: error:")
     assert message in err and "Traceback" not in err
 
 

@@ -1,4 +1,4 @@
-"""zflib.activations: recorded layers equal the network cut at that layer; no hook outlives
+"""zflib.methods.activations: recorded layers equal the network cut at that layer; no hook outlives
 its block, even one that raises; bad names and batch sizes are refused."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zflib.activations import extract, record_activations
-from zflib.models import build_model
+from zflib.methods.activations import extract, record_activations
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,5 @@
-"""zflib.correspondence: the sign-change score by hand and by brute force; the annotations."""
+"""zflib.methods.correspondence: the sign-change score by hand and by brute force; the
+annotations."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 import torch
 
 from zflib.config import get_config
-from zflib.correspondence import (
+from zflib.data import ImageSet, to_input
+from zflib.methods.correspondence import (
     ANNOTATIONS,
     MORE_DOGS,
     PAPER_TABLE1,
@@ -28,10 +30,9 @@ from zflib.correspondence import (
     random_boxes,
     sign_change,
 )
-from zflib.data import ImageSet, to_input
-from zflib.models import build_model
-from zflib.occlusion import grey_baseline
+from zflib.methods.occlusion import grey_baseline
 from zflib.results import load_saved, save_results
+from zflib.training.models import build_model
 from zflib.viz.correspondence import (
     decomposition_markdown,
     models_markdown,
@@ -335,7 +336,7 @@ def test_models_table_feeds_each_model_its_own_inputs():
     """A model trained on inputs at scale 1 and the same model with its first filters scaled
     by 64, fed inputs at scale 1/64, compute the same layer 5: their scores agree; the first
     fed the profile's scale would not."""
-    from zflib.artifacts import Trained
+    from zflib.training.artifacts import Trained
 
     model, cfg, images, mean, boxes = _setup()
     g = torch.Generator().manual_seed(2)
@@ -428,7 +429,7 @@ def test_one_layer_given_alone():
 
 
 def test_boxes_are_scaled_with_the_images_to_256_pixels():
-    from zflib.correspondence import box_scale
+    from zflib.methods.correspondence import box_scale
 
     files = [e["file"] for e in json.loads(ANNOTATIONS.read_text())["images"]]
     at64 = load_dog_parts(_fake_split(files))
@@ -456,8 +457,8 @@ def test_boxes_are_scaled_with_the_images_to_256_pixels():
 
 
 def test_load_dogs_resizes_only_the_dogs_as_load_split_would(monkeypatch):
-    from zflib import correspondence
     from zflib.data.transforms import resize
+    from zflib.methods import correspondence
 
     files = [e["file"] for e in json.loads(ANNOTATIONS.read_text())["images"]]
     split = _fake_split(["val_1.JPEG", files[2], "val_3.JPEG", *files[:2], *files[3:]])

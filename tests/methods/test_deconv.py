@@ -13,8 +13,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from zflib import deconv
-from zflib.models import build_model
+from zflib.methods import deconv
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 
@@ -337,7 +337,7 @@ def test_a_residual_block_in_features_goes_to_the_general_path():
 def test_batch_norm_is_folded_into_its_conv_and_matches_captum():
     """VGG11-BN in eval mode (seeded running statistics) stays on the fast path, BN folded
     into the convolution before it; equal to captum, and to the general path."""
-    from zflib import deconv_general
+    from zflib.methods import deconv_general
 
     torch.manual_seed(7)
     net = torchvision.models.vgg11_bn(weights=None).eval()
@@ -483,7 +483,7 @@ def test_plots_name_two_digit_layers():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from zflib.topk import TopK, TopProjections
+    from zflib.methods.topk import TopK, TopProjections
     from zflib.viz.deconv import plot_evolution, plot_top9
 
     top = TopK(torch.ones(2, 1), torch.zeros(2, 1, dtype=torch.long),

@@ -12,8 +12,8 @@ import torch
 import torchvision
 from torch import nn
 
-from zflib import deconv, deconv_general, topk
-from zflib.receptive import receptive_field
+from zflib.methods import deconv, deconv_general, topk
+from zflib.methods.receptive import receptive_field
 
 torch.set_num_threads(1)
 
@@ -305,7 +305,7 @@ def test_mining_a_resnet_equals_brute_force_and_projects():
                   int(top["layer1"].xs[7, 0]))
     full = _whole_image_autograd(net, x[img:img + 1], "layer1", 7, y, xx)
     rf = receptive_field(net, "layer1", side=48)
-    from zflib.receptive import crop_patches
+    from zflib.methods.receptive import crop_patches
     want = crop_patches(full[None], rf, torch.tensor([y]), torch.tensor([xx]))[0]
     assert rel(tp.projections[1, 0], want) <= 1e-5
 
@@ -316,7 +316,7 @@ def test_mining_a_resnet_equals_brute_force_and_projects():
 def test_occlusion_of_any_model_equals_brute_force():
     """Fig. 7's maps for a ResNet (no ``features`` chain): each square position's feature
     total and class probability equal a plain forward pass of the occluded image."""
-    from zflib import occlusion
+    from zflib.methods import occlusion
 
     net = _net("resnet18")
     torch.manual_seed(6)

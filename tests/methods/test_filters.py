@@ -1,11 +1,11 @@
-"""zflib.filters: band shares of hand-built filters, dead-filter rules by hand."""
+"""zflib.methods.filters: band shares of hand-built filters, dead-filter rules by hand."""
 
 import math
 
 import pytest
 import torch
 
-from zflib.filters import (
+from zflib.methods.filters import (
     band_energy,
     dead_by_activation,
     dead_by_weight,
@@ -66,7 +66,7 @@ def test_learned_component_removes_the_initial_direction():
 
 def test_layer1_report_counts_filters_over_the_radius_by_hand():
     from zflib.config import get_config
-    from zflib.models import model_from_config
+    from zflib.training.models import model_from_config
 
     model = model_from_config(get_config("smoke")).eval()
     w = model.features[0].weight
@@ -92,7 +92,7 @@ def test_dead_rules_when_half_the_layer_or_more_is_dead():
 
 def test_layer1_report_with_zero_filters_shares_sum_to_one():
     from zflib.config import get_config
-    from zflib.models import model_from_config
+    from zflib.training.models import model_from_config
 
     model = model_from_config(get_config("smoke")).eval()
     conv = model.features[0]

@@ -1,5 +1,5 @@
-"""zflib.geometry (Fig. 3): the sizes measured by a forward pass equal those computed by hand
-from each layer's kernel, stride and padding, for both geometries, and an ablation keeps the
+"""zflib.methods.geometry (Fig. 3): the sizes measured by a forward pass equal those computed by
+hand from each layer's kernel, stride and padding, for both geometries, and an ablation keeps the
 model's own layer names."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from zflib.geometry import describe, stages
-from zflib.models import ConvNet
+from zflib.methods.geometry import describe, stages
+from zflib.training.models import ConvNet
 
 
 def _out(n: int, k: int, s: int, p: int, ceil: bool = False) -> int:

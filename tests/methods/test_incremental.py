@@ -1,5 +1,5 @@
-"""zflib.incremental: incremental occlusion against full re-inference of every occluded image
-(brute force), captum's Occlusion, and the outputs a square actually changes."""
+"""zflib.methods.incremental: incremental occlusion against full re-inference of every occluded
+image (brute force), captum's Occlusion, and the outputs a square actually changes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch
 from captum.attr import Occlusion
 from torch import nn
 
-from zflib import incremental
-from zflib.models import build_model
-from zflib.occlusion import occlusion_maps, pixel_attribution, window_starts
+from zflib.methods import incremental
+from zflib.methods.occlusion import occlusion_maps, pixel_attribution, window_starts
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 
@@ -21,7 +21,7 @@ def _net(arch: str, size: int):
     if arch in ("tv_alexnet", "vgg16"):
         import torchvision
 
-        from zflib.explorer import TorchvisionNet
+        from zflib.apps.explorer import TorchvisionNet
 
         net = getattr(torchvision.models, arch.removeprefix("tv_"))(weights=None)
         return TorchvisionNet(net, arch.removeprefix("tv_")).eval(), 224

@@ -1,4 +1,5 @@
-"""zflib.invariance: transformations against exact oracles, distances against a hand forward."""
+"""zflib.methods.invariance: transformations against exact oracles, distances against a hand
+forward."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from zflib.config import get_config
 from zflib.data import to_input
-from zflib.invariance import (
+from zflib.methods.invariance import (
     KINDS,
     choose_images,
     invariance_curves,
@@ -16,7 +17,7 @@ from zflib.invariance import (
     paper_values,
     transform_images,
 )
-from zflib.models import build_model
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 
@@ -225,7 +226,7 @@ def test_one_layer_given_alone():
 
 
 def test_candidates_pick_what_choose_images_picks_from_all_images():
-    from zflib.invariance import candidates
+    from zflib.methods.invariance import candidates
 
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 6, (40,), generator=g)
@@ -263,7 +264,7 @@ def test_curves_in_several_passes_equal_one_pass():
 
 
 def test_summarise_by_hand():
-    from zflib.invariance import InvarianceCurves, summarise
+    from zflib.methods.invariance import InvarianceCurves, summarise
 
     values = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])
     prob = torch.tensor([[0.1, 0.5, 0.8, 0.6, 0.3], [0.2, 0.2, 0.2, 0.2, 0.2]])

@@ -1,4 +1,5 @@
-"""zflib.occlusion against captum's Occlusion and against a brute-force loop over squares."""
+"""zflib.methods.occlusion against captum's Occlusion and against a brute-force loop over
+squares."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import torch
 from captum.attr import Occlusion
 
 from zflib.config import get_config
-from zflib.models import build_model
-from zflib.occlusion import (
+from zflib.methods.occlusion import (
     DOG_WNIDS,
     VEHICLE_WNIDS,
     choose_examples,
@@ -25,6 +25,7 @@ from zflib.occlusion import (
     window_masks,
     window_starts,
 )
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 
@@ -242,7 +243,7 @@ def test_choose_examples_follows_its_rule():
 
 
 def test_map_projections_use_the_deconvnet_and_skip_this_image():
-    from zflib import deconv, topk
+    from zflib.methods import deconv, topk
 
     model = _model()
     g = torch.Generator().manual_seed(8)
@@ -418,7 +419,7 @@ def test_image_of_another_size_is_refused_before_the_passes():
 
 
 def test_square_geometry_scales_the_56_pixel_square_with_the_input():
-    from zflib.occlusion import SQUARE_AT_56, square_geometry
+    from zflib.methods.occlusion import SQUARE_AT_56, square_geometry
 
     assert square_geometry(get_config("full")) == SQUARE_AT_56 == (12, 4)
     assert square_geometry(get_config("full224")) == (48, 16)

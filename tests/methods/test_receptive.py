@@ -8,9 +8,9 @@ import torch
 import torchvision
 from torch import nn
 
-from zflib import deconv
-from zflib.models import build_model
-from zflib.receptive import ReceptiveField, crop_patches, patch_box, receptive_field
+from zflib.methods import deconv
+from zflib.methods.receptive import ReceptiveField, crop_patches, patch_box, receptive_field
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 

@@ -13,10 +13,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from zflib import deconv, topk
-from zflib.activations import extract
-from zflib.models import build_model
-from zflib.receptive import crop_patches, receptive_field
+from zflib.methods import deconv, topk
+from zflib.methods.activations import extract
+from zflib.methods.receptive import crop_patches, receptive_field
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]

@@ -11,12 +11,12 @@ from sklearn.metrics import average_precision_score, balanced_accuracy_score
 from sklearn.svm import LinearSVC
 from torch import nn
 
-from zflib import scratch as S
-from zflib import transfer as T
 from zflib.config import get_config
 from zflib.data.common import ImageSet
-from zflib.models import build_model
+from zflib.methods import transfer as T
+from zflib.paper import scratch as S
 from zflib.results import load_saved, save_results
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 
@@ -324,7 +324,7 @@ def test_reusable_runs_of_an_artifact_trained_alike(zf_home, tmp_path, monkeypat
     fewer = _baseline_settings(scratch_sizes=(2,))
     out = S.run_baseline(data, cfg, fewer, resume=False, progress=False)
     save_results({"settings": {f: getattr(fewer, f) for f in S.KEY_FIELDS}, **out}, "base",
-                 tmp_path, profile="smoke")  # as python -m zflib.scratch writes it
+                 tmp_path, profile="smoke")  # as python -m zflib.paper.scratch writes it
     path = tmp_path / "base.json"
     assert S.reusable_runs(path, data, cfg, _baseline_settings()) == out["runs"]
     more = S.run_baseline(data, cfg, _baseline_settings(), resume=False, progress=False,
@@ -525,7 +525,7 @@ def test_caltech256_and_voc_trees_run_through_transfer(tmp_path, monkeypatch):
 def test_conv_only_artifacts_are_refused_for_fully_connected_features():
     """alexnet64 stores conv layers only: its fc6/fc7 would be random, so they are refused."""
     from zflib.config import transfer_settings
-    from zflib.transfer import caltech101_features
+    from zflib.methods.transfer import caltech101_features
 
     with pytest.raises(ValueError, match="'alexnet64' stores its conv layers only"):
         caltech101_features("alexnet64", transfer_settings("smoke"))
@@ -570,9 +570,9 @@ def test_a_committed_baseline_is_named_relative_to_the_repository(tmp_path):
 
 
 def _reference_file(folder, data, s, scratch):
-    """A committed baseline of ZFNet-64 (as zflib.scratch.main writes one) keyed on ``data``'s
+    """A committed baseline of ZFNet-64 (as zflib.paper.scratch.main writes one) keyed on ``data``'s
     labels under settings ``s``."""
-    from zflib.artifacts import load_trained
+    from zflib.training.artifacts import load_trained
 
     cfg = S.scratch_config(load_trained("zfnet64").cfg, s)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,15 @@
-"""zflib.architecture: Tables 2 and 3 read the committed runs faithfully."""
+"""zflib.paper.architecture: Tables 2 and 3 read the committed runs faithfully."""
 
 import json
 
-from zflib.architecture import PAPER_TABLE3, table2, table3
-from zflib.artifacts import artifacts_dir
-from zflib.runs import ABLATION_EPOCHS, RUNS
+from zflib.paper.architecture import PAPER_TABLE3, table2, table3
+from zflib.paper.runs import ABLATION_EPOCHS, RUNS
+from zflib.training.artifacts import artifacts_dir
 from zflib.viz.architecture import table2_markdown, table3_markdown
 
 
 def _committed(name: str) -> dict:
-    """A run's results.json, read from the artifact folder where ``zflib.runs`` exports it."""
+    """A run's results.json, read from the artifact folder where ``zflib.paper.runs`` exports it."""
     for path in (artifacts_dir() / name / "results.json",
                  artifacts_dir() / "runs" / name / "results.json"):
         if path.exists():
@@ -54,7 +54,7 @@ def test_table3_has_every_ablation_at_the_reduced_budget():
 def test_learning_curves_read_every_epoch_of_each_run():
     """Table 2's figure: each run's committed history, a row per epoch; the 224-pixel run
     without renormalisation has only its metrics.jsonl (its weights never came back)."""
-    from zflib.architecture import CURVES, learning_curves
+    from zflib.paper.architecture import CURVES, learning_curves
     from zflib.viz.architecture import plot_learning_curves
 
     groups = learning_curves()

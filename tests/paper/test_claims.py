@@ -1,13 +1,13 @@
-"""zflib.claims: each verdict follows its stated rule from the records' numbers."""
+"""zflib.paper.claims: each verdict follows its stated rule from the records' numbers."""
 
 import json
 
-from zflib import claims
+from zflib.paper import claims
 from zflib.results import save_results
 
 
 def _record(root, profile, name, data):
-    from zflib.record import record_dir
+    from zflib.paper.folders import record_dir
 
     save_results(data, name, record_dir(root, profile) / "results", profile=profile)
 
@@ -57,7 +57,7 @@ def test_verdicts_follow_the_rules(tmp_path):
 
 
 def test_table2_claim_reads_the_committed_runs(tmp_path):
-    from zflib.runs import results_of
+    from zflib.paper.runs import results_of
 
     row = next(r for r in claims.check(tmp_path) if r["claim"].startswith("Table 2"))
     for profile, (z, a) in claims.TABLE2_PAIRS.items():

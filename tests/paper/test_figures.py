@@ -1,4 +1,4 @@
-"""zflib.figures (``make figures``) on three tiny notebooks: order, parameters, the explorer
+"""zflib.paper.figures (``make figures``) on three tiny notebooks: order, parameters, the explorer
 left out, PNGs reported, and a failure named by notebook and cell that stops the run."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from zflib import figures
+from zflib.paper import figures
 
 
 def _notebook(path, *cells: str) -> None:

@@ -1,4 +1,4 @@
-"""Fig. 7's claim measured against object boxes (zflib.occlusion_boxes)."""
+"""Fig. 7's claim measured against object boxes (zflib.paper.occlusion_boxes)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from zflib.config import get_config
-from zflib.models import build_model
-from zflib.occlusion import OcclusionMaps, window_masks, window_starts
-from zflib.occlusion_boxes import (
+from zflib.methods.occlusion import OcclusionMaps, window_masks, window_starts
+from zflib.paper.occlusion_boxes import (
     choose_images,
     crop_box,
     has_on_and_off,
@@ -20,6 +19,7 @@ from zflib.occlusion_boxes import (
     square_overlap,
     summarise,
 )
+from zflib.training.models import build_model
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""zflib.quotes: the numbers README.md and docs/ quote are read from the record; every one of
+"""zflib.paper.quotes: the numbers README.md and docs/ quote are read from the record; every one of
 them says what its source holds today."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from zflib import quotes
 from zflib.config import repo_root
+from zflib.paper import quotes
 
 
 @pytest.fixture()

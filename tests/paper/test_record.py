@@ -1,13 +1,13 @@
-"""zflib.record: RESULTS.md is built from what a figures run left, tables included."""
+"""zflib.paper.record: RESULTS.md is built from what a figures run left, tables included."""
 
 import json
 
 import pytest
 
-from zflib.architecture import table2, table3
-from zflib.artifacts import load_results
-from zflib.record import build_record, collect, record_dir
+from zflib.paper.architecture import table2, table3
+from zflib.paper.record import build_record, collect, record_dir
 from zflib.results import save_results
+from zflib.training.artifacts import load_results
 
 
 def _figures_run(root, profile, figures, notebooks_s, pngs, *, machine="m", total_s=60.0):

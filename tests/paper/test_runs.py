@@ -1,4 +1,4 @@
-"""zflib.runs: only runs trained to their last epoch are exported over the artifacts; bad
+"""zflib.paper.runs: only runs trained to their last epoch are exported over the artifacts; bad
 arguments are refused before anything trains."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from zflib import runs
+from zflib.paper import runs
 
 
 def _results(tmp_path, name: str, epochs: int) -> None:

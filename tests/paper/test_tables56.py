@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zflib import tables56
 from zflib.data.voc import VOC_CLASSES
+from zflib.paper import tables56
 
 torch.set_num_threads(1)
 

@@ -1,10 +1,11 @@
-"""zflib.artifacts: the committed weights load into the right architectures; a snapshot of
+"""zflib.training.artifacts: the committed weights load into the right architectures; a snapshot of
 another architecture is refused; export and load round-trip."""
 
 import pytest
 import torch
 
-from zflib.artifacts import (
+from zflib.config import get_config
+from zflib.training.artifacts import (
     available_epochs,
     figure_epochs,
     final_epoch,
@@ -12,8 +13,7 @@ from zflib.artifacts import (
     profile_config,
     save_trained,
 )
-from zflib.config import get_config
-from zflib.models import build_model
+from zflib.training.models import build_model
 
 
 def test_committed_main_model_is_whole_and_matches_its_config():
@@ -79,7 +79,7 @@ def test_profile_config_keeps_the_models_preprocessing():
 
 
 def test_zflib_runs_reproduces_every_committed_run_config():
-    """Each committed run's recorded config is what ``zflib.runs`` would train today; a key
+    """Each committed run's recorded config is what ``zflib.paper.runs`` would train today; a key
     absent from an older record must have the value it had when absent (``first_layer_std``
     came later: absent meant 0; ``correspondence_draws`` and ``explorer_images``, analysis
     settings that training never reads, came later still; ``schedule``, ``warmup_epochs`` and
@@ -87,9 +87,9 @@ def test_zflib_runs_reproduces_every_committed_run_config():
     import dataclasses
     import json
 
-    from zflib.artifacts import artifacts_dir
     from zflib.config import get_config
-    from zflib.runs import RUNS
+    from zflib.paper.runs import RUNS
+    from zflib.training.artifacts import artifacts_dir
 
     legacy = {"first_layer_std": 0.0, "correspondence_draws": 100, "explorer_images": 10000,
               "schedule": "plateau", "warmup_epochs": 0.0, "label_smoothing": 0.0,
@@ -117,8 +117,9 @@ def test_committed_caltech_baseline_matches_what_notebook_10_asks_for():
     """Notebook 10 reads the committed from-scratch baseline (80 CPU minutes to retrain) only
     when its key matches: a Config field that a scratch run does not read (an analysis
     setting, say) must not change the key."""
-    from zflib import scratch, transfer
     from zflib.data.caltech import load_caltech101
+    from zflib.methods import transfer
+    from zflib.paper import scratch
 
     trained = load_trained("zfnet64")
     s = transfer.transfer_settings("full")
@@ -134,7 +135,7 @@ def test_committed_caltech_baseline_matches_what_notebook_10_asks_for():
 def test_renormalisation_never_binds_under_the_64_pixel_recipe():
     """What runs.py and notebook 06 say: under AdamW no conv1 filter nears the radius, so the
     run without renormalisation ends where ZFNet-64 does."""
-    from zflib.runs import results_of
+    from zflib.paper.runs import results_of
 
     off, on = results_of("zfnet64-norenorm"), results_of("zfnet64")
     assert off["config"]["renorm"] is False and on["config"]["renorm"] is True

@@ -1,12 +1,13 @@
-"""zflib.evaluate: 10-crop softmax averaging and top-k errors against a brute-force loop."""
+"""zflib.training.evaluate: 10-crop softmax averaging and top-k errors against a brute-force
+loop."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from zflib.config import get_config
-from zflib.evaluate import error_rates, predict
-from zflib.models import build_model
+from zflib.training.evaluate import error_rates, predict
+from zflib.training.models import build_model
 
 
 def test_ten_crop_prediction_equals_brute_force():
@@ -45,7 +46,7 @@ def test_error_rates_by_hand():
 def test_train_error_sample_spans_every_class():
     """The training split is stored class by class: the sample for Table 3's train error takes
     images from all of it, not the first classes."""
-    from zflib.evaluate import train_error_sample
+    from zflib.training.evaluate import train_error_sample
 
     labels = torch.arange(200).repeat_interleave(300)  # 60,000 images, class-ordered
     pick = train_error_sample(len(labels))

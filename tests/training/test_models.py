@@ -1,5 +1,5 @@
-"""zflib.models: every layer size of Fig. 3 computed by hand, the 64-pixel geometry, AlexNet,
-Table 3's ablations, layer names and the filter renormalisation of Sec. 3."""
+"""zflib.training.models: every layer size of Fig. 3 computed by hand, the 64-pixel geometry,
+AlexNet, Table 3's ablations, layer names and the filter renormalisation of Sec. 3."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from zflib.models import (
+from zflib.training.models import (
     ABLATIONS,
     build_model,
     init_weights,
@@ -143,7 +143,7 @@ def test_renormalisation_caps_filter_rms():
 def test_first_layer_std_draws_conv1_alone():
     """cfg.first_layer_std > 0 re-draws conv1 only, at that scale; 0 keeps the recipe."""
     from zflib.config import get_config
-    from zflib.models import initial_model
+    from zflib.training.models import initial_model
 
     base = get_config("smoke", first_layer_std=0.0)
     small = get_config("smoke")  # the 64-pixel recipe's default: 1e-2
@@ -168,7 +168,7 @@ def test_first_layer_std_draws_conv1_alone():
 def test_eval_mode_puts_back_each_submodules_own_mode_even_on_error():
     """eval_mode turns dropout off inside the block and restores a mixed per-module state."""
     from zflib.config import get_config
-    from zflib.models import eval_mode, initial_model
+    from zflib.training.models import eval_mode, initial_model
 
     m = initial_model(get_config("smoke"))
     m.train()

@@ -1,4 +1,4 @@
-"""zflib.train: a killed run resumes to the same weights, checkpoints are refused when they
+"""zflib.training.train: a killed run resumes to the same weights, checkpoints are refused when they
 belong to another model, metrics and kept epochs are written, the paper's recipe is the
 ``paper`` profile's."""
 
@@ -17,10 +17,10 @@ from conftest import N_CLASSES
 
 from zflib.checkpoint import load_state
 from zflib.config import get_config
-from zflib.models import build_model
-from zflib.train import Trainer, train
+from zflib.training.models import build_model
+from zflib.training.train import Trainer, train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # layers 6 and 7 removed (Table 3's ablation): every conv layer kept, checkpoints of 45 MB
 # instead of 360 MB (CI machines have little disk)
 SMALL = dict(ablation="no67")
@@ -29,7 +29,8 @@ OVERRIDES = dict(num_classes=N_CLASSES, train_per_class=0, val_limit=0, batch_si
 
 
 def _cli_args(run_dir):
-    args = [sys.executable, "-m", "zflib.train", "--profile", "smoke", "--run-dir", str(run_dir)]
+    args = [sys.executable, "-m", "zflib.training.train", "--profile", "smoke", "--run-dir",
+            str(run_dir)]
     for k, v in OVERRIDES.items():
         args += ["--set", f"{k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"]
     return args
@@ -196,7 +197,7 @@ def test_batch_must_split_over_ranks_and_fit_the_data(tiny_home, tmp_path):
 ])
 def test_cli_rejects_bad_settings_before_loading_data(zf_home, tmp_path, capsys, setting,
                                                       message):
-    from zflib.train import main
+    from zflib.training.train import main
 
     argv = ["--profile", "smoke", "--run-dir", str(tmp_path / "run"), *setting]
     with pytest.raises(SystemExit) as exit_:  # no dataset is installed: data never loaded

@@ -1,6 +1,6 @@
-"""zflib.train224 (Table 2 at Fig. 3's geometry), the cosine schedule and label smoothing of
-zflib.train, and the int8 artifacts of zflib.artifacts: on the CPU, with a few random 256-px
-images standing in for Tiny ImageNet."""
+"""zflib.training.train224 (Table 2 at Fig. 3's geometry), the cosine schedule and label smoothing
+of zflib.training.train, and the int8 artifacts of zflib.training.artifacts: on the CPU, with a few
+random 256-px images standing in for Tiny ImageNet."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zflib import train224
-from zflib.artifacts import dequantize_rows, load_trained, quantize_rows, save_trained
 from zflib.config import get_config
 from zflib.data import ImageSet
-from zflib.models import build_model
-from zflib.train import Trainer, scheduled_lr, update
+from zflib.training import train224
+from zflib.training.artifacts import dequantize_rows, load_trained, quantize_rows, save_trained
+from zflib.training.models import build_model
+from zflib.training.train import Trainer, scheduled_lr, update
 
 
 def test_cosine_schedule_warms_up_then_falls_to_min_lr():

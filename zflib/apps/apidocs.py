@@ -1,6 +1,6 @@
 """``make docs``: the API reference of every ``zflib`` module, built from its docstrings.
 
-``python -m zflib.apidocs [--out build/docs/api]`` renders every module of the package
+``python -m zflib.apps.apidocs [--out build/docs/api]`` renders every module of the package
 (:func:`modules`) with pdoc into static HTML that opens from disk, and fails (exit status 1,
 each warning printed) when pdoc warns: an annotation it cannot resolve, a module it cannot
 import, a module listed twice. ``tests/test_apidocs.py`` builds it and checks that every
@@ -58,7 +58,8 @@ def build(out: str | os.PathLike) -> tuple[list[str], float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zflib.apidocs", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m zflib.apps.apidocs",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(repo_root() / "build" / "docs" / "api"))
     args = p.parse_args(argv)
     problems, seconds = build(args.out)

@@ -1,15 +1,15 @@
 """Unit atlas: a static, linkable site with a page for every feature map of a model.
 
-For any model :mod:`zflib.mine` loads (a committed artifact or one exported from your own run,
+For any model :mod:`zflib.apps.mine` loads (a committed artifact or one exported from your own run,
 torchvision's models with a local weights file) and any images (a Tiny ImageNet split or a
 folder of your own), the atlas mines the top-k of every map of the chosen layers in one
-streaming pass (:func:`zflib.topk.cached_mine_topk`: cached, so a second build mines nothing),
-projects them with the deconvnet in batches (:func:`zflib.mine.project`), and writes a folder
-that opens from disk with no server and no network::
+streaming pass (:func:`zflib.methods.topk.cached_mine_topk`: cached, so a second build mines
+nothing), projects them with the deconvnet in batches (:func:`zflib.apps.mine.project`), and writes
+a folder that opens from disk with no server and no network::
 
-    python -m zflib.atlas --model zfnet64 --split val --out atlas/
-    python -m zflib.atlas --torchvision vgg16 --weights vgg16-397923af.pth --folder photos/
-    torchrun --nproc_per_node=2 -m zflib.atlas --model zfnet64 --out atlas/
+    python -m zflib.apps.atlas --model zfnet64 --split val --out atlas/
+    python -m zflib.apps.atlas --torchvision vgg16 --weights vgg16-397923af.pth --folder photos/
+    torchrun --nproc_per_node=2 -m zflib.apps.atlas --model zfnet64 --out atlas/
 
 ``atlas/index.html`` describes the model and its layers; ``atlas/<layer>/index.html`` shows
 every map as a thumbnail of its strongest projection (ordered by index or by activation
@@ -17,7 +17,7 @@ strength); ``atlas/<layer>/map-0142.html`` one map's top-9 projections beside th
 large, with the receptive field, the classes of its top images and previous / next links.
 Pages and pictures are made by :mod:`zflib.viz.atlas`.
 
-Under ``torchrun`` the mining is sharded as in :mod:`zflib.mine` (each rank its share of the
+Under ``torchrun`` the mining is sharded as in :mod:`zflib.apps.mine` (each rank its share of the
 batches, results merged) and so are the projections (each rank a share of the maps); rank 0
 writes the index and layer pages.
 
@@ -48,12 +48,14 @@ from pathlib import Path
 
 import torch
 
-from zflib import deconv, distributed, mine, topk
+from zflib import distributed
+from zflib.apps import mine
 from zflib.data.common import tensor_digest
 from zflib.distributed import device_error, launched
-from zflib.explorer import Subject, torchvision_names
-from zflib.receptive import receptive_field
-from zflib.train import default_device
+from zflib.methods import deconv, topk
+from zflib.methods.receptive import receptive_field
+from zflib.methods.subject import Subject, torchvision_names
+from zflib.training.train import default_device
 from zflib.viz import atlas as pages
 
 MARKER = "atlas.json"
@@ -84,7 +86,7 @@ def check_out(out: str | Path) -> dict | None:
         if isinstance(saved, dict) and saved.get("format") == FORMAT and \
                 isinstance(saved.get("files"), list):
             return saved
-        raise ValueError(f"{marker} was not written by zflib.atlas; {out} is refused (give a "
+        raise ValueError(f"{marker} was not written by zflib.apps.atlas; {out} is refused (give a "
                          "new or empty folder, or a previous atlas)")
     other = sorted(p.name for p in out.iterdir() if p.name != LOCK)
     if other:
@@ -185,8 +187,8 @@ def model_card(sub: Subject, *, model: str = "", epoch: int | None = None,
     if torchvision:
         return pages.ModelCard(sub.name, f"torchvision {arch}", *_torchvision_weights(
             torchvision, weights), sub.preprocess.crop, features)
-    from zflib.artifacts import artifacts_dir, load_results
     from zflib.config import repo_relative
+    from zflib.training.artifacts import artifacts_dir, load_results
 
     folder = artifacts_dir() / model
     files = [f for f in ("model.pt", "conv.pt") if (folder / f).exists()][:1]
@@ -244,7 +246,7 @@ def _torchvision_weights(arch: str, weights: str | None) -> tuple[str, str | Non
 
 
 def split_classes(names: Sequence[str]) -> tuple[list[str], list[str | None]]:
-    """``zflib.mine.images_of``'s names (``"val/images/val_0.JPEG (go-kart)"`` for a split,
+    """``zflib.apps.mine.images_of``'s names (``"val/images/val_0.JPEG (go-kart)"`` for a split,
     plain file names for a folder) as (image names, classes or None)."""
     out, classes = [], []
     for n in names:
@@ -319,14 +321,14 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
     """Write the atlas of ``sub`` over ``images`` into ``out``.
 
     Args:
-        sub: the model (:func:`zflib.mine.subject`).
-        images: uint8 [N, H, W, 3] (:func:`zflib.mine.images_of`).
+        sub: the model (:func:`zflib.apps.mine.subject`).
+        images: uint8 [N, H, W, 3] (:func:`zflib.apps.mine.images_of`).
         out: the site's folder: new, empty or a previous atlas (else ``ValueError``).
         names, classes: each image's name and class (None: unknown) for the map pages.
-        layers: the layers shown (default :func:`zflib.mine.default_layers`: ``conv1``..
+        layers: the layers shown (default :func:`zflib.apps.mine.default_layers`: ``conv1``..
             ``conv5`` of a chain, the stages of another model).
         k: top activations per map (paper: 9).
-        cache_dir: the mining cache (default :func:`zflib.topk.mining_cache`).
+        cache_dir: the mining cache (default :func:`zflib.methods.topk.mining_cache`).
         card: what the index says about the model (default: its name only).
         image_format: ``webp``, ``jpeg`` or ``png``; ``quality`` for the lossy ones.
 
@@ -458,9 +460,11 @@ def folder_bytes(out: str | Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zflib.atlas", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m zflib.apps.atlas",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--model", default="zfnet64",
-                   help="a committed or exported artifact (zflib.artifacts, $ZF_ARTIFACTS)")
+                   help="a committed or exported artifact "
+                        "(zflib.training.artifacts, $ZF_ARTIFACTS)")
     p.add_argument("--epoch", type=int, default=None, help="that artifact's conv layers at "
                    "this saved epoch")
     p.add_argument("--torchvision", default="", metavar="NAME",

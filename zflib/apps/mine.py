@@ -3,21 +3,22 @@
 Any committed model (or any torchvision classification model, ``vgg16_bn``, ``resnet18``,
 ``densenet121``..., with its weights in a local file), over
 a Tiny ImageNet split or a folder of your own images: the k strongest activations of every map
-of layers 1-5 in one streaming pass (:func:`zflib.topk.mine_topk`), then, for a seeded subset
-of maps, their deconvnet projections beside the image patches (Fig. 2)::
+of layers 1-5 in one streaming pass (:func:`zflib.methods.topk.mine_topk`), then, for a seeded
+subset of maps, their deconvnet projections beside the image patches (Fig. 2)::
 
-    python -m zflib.mine --model zfnet64-paper-sgd --split val --out mined/
-    torchrun --nproc_per_node=4 -m zflib.mine --model zfnet64 --split train --out mined/
-    python -m zflib.mine --torchvision vgg16 --weights vgg16-397923af.pth --folder photos/
-    python -m zflib.mine --torchvision resnet18 --weights resnet18-f37072fd.pth --folder photos/
+    python -m zflib.apps.mine --model zfnet64-paper-sgd --split val --out mined/
+    torchrun --nproc_per_node=4 -m zflib.apps.mine --model zfnet64 --split train --out mined/
+    python -m zflib.apps.mine --torchvision vgg16 --weights vgg16-397923af.pth --folder photos/
+    python -m zflib.apps.mine --torchvision resnet18 --weights resnet18-f37072fd.pth --folder
+    photos/
 
 Layers default to ``conv1``..``conv5`` of a chain and to the stages of any other model
 (ResNet: ``conv1``, ``layer1``..``layer4``); ``--layers`` takes the model's module names too.
 
 Under ``torchrun`` each rank mines every ``world``-th batch and the ranks' results are merged
 (exactly one pass's result: ties go to the smaller image index); rank 0 writes ``--out``:
-``topk.pt`` (read it with :func:`zflib.topk.load_topk`) and ``top9_<layer>.png`` per layer. Every
-``--checkpoint-every`` batches the result so far goes to ``--out/partial.pt``: run the same
+``topk.pt`` (read it with :func:`zflib.methods.topk.load_topk`) and ``top9_<layer>.png`` per layer.
+Every ``--checkpoint-every`` batches the result so far goes to ``--out/partial.pt``: run the same
 command again after a kill and it resumes there.
 
 Paper: Sec. 4, Fig. 2.
@@ -34,12 +35,19 @@ from pathlib import Path
 
 import torch
 
-from zflib import deconv, distributed, topk
+from zflib import distributed
 from zflib.config import get_config
 from zflib.data.common import cache_key, tensor_digest
 from zflib.distributed import device_error, launched
-from zflib.explorer import Preprocess, Subject, torchvision_names, torchvision_subject, zf_subject
-from zflib.train import default_device
+from zflib.methods import deconv, topk
+from zflib.methods.subject import (
+    Preprocess,
+    Subject,
+    torchvision_names,
+    torchvision_subject,
+    zf_subject,
+)
+from zflib.training.train import default_device
 
 
 def subject(model: str = "zfnet64", *, epoch: int | None = None, torchvision: str = "",
@@ -53,8 +61,8 @@ def subject(model: str = "zfnet64", *, epoch: int | None = None, torchvision: st
 
 
 def default_layers(model: torch.nn.Module) -> list[str]:
-    """``conv1``..``conv5`` (:data:`zflib.topk.LAYERS`) where the model has them on the fast
-    path; else its numbered stages (:func:`zflib.deconv.layer_names`)."""
+    """``conv1``..``conv5`` (:data:`zflib.methods.topk.LAYERS`) where the model has them on the fast
+    path; else its numbered stages (:func:`zflib.methods.deconv.layer_names`)."""
     names = deconv.layer_names(model)
     return list(topk.LAYERS) if set(topk.LAYERS) <= set(names) else names
 
@@ -90,7 +98,7 @@ def batches(pre: Preprocess, images: torch.Tensor, batch_size: int, *, shard: tu
             ) -> Iterator[torch.Tensor]:
     """Network inputs batch by batch, computed only for this shard's batches (``i % world ==
     rank``); the others are empty placeholders of the right length, which
-    :func:`zflib.topk.mine_topk` only counts."""
+    :func:`zflib.methods.topk.mine_topk` only counts."""
     r, world = shard
     for b, i in enumerate(range(0, len(images), batch_size)):
         chunk = images[i:i + batch_size]
@@ -106,13 +114,13 @@ def _shifted(top: dict[str, topk.TopK], offset: int) -> dict[str, topk.TopK]:
 def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAYERS, k: int = 9,
          batch_size: int = 128, device: str | torch.device | None = None,
          checkpoint: str | Path | None = None, chunk: int = 50) -> dict[str, topk.TopK]:
-    """:func:`zflib.topk.mine_topk` over ``images`` through ``sub``'s preprocessing; under an
-    initialised process group every rank takes its share and all get the merged result.
+    """:func:`zflib.methods.topk.mine_topk` over ``images`` through ``sub``'s preprocessing; under
+    an initialised process group every rank takes its share and all get the merged result.
 
     With ``checkpoint`` (a file), the pass goes ``chunk`` batches at a time and rank 0 saves
     the result so far after each; a killed run given the same file resumes after the last
-    saved chunk and ends with the result of an uninterrupted one (:func:`zflib.topk.merge` is
-    exact, so even another number of ranks may resume it). A file from another model, image
+    saved chunk and ends with the result of an uninterrupted one (:func:`zflib.methods.topk.merge`
+    is exact, so even another number of ranks may resume it). A file from another model, image
     set or setting is ignored (its key differs) and overwritten.
     """
     shard = distributed.shard()
@@ -170,7 +178,7 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
 def cached_mine(sub: Subject, images: torch.Tensor, *, cache_dir: str | Path | None,
                 layers: Sequence[str] = topk.LAYERS, k: int = 9, batch_size: int = 128,
                 digest: str | None = None) -> dict[str, topk.TopK]:
-    """:func:`zflib.topk.cached_mine_topk` over uint8 ``images`` [N, H, W, 3] through
+    """:func:`zflib.methods.topk.cached_mine_topk` over uint8 ``images`` [N, H, W, 3] through
     ``sub``'s preprocessing, one batch of inputs at a time (10,000 inputs at 224 pixels would
     take 6 GB at once), cached under ``cache_dir`` (None: not cached) by the images' digest
     (``digest``: :func:`zflib.data.common.tensor_digest` of ``images``, if known).
@@ -188,14 +196,14 @@ def evolution(load: Callable[[int], Subject], epochs: Sequence[int], images: tor
               ) -> dict[int, dict[str, topk.TopProjections]]:
     """For each epoch, the strongest activation (k = 1) of each chosen map over uint8
     ``images``, projected: ``{epoch: {layer: TopProjections}}``, as
-    :func:`zflib.topk.strongest_over_epochs` gives over their inputs, but preprocessing the
+    :func:`zflib.methods.topk.strongest_over_epochs` gives over their inputs, but preprocessing the
     images batch by batch (:func:`cached_mine`) and only the strongest ones for the
     projections (:func:`project`): all 100,000 training images at 224 pixels fit.
 
     Args:
         load: ``epoch -> Subject`` (e.g. ``lambda e: zf_subject("zfnet224", epoch=e)``).
         epochs: the epochs to show.
-        maps: {layer: [M] maps}, e.g. from :func:`zflib.topk.choose_maps`.
+        maps: {layer: [M] maps}, e.g. from :func:`zflib.methods.topk.choose_maps`.
         cache_dir: where each epoch's mining is cached (None: not cached).
 
     Paper: Sec. 4.1, Fig. 4."""
@@ -210,8 +218,10 @@ def evolution(load: Callable[[int], Subject], epochs: Sequence[int], images: tor
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zflib.mine", description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="zfnet64", help="a committed artifact (zflib.artifacts)")
+    p = argparse.ArgumentParser(prog="python -m zflib.apps.mine",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="zfnet64",
+                   help="a committed artifact (zflib.training.artifacts)")
     p.add_argument("--epoch", type=int, default=None, help="its conv layers at this epoch")
     p.add_argument("--torchvision", default="", metavar="NAME",
                    help="mine this torchvision classification model instead (alexnet, vgg16_bn, "

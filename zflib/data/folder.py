@@ -40,7 +40,7 @@ def load_image_folder(root: Path, split: str, *, size: int) -> ImageSet:
 def folder_images(folder: str | Path, *, size: int = 256) -> tuple[torch.Tensor, list[str]]:
     """The images in ``folder`` (not its subfolders), sorted by name, decoded at ``size``
     (shorter side, centre square): (uint8 [N, size, size, 3], file names). A user's own images
-    for the explorer and ``zflib.mine``; unreadable files are reported and left out.
+    for the explorer and ``zflib.apps.mine``; unreadable files are reported and left out.
 
     Raises ``ValueError`` if the folder holds no image file."""
     folder = Path(folder).expanduser()

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from zflib.models import ConvNet, eval_mode, layer_module
+from zflib.training.models import ConvNet, eval_mode, layer_module
 
 
 def layer_list(names: str | int | Iterable) -> list:

@@ -47,11 +47,11 @@ from typing import Any
 
 import torch
 
-from zflib.activations import extract, layer_list
 from zflib.config import Config
 from zflib.data import TINY_SIZE, ImageSet, load_split, resize, to_input
-from zflib.models import ConvNet
-from zflib.occlusion import grey_baseline
+from zflib.methods.activations import extract, layer_list
+from zflib.methods.occlusion import grey_baseline
+from zflib.training.models import ConvNet
 
 PARTS: tuple[str, ...] = ("right_eye", "left_eye", "nose")
 ROWS: tuple[str, ...] = (*PARTS, "random")
@@ -64,7 +64,7 @@ PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
     "random": {"layer5": (0.107, 0.017), "layer7": (0.073, 0.014)},
 }
 
-ANNOTATIONS = Path(__file__).resolve().parent / "annotations" / "dog_parts.json"
+ANNOTATIONS = Path(__file__).resolve().parents[1] / "annotations" / "dog_parts.json"
 # nine more dogs, for the analyses beyond Table 1 (which keeps the paper's five)
 MORE_DOGS = ANNOTATIONS.with_name("dog_parts_more.json")
 
@@ -159,7 +159,7 @@ def mask_inputs(x: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor, *,
     Args:
         x: network inputs [N, 3, S, S].
         boxes: int [N, 4] (x0, y0, x1, y1) in stored-image pixels, end-exclusive.
-        fill: [3, S, S] input values of the mask (:func:`zflib.occlusion.grey_baseline`).
+        fill: [3, S, S] input values of the mask (:func:`zflib.methods.occlusion.grey_baseline`).
         offset: where the crop starts in the stored image ((H - S) // 2 for the centre crop).
 
     Returns a masked copy; box parts outside the crop are ignored.
@@ -292,7 +292,7 @@ def correspondence_table(model: ConvNet, images: torch.Tensor, boxes: dict[str, 
     """Mean feature sign change for each part and for random regions (Table 1).
 
     Args:
-        model: the network; run in eval mode by :func:`zflib.activations.extract`, its modes
+        model: the network; run in eval mode by :func:`zflib.methods.activations.extract`, its modes
             restored afterwards.
         images: uint8 [N, H, W, 3] the dogs (N >= 2; the paper uses 5).
         boxes: part -> int [N, 4] boxes (:class:`DogParts`), parts ``right_eye``, ``left_eye``,
@@ -393,8 +393,8 @@ def models_table(models: Mapping[str, Any], images: torch.Tensor,
 
     Args:
         models: name -> a trained model with ``model``, ``mean`` and ``cfg``
-            (:class:`zflib.artifacts.Trained`); each is fed the inputs it was trained on (its
-            own ``cfg.input_scale`` and crop), which need not be the profile's.
+            (:class:`zflib.training.artifacts.Trained`); each is fed the inputs it was trained on
+            (its own ``cfg.input_scale`` and crop), which need not be the profile's.
         images, boxes, layers, draws, seed: as :func:`correspondence_table`.
 
     Returns name -> :func:`correspondence_table`'s dict.

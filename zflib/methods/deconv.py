@@ -37,7 +37,7 @@ Public API (all inputs are network inputs ``x`` [N, 3, S, S] as the model takes 
   projections of any recorded layer.
 - ``pool_with_switches`` / ``unpool``: the unpooling step alone (Fig. 1).
 
-Models, the fast path (this module): :class:`zflib.models.ConvNet` (ZFNet, AlexNet, both
+Models, the fast path (this module): :class:`zflib.training.models.ConvNet` (ZFNet, AlexNet, both
 geometries) and any network whose ``features`` (or itself, or the chain named by
 :func:`chain`: ``chain(model, features=model.body)`` or a list of module names) is an
 ``nn.Sequential`` of Conv2d, ReLU (in-place or not), MaxPool2d, LocalResponseNorm,
@@ -48,7 +48,7 @@ through), such as torchvision's ``alexnet``, ``vgg16`` and ``vgg16_bn``. Layers 
 model.
 
 Every other model or layer (residual additions, concatenations, any DAG: ResNet, DenseNet) is
-projected by :mod:`zflib.deconv_general` with the same rules: :func:`forward_trace`,
+projected by :mod:`zflib.methods.deconv_general` with the same rules: :func:`forward_trace`,
 :func:`project` and :func:`project_strongest` dispatch by :func:`uses_chain`, and its trace
 projects alike (``unpool="sum"`` only). A ``conv{i}`` beyond a module the chain cannot hold
 raises a ``ValueError`` naming the module and the module names that reach the general path.
@@ -67,23 +67,27 @@ import dataclasses
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zflib import deconv_general
-from zflib.activations import layer_list
-
-# indices given as a tensor, a list or a nested list (maps [K]; positions [K, 2])
-Ints: TypeAlias = torch.Tensor | Sequence[int] | Sequence[Sequence[int]]
+from zflib.methods import deconv_general
+from zflib.methods.activations import layer_list
+from zflib.methods.deconv_steps import (
+    LRN,
+    UNPOOL,
+    Ints,
+    as_indices,
+    check_indices,
+    check_projection,
+)
+from zflib.methods.deconv_steps import conv_transpose as _conv_transpose
 
 SUPPORTED = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.LocalResponseNorm)
 PASSED = (nn.Dropout, nn.Dropout2d, nn.Identity)  # identities in eval mode
 FOLDED = nn.BatchNorm2d  # folded into the Conv2d right before it
-UNPOOL = ("sum", "overwrite")
-LRN = ("skip", "jacobian")
 
 
 def _pair(v) -> tuple[int, int]:
@@ -152,7 +156,7 @@ def features_of(model: nn.Module) -> nn.Sequential:
     if isinstance(model, nn.Sequential):
         return model
     raise ValueError(f"{type(model).__name__} has no `features` nn.Sequential; name its "
-                     "chain with zflib.deconv.chain(model, features=...), or give a layer "
+                     "chain with zflib.methods.deconv.chain(model, features=...), or give a layer "
                      "by its module name (the general path)")
 
 
@@ -175,8 +179,8 @@ def own_names(model: nn.Module) -> dict[str, int]:
 def layer_indices(model: nn.Module) -> dict[str, int]:
     """Layer name (``conv1``..) -> index in ``features`` of the module that outputs it.
 
-    A :class:`zflib.models.ConvNet` gives its ``feature_names``; otherwise the i-th Conv2d is
-    ``conv{i}`` and its output is the ReLU right after it (past a BatchNorm2d, Dropout or
+    A :class:`zflib.training.models.ConvNet` gives its ``feature_names``; otherwise the i-th Conv2d
+    is ``conv{i}`` and its output is the ReLU right after it (past a BatchNorm2d, Dropout or
     Identity; or the last of those, or the conv, if no ReLU follows).
     """
     names = getattr(model, "feature_names", None)
@@ -203,7 +207,7 @@ def chain_indices(model: nn.Module) -> dict[str, int]:
 
 def layer_names(model: nn.Module) -> list[str]:
     """The layers numbered ``1..`` for ``model``: ``conv1``.. of a chain, else the stages
-    of :func:`zflib.deconv_general.default_layers` (ResNet: ``conv1``, ``layer1``..)."""
+    of :func:`zflib.methods.deconv_general.default_layers` (ResNet: ``conv1``, ``layer1``..)."""
     try:
         names = list(layer_indices(model))
     except ValueError:
@@ -215,7 +219,7 @@ def layer_names(model: nn.Module) -> list[str]:
 
 def uses_chain(model: nn.Module, layers: int | str | Iterable[int | str]) -> bool:
     """Whether the fast path (a plain chain, op by op) projects ``layers`` of ``model``;
-    otherwise :mod:`zflib.deconv_general` does. ``ValueError`` when a layer is only a
+    otherwise :mod:`zflib.methods.deconv_general` does. ``ValueError`` when a layer is only a
     ``conv{i}`` beyond a module the chain cannot hold (naming it)."""
     try:
         feats = features_of(model)
@@ -256,7 +260,7 @@ def weights_of(model: nn.Module) -> list[torch.Tensor]:
 
 def resolve_layers(model: nn.Module, layers: int | str | Iterable[int | str]) -> list[str]:
     """:func:`resolve_layer` of each of ``layers``, or of one layer given alone
-    (:func:`zflib.activations.layer_list`)."""
+    (:func:`zflib.methods.activations.layer_list`)."""
     return [resolve_layer(model, la) for la in layer_list(layers)]
 
 
@@ -265,7 +269,7 @@ def network_input(x: torch.Tensor, model: nn.Module, *, what: str = "x",
     """``x`` on ``model``'s device and in its dtype (float64 inputs to a float32 model);
     integer pixels are refused, since a cast would take 0..255 for network inputs, and so
     are images of another size than a model's ``input_size`` (its classifier, and the
-    positions :mod:`zflib.topk` records, hold for that size only)."""
+    positions :mod:`zflib.methods.topk` records, hold for that size only)."""
     if not x.is_floating_point():
         raise ValueError(f"{what} holds {x.dtype} values; want floating network inputs "
                          "(zflib.data.to_input)")
@@ -279,30 +283,10 @@ def network_input(x: torch.Tensor, model: nn.Module, *, what: str = "x",
     return x.to(param.device, param.dtype, non_blocking=non_blocking)
 
 
-def as_indices(v: Ints, what: str, device: torch.device) -> torch.Tensor:
-    """``v`` as a long tensor; fractional or boolean values are refused (``torch.long``
-    would truncate 0.7 to map 0 without a word)."""
-    t = torch.as_tensor(v, device=device)
-    if t.numel() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
-        raise ValueError(f"{what} must be integer indices, got {t.dtype} values "
-                         f"{t.reshape(-1)[:3].tolist()}")
-    return t.long()
-
-
-def check_indices(t: torch.Tensor, n: int, noun: str, where: str = "") -> torch.Tensor:
-    """``t`` itself when each of its values lies in ``0..n-1``; else a ``ValueError`` naming
-    the first that does not: ``"map 300 out of range 0..255 of conv5"`` (``where`` is
-    appended)."""
-    bad = t[(t < 0) | (t >= n)]
-    if len(bad):
-        raise ValueError(f"{noun} {int(bad.reshape(-1)[0])} out of range 0..{n - 1}{where}")
-    return t
-
-
 def resolve_layer(model: nn.Module, layer: int | str) -> str:
     """``3`` or ``"conv3"`` -> ``"conv3"``, checked against the model's conv layers; a
     module name of the chain (``"features.3"``) is itself; a model that is not a chain
-    resolves by :func:`zflib.deconv_general.resolve_layer`."""
+    resolves by :func:`zflib.methods.deconv_general.resolve_layer`."""
     try:
         names, convs = chain_indices(model), layer_indices(model)
     except ValueError:
@@ -418,43 +402,6 @@ def feature_ops(model: nn.Module, layer: int | str) -> list[Op]:
     return _ops(features_of(model), chain_indices(model)[name])
 
 
-def check_projection(act: torch.Tensor, name: str, maps: Ints, positions: Ints | None,
-                     images: Ints | None
-                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """``(maps [K], positions [K, 2] or None, images [K])`` as long tensors, checked against
-    a layer's activations ``act`` [N, C, H, W] (``name`` for the messages); ``images``
-    defaults to 0 if N == 1, else ``arange(K)``. Shared by both deconvnet paths."""
-    n, c, h, w = act.shape
-    maps = as_indices(maps, "maps", act.device).reshape(-1)
-    k = len(check_indices(maps, c, "map", f" of {name}"))
-    if positions is not None:
-        positions = as_indices(positions, "positions", act.device)
-        if positions.dim() not in (1, 2) or positions.shape[-1] != 2:
-            raise ValueError(f"positions of shape {tuple(positions.shape)}; want [K, 2] "
-                             "(y, x), or [2] for all K")
-        positions = positions.reshape(-1, 2).expand(k, 2) if positions.numel() == 2 \
-            else positions.reshape(-1, 2)
-        if len(positions) != k:
-            raise ValueError(f"{len(positions)} positions for {k} maps; want one each")
-        bad = (positions[:, 0] < 0) | (positions[:, 0] >= h) | (positions[:, 1] < 0) | \
-            (positions[:, 1] >= w)
-        if bad.any():
-            y, x = positions[bad][0].tolist()
-            raise ValueError(f"position (y, x) = ({y}, {x}) out of range "
-                             f"0..{h - 1}, 0..{w - 1} of {name}")
-    if images is None:
-        if n != 1 and n != k:
-            raise ValueError(f"images not given for {k} projections of {n} traced images; "
-                             "give images [K] in 0..N-1")
-        images = torch.zeros(k, dtype=torch.long) if n == 1 else torch.arange(k)
-    images = as_indices(images, "images", act.device).reshape(-1)
-    images = images.expand(k) if images.numel() == 1 else images
-    if len(images) != k:
-        raise ValueError(f"{len(images)} images for {k} maps; want one each")
-    check_indices(images, n, "image")
-    return maps, positions, images
-
-
 class Strongest(NamedTuple):
     """The strongest activation of each map of one image, and its projection."""
 
@@ -552,7 +499,7 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
     pooling switches, the LRN inputs and the activations of ``layers``.
 
     A model (or layer) that is no plain chain (:func:`uses_chain`) is traced by
-    :func:`zflib.deconv_general.forward_trace`, whose trace projects alike.
+    :func:`zflib.methods.deconv_general.forward_trace`, whose trace projects alike.
 
     Paper: Sec. 2.1 ("switch" variables recorded during the forward pass).
     """
@@ -616,7 +563,7 @@ def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
         unpool: ``"sum"`` (default, the adjoint) or ``"overwrite"`` (``nn.MaxUnpool2d``).
         lrn: ``"skip"`` (default) or ``"jacobian"``.
         batch_size: projections computed together (default: the path's own, see
-            ``PROJECTION_BATCH`` and :meth:`zflib.deconv_general.GeneralTrace.project`).
+            ``PROJECTION_BATCH`` and :meth:`zflib.methods.deconv_general.GeneralTrace.project`).
 
     Returns:
         [K, 3, S, S]. ``ValueError`` for an out-of-range layer, map, position or image.
@@ -705,32 +652,6 @@ def unpool(pooled: torch.Tensor, switches: torch.Tensor, size: tuple[int, int], 
 
 
 # ----------------------------------------------------------------------------- projection
-
-
-def _conv_transpose(g: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
-                    dilation: tuple[int, int], groups: int) -> torch.Tensor:
-    """``F.conv_transpose2d(g, weight, stride=stride)`` without padding (the natural region).
-
-    A strided transposed conv to few channels (the RGB pixels) is computed as one ordinary
-    conv2d over the stride's phases (each output phase is a stride-1 full correlation with a
-    sub-kernel): the same sums, about three times faster on the CPU than the direct kernel.
-    """
-    co, ci, kh, kw = weight.shape
-    sy, sx = stride
-    if groups != 1 or dilation != (1, 1) or (sy, sx) == (1, 1) or ci > 8:
-        return F.conv_transpose2d(g, weight, None, stride, 0, 0, groups, dilation)
-    k, _, h, w = g.shape
-    ph, pw = -(-kh // sy), -(-kw // sx)
-    wp = weight.new_zeros(co, ci, sy, sx, ph, pw)
-    for py in range(sy):
-        for px in range(sx):
-            sub = weight[:, :, py::sy, px::sx]
-            wp[:, :, py, px, :sub.shape[2], :sub.shape[3]] = sub
-    wc = wp.permute(2, 3, 1, 0, 4, 5).reshape(sy * sx * ci, co, ph, pw).flip(-1, -2)
-    r = F.conv2d(g, wc, padding=(ph - 1, pw - 1))
-    a, b = r.shape[-2:]
-    out = r.view(k, sy, sx, ci, a, b).permute(0, 3, 4, 1, 5, 2).reshape(k, ci, a * sy, b * sx)
-    return out[:, :, : (h - 1) * sy + kh, : (w - 1) * sx + kw]
 
 
 def _channel_window_sum(t: torch.Tensor, before: int, after: int) -> torch.Tensor:

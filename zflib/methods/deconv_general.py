@@ -1,6 +1,6 @@
 """The deconvnet for any network: residual additions, concatenations, batch norm, any DAG.
 
-:mod:`zflib.deconv` inverts plain chains of Conv2d, ReLU, MaxPool2d and LRN op by op. This
+:mod:`zflib.methods.deconv` inverts plain chains of Conv2d, ReLU, MaxPool2d and LRN op by op. This
 module projects through whatever the model's ``forward`` does (ResNet's skip connections,
 DenseNet's concatenations), with the deconvnet's three rules applied to the functions it calls:
 ReLU rectifies the *signal* on the way back (not the forward activation), max-pooling unpools
@@ -50,7 +50,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from zflib.activations import layer_list
+from zflib.methods.activations import layer_list
+from zflib.methods.deconv_steps import LRN, check_projection, conv_transpose
 
 # Projections per backward pass by default: 2**20 input pixels of crops, 1 to 64 of them
 # (ResNet-18's layer2, 106-pixel crops: 64, 8.7 ms a projection against 9.3 with 32; its
@@ -264,9 +265,7 @@ class _ConvPlaceholder(torch.autograd.Function):
         stride, padding, dilation, groups = ctx.geom
         w = ctx.weight.to(g.dtype)
         if w.shape[1] * groups <= 8 and stride != (1, 1):  # to the pixels: stride phases
-            from zflib.deconv import _conv_transpose
-
-            nat = _conv_transpose(g.contiguous(), w.contiguous(), stride, dilation, groups)
+            nat = conv_transpose(g.contiguous(), w.contiguous(), stride, dilation, groups)
             (py, px), (hh, ww) = padding, ctx.in_shape[-2:]
             nat = F.pad(nat, (0, max(0, px + ww - nat.shape[-1]), 0,
                               max(0, py + hh - nat.shape[-2])))
@@ -487,7 +486,7 @@ class _Autograd(TorchFunctionMode):
 @dataclass(frozen=True)
 class Geometry:
     """A layer's receptive field (``size``, ``stride``, ``offset`` in input pixels, as
-    :class:`zflib.receptive.ReceptiveField`) and ``align``, the stride of its map (crops
+    :class:`zflib.methods.receptive.ReceptiveField`) and ``align``, the stride of its map (crops
     start at multiples of it). ``size`` 0: the units see the whole image."""
 
     size: int
@@ -577,7 +576,7 @@ class GeneralTrace:
                 unpool: str = "sum", lrn: str = "skip",
                 batch_size: int | None = None) -> torch.Tensor:
         """Project K activations (``positions`` [K, 2]) or K whole maps; as
-        :meth:`zflib.deconv.Trace.project` (``unpool="sum"`` only). ``batch_size``:
+        :meth:`zflib.methods.deconv.Trace.project` (``unpool="sum"`` only). ``batch_size``:
         projections per backward pass (default: as many crops as hold ``PROJECTION_PIXELS``
         pixels, at most ``PROJECTION_BATCH``).
 
@@ -586,18 +585,16 @@ class GeneralTrace:
 
         Paper: Sec. 2.1, Fig. 1.
         """
-        from zflib import deconv
-
         if unpool != "sum":
             raise ValueError(f"unpool {unpool!r}: the general path unpools by the adjoint "
                              "('sum') only")
-        if lrn not in deconv.LRN:
-            raise ValueError(f"lrn {lrn!r}; valid: {', '.join(deconv.LRN)}")
+        if lrn not in LRN:
+            raise ValueError(f"lrn {lrn!r}; valid: {', '.join(LRN)}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size {batch_size} out of range 1..")
         name = self._layer(layer)
         act = as_maps(self.acts[name])
-        maps, positions, images = deconv.check_projection(act, name, maps, positions, images)
+        maps, positions, images = check_projection(act, name, maps, positions, images)
         k = len(maps)
         out = act.new_zeros(k, *self.x.shape[1:])
         if not k:

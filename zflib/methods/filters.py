@@ -16,7 +16,7 @@ Definitions (ours; the paper gives none):
 - *Learned component*: when conv1 starts large (Kaiming-normal, RMS about 0.12), the trained
   filters keep most of their random initial values (cosine similarity 0.97 after 20 epochs
   under Adam), which hides what was learned. The initialisation is seeded, so it is rebuilt
-  exactly (:func:`zflib.models.initial_model`) and regressed out per filter:
+  exactly (:func:`zflib.training.models.initial_model`) and regressed out per filter:
   ``w - a * w0`` with ``a = <w, w0> / <w0, w0>`` (:func:`learned_component`). The committed
   runs start conv1 at N(0, 1e-2) (``Config.first_layer_std``), where it matters less.
 - *Dominant* filters (Fig. 6(a): "a few first-layer filters dominate"): RMS above the
@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zflib.activations import extract
+from zflib.methods.activations import extract
 
 BANDS = ("low", "mid", "high")
 

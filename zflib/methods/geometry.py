@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from zflib.models import ConvNet
+from zflib.training.models import ConvNet
 
 KINDS = {nn.Conv2d: "conv", nn.MaxPool2d: "pool", nn.LocalResponseNorm: "norm",
          nn.Linear: "fc"}

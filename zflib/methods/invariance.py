@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from zflib.activations import extract, layer_list
 from zflib.config import Config
 from zflib.data import from_input, to_input
-from zflib.deconv import check_indices
-from zflib.models import ConvNet
-from zflib.occlusion import most_confident
+from zflib.methods.activations import extract, layer_list
+from zflib.methods.deconv import check_indices
+from zflib.methods.occlusion import most_confident
+from zflib.training.models import ConvNet
 
 KINDS: tuple[str, ...] = ("translation", "scale", "rotation")
 
@@ -143,7 +143,7 @@ def invariance_curves(model: ConvNet, images: torch.Tensor, labels: torch.Tensor
     """Feature distances and true-class probability under one transformation (one Fig. 5 row).
 
     Args:
-        model: the network; run in eval mode by :func:`zflib.activations.extract`, its modes
+        model: the network; run in eval mode by :func:`zflib.methods.activations.extract`, its modes
             restored afterwards.
         images: uint8 [N, H, W, 3] stored images (64 px for Tiny ImageNet).
         labels: [N] their true classes.

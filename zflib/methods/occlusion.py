@@ -20,8 +20,8 @@ is left out.
 
 Speed (``benchmarks/bench_occlusion.py``): the unoccluded image's feature maps are computed
 once; every layer of each occluded copy only where the square changes it, batched over the
-square's positions (:mod:`zflib.incremental`, after Krypton), until that region covers most of
-the map; from there the full maps. Results equal a plain forward pass of every occluded image
+square's positions (:mod:`zflib.methods.incremental`, after Krypton), until that region covers most
+of the map; from there the full maps. Results equal a plain forward pass of every occluded image
 (tests: brute force and captum; ``method="full"`` is that plain pass). On one CPU thread, a
 32-pixel square every 8 pixels at 224 pixels (625 positions): VGG16 25.7 s instead of 136 s
 (5.3x; captum 166 s), ZFNet-224 3.5 s instead of 18.9 s (5.4x), AlexNet-224 4.4 s instead of
@@ -42,10 +42,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from zflib import deconv, incremental
 from zflib.config import Config
 from zflib.data.transforms import center_crop
-from zflib.models import ConvNet, in_eval_mode
+from zflib.methods import deconv, incremental
+from zflib.training.models import ConvNet, in_eval_mode
 
 # Tiny ImageNet classes used to pick the Fig. 7 examples (WordNet ids).
 DOG_WNIDS: tuple[str, ...] = (
@@ -231,7 +231,7 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
             on the unoccluded image.
         batch_size: occluded images per forward pass (memory only; results do not change).
         method: ``"incremental"`` (each layer recomputed only where the square changes it,
-            :mod:`zflib.incremental`) or ``"full"`` (every occluded image through the whole
+            :mod:`zflib.methods.incremental`) or ``"full"`` (every occluded image through the whole
             network: plain re-inference). Both are exact.
         approximate: ``None`` (exact, the default), or Krypton's projective-field threshold
             ``tau`` in (0, 1]: each layer's recomputed patch is cut to ``ceil(tau * side)`` of
@@ -286,7 +286,7 @@ def occlusion_maps(model: ConvNet, x: torch.Tensor, target: int, *, size: int, s
         channel = int(peak.flatten(1).amax(dim=1).argmax())
 
     # Every occluded image, batched over square positions: each layer recomputed only where
-    # the square changes it (zflib.incremental), or the full maps (method="full"). Convs run
+    # the square changes it (zflib.methods.incremental), or the full maps (method="full"). Convs run
     # channels-last (oneDNN and cuDNN are faster so), on channels-last copies of the weights;
     # no hook is put on the model.
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
@@ -344,9 +344,9 @@ def _occlusion_any(model: nn.Module, x: torch.Tensor, target: int, *, size: int,
                    batch_size: int) -> OcclusionMaps:
     """:func:`occlusion_maps` of a model that is no chain of ``features`` (ResNet, DenseNet):
     every occluded image through the whole network (plain re-inference), ``layer`` any of
-    its module names, read by :func:`zflib.deconv_general.layer_and_output`. ``base``: the
+    its module names, read by :func:`zflib.methods.deconv_general.layer_and_output`. ``base``: the
     baseline expanded to ``x``'s shape (arguments checked by the caller)."""
-    from zflib import deconv_general as general
+    from zflib.methods import deconv_general as general
 
     name = deconv.resolve_layer(model, layer)
     act, logits = general.layer_and_output(model, x[None], name)
@@ -476,7 +476,7 @@ def map_projections(model: ConvNet, x: torch.Tensor, channel: int, top, inputs: 
         model: the network, in eval mode.
         x: this image's network input [3, S, S] or [1, 3, S, S].
         channel: the map (e.g. ``OcclusionMaps.channel``).
-        top: :func:`zflib.topk.mine_topk`'s result over ``inputs`` (a dict or the layer's
+        top: :func:`zflib.methods.topk.mine_topk`'s result over ``inputs`` (a dict or the layer's
             ``TopK``), with at least ``k + 1`` activations per map.
         inputs: [N, 3, S, S] the mined network inputs.
         layer: the conv layer (paper: ``conv5``).
@@ -484,7 +484,7 @@ def map_projections(model: ConvNet, x: torch.Tensor, channel: int, top, inputs: 
         exclude: index in ``inputs`` of this image (left out of the others), if it is there.
 
     Returns :class:`MapProjections`; projections are whole [3, S, S] images (the deconvnet of
-    :mod:`zflib.deconv`, its defaults).
+    :mod:`zflib.methods.deconv`, its defaults).
 
     Paper: Sec. 4.2, Fig. 7 (c).
     """
@@ -552,7 +552,7 @@ def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
 
     Args:
         inputs: [N, 3, S, S] network inputs; labels: [N]; classes: class ids (wnids);
-        probs: [N, K] class probabilities (:func:`zflib.evaluate.predict`).
+        probs: [N, K] class probabilities (:func:`zflib.training.evaluate.predict`).
 
     Paper: Sec. 4.2, Fig. 7 (a Pomeranian, a car wheel, an Afghan hound).
     """
@@ -588,7 +588,7 @@ def fig7_panels(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor, pick
                 k: int = 8) -> list[tuple[OcclusionMaps, MapProjections | None]]:
     """Panels (b)-(e) of Fig. 7 for each image ``picks[i]`` of ``inputs``.
 
-    ``top``: :func:`zflib.topk.mine_topk` over ``inputs`` for panel (c) (``None``: no panel
+    ``top``: :func:`zflib.methods.topk.mine_topk` over ``inputs`` for panel (c) (``None``: no panel
     (c)); ``k`` other images per map.
 
     Paper: Sec. 4.2, Fig. 7.

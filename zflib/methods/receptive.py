@@ -25,8 +25,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from zflib import deconv_general
-from zflib.deconv import feature_ops, resolve_layer, uses_chain
+from zflib.methods import deconv_general
+from zflib.methods.deconv import feature_ops, resolve_layer, uses_chain
 
 
 class ReceptiveField(NamedTuple):
@@ -42,16 +42,16 @@ def receptive_field(model: nn.Module, layer: int | str, *, side: int | None = No
     """Receptive field of the units of ``layer`` (``3`` or ``"conv3"``) of ``model``.
 
     Args:
-        model: a :class:`zflib.models.ConvNet` or any network accepted by
-            :func:`zflib.deconv.feature_ops` (``features`` of Conv2d, ReLU, MaxPool2d, LRN).
+        model: a :class:`zflib.training.models.ConvNet` or any network accepted by
+            :func:`zflib.methods.deconv.feature_ops` (``features`` of Conv2d, ReLU, MaxPool2d, LRN).
         layer: ``conv1``..``convN`` (or its number).
 
     Returns:
         ``ReceptiveField(size, stride, offset)``; unit ``(y, x)`` sees input rows
         ``y * stride + offset .. + size`` and the same columns.
 
-    A model that is no plain chain (:func:`zflib.deconv.uses_chain`) is measured by
-    :func:`zflib.deconv_general.receptive_field` at ``side`` pixels (default: the model's
+    A model that is no plain chain (:func:`zflib.methods.deconv.uses_chain`) is measured by
+    :func:`zflib.methods.deconv_general.receptive_field` at ``side`` pixels (default: the model's
     ``input_size``, else 224); units that see the whole image get ``size = side`` and
     ``stride = offset = 0`` (every patch the whole image).
 

@@ -38,9 +38,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zflib import deconv, deconv_general, distributed
+from zflib import distributed
 from zflib.data.common import cache_dir, cache_key, tensor_digest
-from zflib.receptive import crop_patches, receptive_field
+from zflib.methods import deconv, deconv_general
+from zflib.methods.receptive import crop_patches, receptive_field
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 _EMPTY = torch.iinfo(torch.long).max  # image index of an empty slot (sorts last on ties)
@@ -123,8 +124,8 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     """The k strongest activations (one per image) of every map of ``layers`` over ``data``.
 
     Args:
-        model: a :class:`zflib.models.ConvNet` or any network :mod:`zflib.deconv` accepts.
-        data: network inputs [N, 3, S, S] (batched by ``batch_size``) or an iterable of
+        model: a :class:`zflib.training.models.ConvNet` or any network :mod:`zflib.methods.deconv`
+        accepts. data: network inputs [N, 3, S, S] (batched by ``batch_size``) or an iterable of
             batches [B, 3, S, S] (or of tuples whose first item is one). Images are numbered
             0.. in the order they come.
         layers: layer names or numbers (or one of them); one forward pass serves all.
@@ -164,7 +165,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     state: dict[str, TopK] = {}
     seen = 0
     for b, xb in enumerate(_batches(data, batch_size)):
-        n = len(xb)  # other ranks' batches are only counted (zflib.mine passes placeholders)
+        n = len(xb)  # other ranks' batches are only counted (zflib.apps.mine passes placeholders)
         if b % world == rank:
             # one image [3, S, S] (what a Dataset yields) would run as an unbatched conv and
             # its rows would be taken for maps
@@ -198,7 +199,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
 def _forward(model: nn.Module, names: Sequence[str]
              ) -> Callable[[torch.Tensor], Iterable[tuple[str, torch.Tensor]]]:
     """``h -> (layer, its output)`` for each of ``names``: the chain op by op (ReLUs in
-    place), or any model run to its deepest layer (:func:`zflib.deconv_general.run_to`)."""
+    place), or any model run to its deepest layer (:func:`zflib.methods.deconv_general.run_to`)."""
     if not deconv.uses_chain(model, names):
         return lambda h: deconv_general.run_to(model, h, names).items()
     idx = deconv.chain_indices(model)
@@ -330,7 +331,7 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
         display: [N, C, S, S] the same images for display (e.g. ``from_input`` permuted).
         top: the layer's :class:`TopK` (or :func:`mine_topk`'s dict).
         maps: [M] map indices.
-        unpool, lrn: see :func:`zflib.deconv.project`.
+        unpool, lrn: see :func:`zflib.methods.deconv.project`.
         image_batch: distinct images traced together.
         fill: patch value outside the image (1.0: white).
 
@@ -458,7 +459,7 @@ def cached_mine_topk(model: nn.Module, inputs: torch.Tensor | Iterable, *,
 
 def save_topk(path: str | Path, top: dict[str, TopK], **meta) -> None:
     """Write a mining result (``meta``: what was mined, JSON-serialisable) atomically: the
-    format of ``python -m zflib.mine``'s ``topk.pt`` and of the explorer's cache."""
+    format of ``python -m zflib.apps.mine``'s ``topk.pt`` and of the explorer's cache."""
     from zflib.checkpoint import atomic_save
 
     atomic_save({"top": {n: dataclasses.asdict(v) for n, v in top.items()}, "meta": meta}, path)

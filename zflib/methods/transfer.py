@@ -4,7 +4,7 @@ Layers 1-7 of the ImageNet-trained network (here: the Tiny ImageNet ZFNet-64) ar
 their features are extracted once (:func:`cached_features`) and a new classifier is trained on
 top: a softmax on fc7 (Tables 4-6, Fig. 9) or a linear SVM / softmax on any layer (Table 7).
 The non-pretrained baseline, the same architecture trained from scratch on the few training
-images, is :mod:`zflib.scratch`.
+images, is :mod:`zflib.paper.scratch`.
 
 Protocol (Fei-Fei et al. 2006, as the paper follows it): per class, ``n`` random training images
 and up to ``test_per_class`` (50) test images; the score is the mean of the per-class accuracies,
@@ -51,13 +51,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zflib.activations import extract
 from zflib.config import TRANSFER_LAYERS as LAYERS
 from zflib.config import TRANSFER_PROFILES, Config, TransferSettings, transfer_settings
 from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import center_crop, normalize
-from zflib.models import ConvNet, eval_mode
-from zflib.train import default_device, machine_name
+from zflib.methods.activations import extract
+from zflib.training.models import ConvNet, eval_mode
+from zflib.training.train import default_device, machine_name
 
 # Paper numbers, transcribed from the ECCV 2014 / arXiv v3 text (mean per-class accuracy, %;
 # None where the paper gives no value or no deviation).
@@ -255,13 +255,13 @@ def cached_features(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cf
 
 def fixed_model(model_name: str, layers: Sequence[str], *,
                 device: torch.device | str = "cpu") -> Any:
-    """Committed model ``model_name`` (:func:`zflib.artifacts.load_trained`) whose ``layers``
-    are kept fixed; refused when they include fc6/fc7 and only its conv layers are stored
+    """Committed model ``model_name`` (:func:`zflib.training.artifacts.load_trained`) whose
+    ``layers`` are kept fixed; refused when they include fc6/fc7 and only its conv layers are stored
     (they would be untrained, and differ per load).
 
     Paper: Sec. 5.2 (layers 1-7 of the ImageNet model kept fixed).
     """
-    from zflib.artifacts import load_trained
+    from zflib.training.artifacts import load_trained
 
     trained = load_trained(model_name, device=device)
     fc = [n for n in layers if n.startswith("fc")]
@@ -274,7 +274,7 @@ def fixed_model(model_name: str, layers: Sequence[str], *,
 def caltech101_features(model_name: str, settings: TransferSettings, *,
                         device: torch.device | str = "cpu") -> tuple[Any, ImageSet, FeatureSet]:
     """The start of every Caltech-101 experiment: committed model ``model_name``
-    (:func:`zflib.artifacts.load_trained`), Caltech-101 at its input size (background class
+    (:func:`zflib.training.artifacts.load_trained`), Caltech-101 at its input size (background class
     and per-class limit from ``settings``), and its ``settings.layers`` features, cached.
 
     Returns ``(trained, data, features)``.
@@ -551,7 +551,7 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
                dataset: str = "caltech101", model_name: str = "zfnet64") -> dict[str, Any]:
     """Table 4 and Fig. 9 on ``data``: a softmax on fixed fc7 features for every size in
     ``settings.table_sizes`` and ``settings.curve_sizes``, beside ``scratch``, the
-    from-scratch baseline as :func:`zflib.scratch.baseline` returns it (None: left out).
+    from-scratch baseline as :func:`zflib.paper.scratch.baseline` returns it (None: left out).
 
     Returns a JSON-ready dict: ``pretrained`` and ``scratch`` map ``n`` to summaries;
     ``seconds`` the time of each part; ``paper`` the paper's Table 4 (``dataset="caltech101"``)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 
-from zflib.runs import results_of
+from zflib.paper.runs import results_of
 
-# (train top-1, val top-1, val top-5) error %, Table 3, by run of ``zflib.runs`` (``table3-*``:
-# the reference networks under the ablations' recipe); None where the paper gives none.
+# (train top-1, val top-1, val top-5) error %, Table 3, by run of ``zflib.paper.runs``
+# (``table3-*``: the reference networks under the ablations' recipe); None where the paper gives
+# none.
 PAPER_TABLE3: dict[str, tuple[float | None, float, float]] = {
     "table3-alexnet64": (35.1, 40.5, 18.1),
     "ablation-alexnet64-no34": (41.8, 45.4, 22.1),
@@ -45,7 +46,7 @@ TABLE3_LABELS = {
 # Table 2's rows: run, label, the paper's (val top-1, val top-5) error % of that network. The
 # first two share the 64-pixel recipe (AdamW, conv1 N(0, 1e-2)); the third is ZFNet-64 under
 # Sec. 3's own recipe (SGD 1e-2, all weights N(0, 1e-2)). The last three are Fig. 3's geometry
-# (zflib.train224: all 100,000 training images, 224 crops of 256, one H200): both networks
+# (zflib.training.train224: all 100,000 training images, 224 crops of 256, one H200): both networks
 # under the same recipe, data, budget and seed, then the paper's recipe for 2 epochs.
 TABLE2_RUNS = (("alexnet64", "AlexNet (dense), 1 convnet", (40.5, 18.1)),
                ("zfnet64", "ZFNet, 1 convnet (Fig. 3)", (38.4, 16.5)),
@@ -73,8 +74,9 @@ def table2() -> list[dict]:
 
 
 def table3() -> list[dict]:
-    """Rows of Table 3, every row at the ablations' equal budget (``zflib.runs.ABLATION_EPOCHS``):
-    train top-1 (centre crop, eval mode), val top-1 and top-5 (10 crops), in %."""
+    """Rows of Table 3, every row at the ablations' equal budget
+    (``zflib.paper.runs.ABLATION_EPOCHS``): train top-1 (centre crop, eval mode), val top-1 and
+    top-5 (10 crops), in %."""
     rows = []
     for name, label in TABLE3_LABELS.items():
         r = results_of(name)
@@ -90,7 +92,7 @@ def table3() -> list[dict]:
 def history_of(name: str) -> list[dict]:
     """Run ``name``'s per-epoch history: its ``results.json``'s, or its ``metrics.jsonl``
     where only that came back (``zfnet224-paper-sgd-norenorm``)."""
-    from zflib.artifacts import artifacts_dir
+    from zflib.training.artifacts import artifacts_dir
 
     try:
         return results_of(name)["history"]

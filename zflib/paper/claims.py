@@ -2,7 +2,7 @@
 ZFNet-224 (the ``full224`` record), beside the paper's numbers.
 
 Every verdict is computed from the committed records (``figures/record/results`` and
-``figures/224/record/results``, see :mod:`zflib.record`) and the committed runs; a claim whose
+``figures/224/record/results``, see :mod:`zflib.paper.record`) and the committed runs; a claim whose
 numbers a record lacks says so. Rules, one per claim:
 
 - Table 2: ZFNet's 10-crop top-1 error below AlexNet's, same recipe and budget.
@@ -14,7 +14,7 @@ numbers a record lacks says so. Rules, one per claim:
   understates parts shared across classes; the picked maps are a seeded random subset
   (``fig2_maps_<profile>`` lists them with their counts).
 - Fig. 6: AlexNet's first layer has less mid-frequency energy than ZFNet's (Sec. 4.1: "little
-  coverage of the mid frequencies"; ``zflib.filters`` bands, the filters as trained).
+  coverage of the mid frequencies"; ``zflib.methods.filters`` bands, the filters as trained).
 - Fig. 7: covering the object lowers the class probability more than covering elsewhere: the
   share of images whose mean probability with the square on the object box is below that with
   it off the box, and a one-sided sign test (``fig7_object_<profile>``).
@@ -44,14 +44,14 @@ PARTS = ("right_eye", "left_eye", "nose")
 
 
 def _results(root: Path, profile: str, name: str) -> dict | None:
-    from zflib.record import record_dir
+    from zflib.paper.folders import record_dir
 
     path = record_dir(root, profile) / "results" / f"{name}.json"
     return json.loads(path.read_text())["data"] if path.exists() else None
 
 
 def _table2(root: Path, profile: str) -> tuple[str, bool] | None:
-    from zflib.runs import results_of
+    from zflib.paper.runs import results_of
 
     z, a = (100 * results_of(n)["val_top1_err_10crop"] for n in TABLE2_PAIRS[profile])
     return f"{z:.1f} against {a:.1f}", z < a

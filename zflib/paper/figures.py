@@ -1,8 +1,8 @@
 """``make figures``: run every numbered notebook in order with papermill.
 
-``python -m zflib.figures --profile quick [--only 02 07 ...]`` executes ``notebooks/NN_*.ipynb``
-(``00_explorer`` excepted: it is interactive, see ``make explore``) in the order of their
-numbers, each with ``-p profile <profile>``, writes the executed copies to
+``python -m zflib.paper.figures --profile quick [--only 02 07 ...]`` executes
+``notebooks/NN_*.ipynb`` (``00_explorer`` excepted: it is interactive, see ``make explore``) in the
+order of their numbers, each with ``-p profile <profile>``, writes the executed copies to
 ``build/notebooks/<profile>/`` and lets the notebooks save their PNGs (passed on as
 ``$ZF_FIGURES``) to :func:`figures_dir`: ``figures/`` for the committed record's profile
 (``config.RECORD_PROFILE``, the figures ``RESULTS.md`` and the README show), ``figures/224/``
@@ -13,7 +13,7 @@ It prints the time of each notebook and the PNGs it wrote, and a summary, also w
 ``build/figures-<profile>.json``.
 
 Nothing is retrained here: the notebooks load the committed weights and results
-(:mod:`zflib.artifacts`) and the decoded datasets cached under ``zf_home()``.
+(:mod:`zflib.training.artifacts`) and the decoded datasets cached under ``zf_home()``.
 
 When a notebook fails, the run stops there with a message naming the notebook, the cell (its
 number in the source notebook, counting from 1, and its first line) and the error, and points
@@ -196,11 +196,13 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     if profile not in FIGURE_PROFILES:
         raise ValueError(
             f"profile {profile!r} trains ZFNet-224 on an ImageFolder tree (ImageNet, a GPU: "
-            f"python -m zflib.train --profile {profile} --set data_root=...), but the notebooks "
+            f"python -m zflib.training.train --profile {profile} --set data_root=...), "
+            "but the notebooks "
             "draw the committed models on Tiny ImageNet; valid here: "
             f"{', '.join(FIGURE_PROFILES)} (full224: the committed ZFNet-224). Another trained "
-            "model, exported with zflib.artifacts.export_run, is mined and drawn by "
-            "python -m zflib.mine --model NAME and shown by zflib.explorer.app(models=[NAME])")
+            "model, exported with zflib.training.artifacts.export_run, is mined and drawn by "
+            "python -m zflib.apps.mine --model NAME and shown by "
+            "zflib.apps.explorer.app(models=[NAME])")
     root = repo_root()
     nb_dir = Path(notebooks) if notebooks else root / "notebooks"
     build_dir = Path(build) if build else root / "build"
@@ -239,7 +241,7 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
     path = build_dir / f"figures-{profile}.json"
     # when each notebook was timed, and how fast this machine was then (timings from different
     # days of a shared machine differ by 2x and more)
-    from zflib.train import matmul_gflops
+    from zflib.training.train import matmul_gflops
 
     stamp = f"{time.strftime('%Y-%m-%d %H:%M %Z')}, matmul {matmul_gflops():.0f} GFLOP/s"
     timed = dict.fromkeys(times, stamp)
@@ -271,14 +273,15 @@ def run_all(profile: str, *, notebooks: str | os.PathLike | None = None,
 def _machine() -> str:
     import torch
 
-    from zflib.train import cpu_name
+    from zflib.training.train import cpu_name
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} CPUs, {gpu}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zflib.figures", description=__doc__.split(
+    parser = argparse.ArgumentParser(prog="python -m zflib.paper.figures",
+    description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="quick", choices=list(PROFILES))
     parser.add_argument("--only", nargs="+", default=(), metavar="NN",

@@ -22,8 +22,8 @@ from zflib.config import Config
 from zflib.data import TINY_SIZE
 from zflib.data.install import dataset_root
 from zflib.data.tiny import val_boxes
-from zflib.models import ConvNet
-from zflib.occlusion import OcclusionMaps, occlusion_maps, window_starts
+from zflib.methods.occlusion import OcclusionMaps, occlusion_maps, window_starts
+from zflib.training.models import ConvNet
 
 # A square is on the object when at least this share of its area lies inside the box
 ON_SHARE = 0.5
@@ -57,8 +57,8 @@ def square_overlap(box: torch.Tensor, *, ys: torch.Tensor, xs: torch.Tensor, siz
                    extent: int) -> torch.Tensor:
     """[Ny, Nx] share of each square's area inside ``box`` (x0, y0, x1, y1) in input pixels,
     end-exclusive; the squares' top-left corners at rows ``ys`` and columns ``xs``
-    (:class:`zflib.occlusion.OcclusionMaps`), ``size`` on a side, clipped at the border of the
-    ``extent``-pixel input as :func:`zflib.occlusion.occlusion_maps` clips them."""
+    (:class:`zflib.methods.occlusion.OcclusionMaps`), ``size`` on a side, clipped at the border of
+    the ``extent``-pixel input as :func:`zflib.methods.occlusion.occlusion_maps` clips them."""
     def along(starts: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
         ends = (starts + size).clamp(max=extent)
         inside = (ends.clamp(max=hi) - starts.clamp(min=lo)).clamp(min=0)
@@ -132,7 +132,7 @@ def measure(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor, boxes: t
             picks: Sequence[int], *, baseline: torch.Tensor | float, size: int,
             stride: int) -> list[dict[str, float]]:
     """:func:`on_off` of each image ``picks[i]`` of ``inputs`` [N, 3, S, S], occluded as in
-    Fig. 7 (:func:`zflib.occlusion.occlusion_maps`, incremental), its true class ``labels``
+    Fig. 7 (:func:`zflib.methods.occlusion.occlusion_maps`, incremental), its true class ``labels``
     and its object ``boxes`` [N, 4] in input pixels.
 
     Paper: Sec. 4.2, Fig. 7 (d).

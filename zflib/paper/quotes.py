@@ -9,7 +9,7 @@ The comment (invisible once rendered) holds a source, a path and a format:
 - source ``record:<name>``: ``figures/record/results/<name>.json`` (what a notebook saved,
   :mod:`zflib.results`; its ``data``), ``record224:<name>``: the same from the ``full224``
   record, ``figures/224/record/results/<name>.json``, ``run:<name>``: a committed run's
-  ``results.json`` (:func:`zflib.runs.results_of`), ``bench:<name>``:
+  ``results.json`` (:func:`zflib.paper.runs.results_of`), ``bench:<name>``:
   ``benchmarks/results/<name>.json``, ``file:<path>``: any JSON file of the repository;
 - the path: keys and list indices separated by ``/``; a ``*`` takes every entry there
   (entries without the rest of the path are skipped);
@@ -17,8 +17,8 @@ The comment (invisible once rendered) holds a source, a path and a format:
   ``len:`` when the path holds a ``*`` (``len:`` alone: the length of a list or object);
   ``sub1:`` formats one minus the value (an error as an accuracy).
 
-:func:`refresh` rewrites every span's text from its source (``python -m zflib.record`` does it
-for the README and ``docs/`` after writing ``RESULTS.md``; ``python -m zflib.quotes`` alone);
+:func:`refresh` rewrites every span's text from its source (``python -m zflib.paper.record`` does it
+for the README and ``docs/`` after writing ``RESULTS.md``; ``python -m zflib.paper.quotes`` alone);
 ``tests/test_quotes.py`` checks that every span in them says what its source holds.
 """
 
@@ -56,12 +56,12 @@ def quotes(text: str) -> list[Quote]:
 def _load(source: str, root: Path) -> Any:
     kind, _, name = source.partition(":")
     if kind in ("record", "record224"):
-        from zflib.record import record_dir
+        from zflib.paper.folders import record_dir
 
         folder = record_dir(root, "full224" if kind == "record224" else RECORD_PROFILE)
         return json.loads((folder / "results" / f"{name}.json").read_text())["data"]
     if kind == "run":
-        from zflib.runs import results_of
+        from zflib.paper.runs import results_of
 
         return results_of(name)
     if kind == "bench":
@@ -155,7 +155,8 @@ def refresh_documents(root: Path | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zflib.quotes", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m zflib.paper.quotes",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--check", action="store_true", help="list stale quotes; exit 1 if any")
     args = p.parse_args(argv)
     if not args.check:

@@ -1,8 +1,9 @@
 """The training runs behind the figures and tables, and their export as artifacts.
 
-``python -m zflib.runs --profile full --parallel 14 --minutes 7`` trains every run below
+``python -m zflib.paper.runs --profile full --parallel 14 --minutes 7`` trains every run below
 (concurrently: several small runs share one GPU well), then exports what the figures need into
-``artifacts/`` (see :mod:`zflib.artifacts`). Runs resume from ``$ZF_HOME/runs`` when killed.
+``artifacts/`` (see :mod:`zflib.training.artifacts`). Runs resume from ``$ZF_HOME/runs`` when
+killed.
 
 Paper: Sec. 3 (training), Sec. 4.1 and Fig. 6 (ZFNet vs AlexNet, renormalisation), Table 3
 (ablations: the first block on Krizhevsky's network, the second on ZFNet).
@@ -76,8 +77,8 @@ RUNS: dict[str, Run] = {
 
 def results_of(name: str) -> dict:
     """Run ``name``'s committed results, from where :func:`export` puts them (or
-    :mod:`zflib.train224` for the 224-pixel runs)."""
-    from zflib.artifacts import load_results
+    :mod:`zflib.training.train224` for the 224-pixel runs)."""
+    from zflib.training.artifacts import load_results
 
     results_only = name in RUNS and RUNS[name].export == "results"
     return load_results(f"runs/{name}" if results_only else name)
@@ -88,7 +89,7 @@ def run_dir(name: str, profile: str) -> Path:
 
 
 def command(name: str, profile: str, minutes: float) -> list[str]:
-    cmd = [sys.executable, "-m", "zflib.train", "--profile", profile,
+    cmd = [sys.executable, "-m", "zflib.training.train", "--profile", profile,
            "--run-dir", str(run_dir(name, profile))]
     for k, v in RUNS[name].overrides.items():
         cmd += ["--set", f"{k}={json.dumps(v)}"]
@@ -126,7 +127,7 @@ def export(names: list[str], profile: str) -> list[str]:
     ``results.json``; it is left out, so that it never replaces a committed artifact, until
     a rerun has resumed it to the end. Nor does a run of one profile replace an artifact of
     another (a ``smoke`` try over the committed ``full`` runs): delete that artifact first."""
-    from zflib.artifacts import artifacts_dir, export_run
+    from zflib.training.artifacts import artifacts_dir, export_run
 
     done = []
     for name in names:
@@ -170,7 +171,8 @@ def _profile_of(results: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zflib.runs", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m zflib.paper.runs",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--profile", default="full", choices=list(PROFILES),
                    help="zflib.config profile (default: full, the committed artifacts')")
     p.add_argument("--only", nargs="+", default=None, metavar="RUN",

@@ -14,7 +14,7 @@ job resumes where it stopped. A run's key (:func:`run_key`) leaves out which siz
 splits the baseline asks for: adding sizes to a baseline trains only the new runs, and the runs
 of an earlier artifact whose key still matches are taken over (:func:`reusable_runs`).
 
-What takes long is committed: ``python -m zflib.scratch --profile full --workers 2`` writes
+What takes long is committed: ``python -m zflib.paper.scratch --profile full --workers 2`` writes
 ``artifacts/transfer/caltech101-scratch-full.json``, which notebook 10 reads
 (:func:`baseline` with ``source="auto"``) when its key (settings, architecture, labels) matches,
 whichever profile wrote it.
@@ -41,18 +41,19 @@ import torch
 from zflib.config import ANALYSIS, Config, TransferSettings, repo_relative, transfer_settings
 from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import normalize, random_crop_flip
-from zflib.evaluate import predict
-from zflib.models import ConvNet, model_from_config
+from zflib.methods.transfer import Split, mean_class_accuracy, summarize, table4_splits
 from zflib.results import load_saved, save_results
-from zflib.train import machine_name, make_optimizer, update
-from zflib.transfer import Split, mean_class_accuracy, summarize, table4_splits
+from zflib.training.evaluate import predict
+from zflib.training.models import ConvNet, model_from_config
+from zflib.training.train import machine_name, make_optimizer, update
 
 # TransferSettings fields that decide the baseline's result (the splits and the training)
 KEY_FIELDS = ("splits", "table_sizes", "curve_sizes", "test_per_class", "per_class_limit",
               "background", "seed", "scratch_splits", "scratch_curve_splits", "scratch_sizes",
               "scratch_epochs", "scratch_batch_size", "scratch_lr")
 # what one (split, n) run depends on: the sizes enter only through the largest, which the splits
-# reserve (zflib.transfer.table4_splits); scratch_sizes and the two split counts choose runs only
+# reserve (zflib.methods.transfer.table4_splits); scratch_sizes and the two split counts choose runs
+# only
 RUN_FIELDS = ("splits", "test_per_class", "per_class_limit", "background", "seed",
               "scratch_epochs", "scratch_batch_size", "scratch_lr")
 # Config fields that do not change what a scratch run computes
@@ -230,7 +231,7 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
                  device: torch.device | str = "cpu", resume: bool = True,
                  progress: bool = True, reuse: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """Train and score the baseline: every size in ``s.scratch_sizes`` on each of the first
-    ``s.scratch_splits`` splits of :func:`zflib.transfer.table4_splits`, or the first
+    ``s.scratch_splits`` splits of :func:`zflib.methods.transfer.table4_splits`, or the first
     ``s.scratch_curve_splits`` for a size outside ``s.table_sizes`` (Fig. 9's curve only).
 
     Args:
@@ -296,7 +297,7 @@ def run_baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, workers: i
 
 
 def _machine(device: torch.device | str, workers: int) -> str:
-    """:func:`zflib.train.machine_name`, naming the worker processes (1 thread each)."""
+    """:func:`zflib.training.train.machine_name`, naming the worker processes (1 thread each)."""
     device = torch.device(device)
     if device.type == "cuda" or workers == 1:
         return machine_name(device)
@@ -305,7 +306,7 @@ def _machine(device: torch.device | str, workers: int) -> str:
 
 def artifact_path(profile: str, dataset: str = "caltech101") -> Path:
     """Where the committed baseline of ``profile`` lives (``artifacts/transfer/``)."""
-    from zflib.artifacts import artifacts_dir
+    from zflib.training.artifacts import artifacts_dir
 
     return artifacts_dir() / "transfer" / f"{dataset}-scratch-{profile}.json"
 
@@ -339,7 +340,7 @@ def reference_baseline(data: ImageSet, s: TransferSettings) -> dict[str, Any]:
 
     Paper: Sec. 5.2, Table 4 ("Non-pretrained convnet").
     """
-    from zflib.artifacts import artifacts_dir, load_trained
+    from zflib.training.artifacts import artifacts_dir, load_trained
 
     path = artifacts_dir() / "transfer" / s.scratch_reference
     if not path.is_file():
@@ -349,7 +350,8 @@ def reference_baseline(data: ImageSet, s: TransferSettings) -> dict[str, Any]:
     cfg = load_trained(saved["model"], device="cpu").cfg
     if saved.get("key") != baseline_key(data, scratch_config(cfg, s), s, fields=fields):
         raise ValueError(f"scratch_reference {repo_relative(path)} was trained on other splits "
-                         "or settings than these; train this baseline (python -m zflib.scratch) "
+                         "or settings than these; train this baseline "
+                         "(python -m zflib.paper.scratch) "
                          "or set scratch_results")
     return {**saved, "reference": saved["model"]}
 
@@ -391,17 +393,17 @@ def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m zflib.scratch --profile full --workers 2``: train the baseline of the
+    """``python -m zflib.paper.scratch --profile full --workers 2``: train the baseline of the
     profile and write it where :func:`baseline` finds it, taking over the runs of committed
     baselines and of the file it replaces when they were trained alike
     (:func:`committed_runs`)."""
-    from zflib.artifacts import load_trained
     from zflib.config import TRANSFER_PROFILES
     from zflib.data.caltech import load_caltech101
     from zflib.distributed import device_error
-    from zflib.train import default_device
+    from zflib.training.artifacts import load_trained
+    from zflib.training.train import default_device
 
-    ap = argparse.ArgumentParser(prog="python -m zflib.scratch",
+    ap = argparse.ArgumentParser(prog="python -m zflib.paper.scratch",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="full", choices=list(TRANSFER_PROFILES),
                     help="transfer profile (default: full)")

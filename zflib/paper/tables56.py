@@ -8,16 +8,16 @@ synthetic trees of the official layouts (``tests/test_tables56.py``).
 - Caltech-256 (Table 5, and Fig. 9, which the paper draws on Caltech-256): 15, 30, 45 and 60
   training images per class, tested on up to 50 others, over the profile's random splits; the
   ``257.clutter`` class is kept (as the background class is for Caltech-101, see
-  :mod:`zflib.transfer`). No from-scratch baseline: that is a training job per split and size
-  (``zflib.scratch`` runs it for Caltech-101).
+  :mod:`zflib.methods.transfer`). No from-scratch baseline: that is a training job per split and
+  size (``zflib.paper.scratch`` runs it for Caltech-101).
 - PASCAL VOC 2012 (Table 6): trained on ``train``, scored on ``val`` (the paper's test set is
   scored by the evaluation server only), per-class average precision as the VOC devkit computes
-  it (:func:`zflib.transfer.voc_ap`).
+  it (:func:`zflib.methods.transfer.voc_ap`).
 
 Run::
 
-    python -m zflib.tables56 caltech256 --root path/to/256_ObjectCategories
-    python -m zflib.tables56 voc2012 --root path/to/VOCdevkit
+    python -m zflib.paper.tables56 caltech256 --root path/to/256_ObjectCategories
+    python -m zflib.paper.tables56 voc2012 --root path/to/VOCdevkit
 
 Each prints its table beside the paper's numbers and writes
 ``<out>/table5_caltech256_<profile>.json`` (and Fig. 9's PNG) or
@@ -35,11 +35,11 @@ from typing import Any
 
 import torch
 
-from zflib import transfer
 from zflib.config import transfer_settings
 from zflib.data.caltech import load_caltech256
 from zflib.data.voc import load_voc2012
-from zflib.train import machine_name
+from zflib.methods import transfer
+from zflib.training.train import machine_name
 
 # Table 5's training-set sizes, and Fig. 9's x-axis on Caltech-256 (the paper: 1 to 60).
 CALTECH256_SIZES = (15, 30, 45, 60)
@@ -59,7 +59,7 @@ def run_caltech256(root: str | Path, *, profile: str = "full", model_name: str =
         device: where features and classifiers run; empty: a GPU if present.
         overrides: further :class:`zflib.config.TransferSettings` fields.
 
-    Returns :func:`zflib.transfer.run_table4`'s dict (``dataset="caltech256"``, the paper's
+    Returns :func:`zflib.methods.transfer.run_table4`'s dict (``dataset="caltech256"``, the paper's
     Table 5 under ``paper``).
 
     Paper: Sec. 5.2, Table 5 and Fig. 9.
@@ -93,7 +93,7 @@ def run_voc2012(root: str | Path, *, profile: str = "full", model_name: str = "z
     Args: as :func:`run_caltech256` (``root``: ``VOCdevkit``, ``VOC2012`` or their parent;
         of the settings, the softmax's ``softmax_c`` and ``scaling`` apply).
 
-    Returns :func:`zflib.transfer.run_voc`'s dict with the images used, the model and times.
+    Returns :func:`zflib.methods.transfer.run_voc`'s dict with the images used, the model and times.
 
     Paper: Sec. 5.2, Table 6.
     """
@@ -120,12 +120,12 @@ def run_voc2012(root: str | Path, *, profile: str = "full", model_name: str = "z
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m zflib.tables56 {caltech256,voc2012} --root PATH``: see the module notes."""
+    """``python -m zflib.paper.tables56 {caltech256,voc2012} --root PATH``: see the module notes."""
     from zflib.results import save_results
     from zflib.viz import save_figure
     from zflib.viz import transfer as vt
 
-    ap = argparse.ArgumentParser(prog="python -m zflib.tables56", description=__doc__.split(
+    ap = argparse.ArgumentParser(prog="python -m zflib.paper.tables56", description=__doc__.split(
         "\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset", choices=["caltech256", "voc2012"])
     ap.add_argument("--root", required=True, help="your copy, in the official layout")

@@ -24,7 +24,7 @@ import torch
 
 from zflib.checkpoint import atomic_save, check_compatible, read_file
 from zflib.config import Config, get_config, repo_root
-from zflib.models import ConvNet, build_model
+from zflib.training.models import ConvNet, build_model
 
 
 class Trained(NamedTuple):
@@ -132,12 +132,12 @@ def _weights(ckpt: dict) -> dict[str, torch.Tensor]:
 def _read(path: Path) -> dict:
     """An artifact file, or a ``ValueError`` naming ``path`` and why it cannot be one."""
     ckpt = read_file(path, what="zflib artifact", advice="check it out again or re-export "
-                     "it (zflib.artifacts.export_run)")
+                     "it (zflib.training.artifacts.export_run)")
     absent = [k for k in ("model", "arch", "config", "mean")
               if not isinstance(ckpt, dict) or k not in ckpt]
     if absent:
         raise ValueError(f"artifact {path} is not a zflib artifact (no {', '.join(absent)}); "
-                         "save it with zflib.artifacts.save_trained or export_run")
+                         "save it with zflib.training.artifacts.save_trained or export_run")
     return ckpt
 
 
@@ -198,7 +198,7 @@ def load_trained(name: str = "zfnet64", *, epoch: int | None = None,
                       if (p / "model.pt").exists() or (p / "conv.pt").exists())
         raise FileNotFoundError(f"no artifact {name!r} in {artifacts_dir()} (have: "
                                 f"{', '.join(have) or 'none'}); train it with "
-                                "`python -m zflib.runs` or check out the committed artifacts")
+                                "`python -m zflib.paper.runs` or check out the committed artifacts")
     ckpt = _read(base)
     cfg = config_from(ckpt["config"])
     _check_record(ckpt, cfg, base)

@@ -12,7 +12,7 @@ from torch import nn
 from zflib.config import Config
 from zflib.data.common import ImageSet
 from zflib.data.transforms import center_crop, normalize, ten_crops
-from zflib.models import eval_mode
+from zflib.training.models import eval_mode
 
 
 @torch.no_grad()

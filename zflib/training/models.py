@@ -221,8 +221,8 @@ def model_from_config(cfg: Config) -> ConvNet:
 
 
 def initial_model(cfg: Config) -> ConvNet:
-    """``cfg``'s model with its seeded initial weights: what :class:`zflib.train.Trainer`
-    starts from (on every rank), and what :mod:`zflib.filters` rebuilds to regress out.
+    """``cfg``'s model with its seeded initial weights: what :class:`zflib.training.train.Trainer`
+    starts from (on every rank), and what :mod:`zflib.methods.filters` rebuilds to regress out.
 
     The caller's random state is left as it was (the seed is set in a fork of it)."""
     with torch.random.fork_rng(devices=[]):

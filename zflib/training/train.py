@@ -5,7 +5,8 @@ Two recipes (see :mod:`zflib.config`). The :class:`~zflib.config.Config` default
 (decoupled weight decay 5e-2), Kaiming-normal weights except conv1's, N(0, 1e-2)
 (``first_layer_std``), biases 0, inputs (x - mean image) / 64. The paper's own recipe is the
 ``paper`` profile (224 pixels) and, on the 64-pixel network, the ``zfnet64-paper-*`` runs of
-:mod:`zflib.runs` (``PAPER_RECIPE``): SGD, lr 1e-2, momentum 0.9, weights N(0, 1e-2), biases 0,
+:mod:`zflib.paper.runs` (``PAPER_RECIPE``): SGD, lr 1e-2, momentum 0.9, weights N(0, 1e-2), biases
+0,
 inputs on the 0..255 scale minus the mean image. Both recipes keep the paper's batch 128,
 dropout 0.5, lr divided by 10 when the validation error plateaus, and after every step each
 conv filter whose RMS exceeds 0.1 rescaled to 0.1 (``cfg.renorm``; off for Fig. 6(a)).
@@ -51,8 +52,8 @@ from zflib.config import RESUMABLE, Config, get_config, zf_home
 from zflib.data import ImageSet, load_split, mean_image
 from zflib.data.transforms import augment
 from zflib.distributed import launched
-from zflib.evaluate import evaluate, table_errors
-from zflib.models import (
+from zflib.training.evaluate import evaluate, table_errors
+from zflib.training.models import (
     ABLATIONS,
     ARCHITECTURES,
     INITS,
@@ -296,7 +297,8 @@ class Trainer:
         dest.mkdir()
         for p in old:
             os.replace(p, dest / p.name)
-        print(f"zflib.train: starting afresh; the previous run's {len(old)} files are in {dest}")
+        print(f"zflib.training.train: starting afresh; the previous run's {len(old)} files "
+              f"are in {dest}")
         return dest
 
     def resume(self, path: str | os.PathLike | None = None) -> bool:
@@ -516,9 +518,10 @@ def parse_value(text: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m zflib.train --profile full --set arch=alexnet --set renorm=false``;
+    """``python -m zflib.training.train --profile full --set arch=alexnet --set renorm=false``;
     under ``torchrun --nproc_per_node=N`` the same command trains with DDP."""
-    p = argparse.ArgumentParser(prog="python -m zflib.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m zflib.training.train",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--profile", default="full", help="smoke | quick | full | paper")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (JSON values: 1e-3, false, [1,2])")

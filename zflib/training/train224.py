@@ -1,15 +1,16 @@
 """Table 2 at Fig. 3's geometry: ZFNet-224 and AlexNet-224 trained on all of Tiny ImageNet on
 one GPU, and the export of what the figures need.
 
-    python -m zflib.train224 --runs zfnet224,alexnet224 --epochs 30 --export DIR [--minutes 8]
+    python -m zflib.training.train224 --runs zfnet224,alexnet224 --epochs 30 --export DIR [--minutes
+    8]
 
 The runs (:data:`RUNS`) share one copy of the data on the GPU: the 100,000 training and 10,000
 validation images decoded at 64 pixels, resized to 256 there (bicubic; the ``full224``
-profile), 21.6 GB of uint8. Each run is a :class:`zflib.train.Trainer` in its own folder under
-``$ZF_HOME/runs``, so a run stopped at any point (``--minutes``, a lost machine) resumes from
+profile), 21.6 GB of uint8. Each run is a :class:`zflib.training.train.Trainer` in its own folder
+under ``$ZF_HOME/runs``, so a run stopped at any point (``--minutes``, a lost machine) resumes from
 its last checkpoint when the same command is given again; a finished run is not retrained.
 
-``--export DIR`` writes, per run, what :mod:`zflib.artifacts` loads (``DIR/<name>/``):
+``--export DIR`` writes, per run, what :mod:`zflib.training.artifacts` loads (``DIR/<name>/``):
 
 - ``zfnet224``: ``model.pt`` whole, conv layers fp16, fc6-fc8 int8 per unit (63 MB instead of
   118 MB fp16; its ``results.json`` holds the 10-crop error of the int8 model beside the
@@ -35,13 +36,13 @@ from typing import Any
 
 import torch
 
-from zflib.artifacts import config_from, load_trained, save_trained
 from zflib.checkpoint import check_compatible, read_file
 from zflib.config import PROFILES, Config, get_config, zf_home
 from zflib.data import ImageSet, load_split
-from zflib.evaluate import evaluate
-from zflib.models import build_model
-from zflib.train import Trainer, check_config, default_device, parse_value
+from zflib.training.artifacts import config_from, load_trained, save_trained
+from zflib.training.evaluate import evaluate
+from zflib.training.models import build_model
+from zflib.training.train import Trainer, check_config, default_device, parse_value
 
 PROFILE = "full224"
 # epochs whose conv layers zfnet224 exports for Fig. 4 (int8 per filter, 4.5 MB each); the
@@ -57,7 +58,7 @@ class Run224:
     overrides: dict[str, Any] = field(default_factory=dict)
     short: bool = False
     export: str = "conv"  # whole | conv
-    int8: str = "none"  # zflib.artifacts.save_trained's int8
+    int8: str = "none"  # zflib.training.artifacts.save_trained's int8
     snapshots: bool = False  # export the conv layers of keep_epochs (Fig. 4)
 
 
@@ -210,7 +211,7 @@ def export(names: list[str], dest: str | Path, *, device: torch.device,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zflib.train224",
+    p = argparse.ArgumentParser(prog="python -m zflib.training.train224",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated: {', '.join(RUNS)}")
     p.add_argument("--epochs", type=int, default=PROFILES[PROFILE]["epochs"])

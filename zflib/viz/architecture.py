@@ -1,5 +1,6 @@
 """Fig. 6 (first-layer filters, second-layer projections), its numbers, and Tables 2-3 as
-charts (plotting only; the numbers come from :mod:`zflib.filters`, :mod:`zflib.architecture`).
+charts (plotting only; the numbers come from :mod:`zflib.methods.filters`,
+:mod:`zflib.paper.architecture`).
 
 Paper: Fig. 6, Table 2, Table 3.
 """
@@ -10,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from zflib.filters import BANDS
+from zflib.methods.filters import BANDS
 from zflib.viz import require
 from zflib.viz.deconv import projection_to_rgb, tile_grid
 
@@ -33,7 +34,7 @@ def plot_fig6(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
             [F, 3, k, k]; without ``"a"`` its row is left out (no such run at 224 px).
         second: ``{"d": p, "e": p}`` projections [M, 3, P, P], one per map (each map's
             strongest activation over the validation images).
-        reports: ``{"a"|"b"|"c"|"f": zflib.filters.layer1_report(...)}``, printed under each
+        reports: ``{"a"|"b"|"c"|"f": zflib.methods.filters.layer1_report(...)}``, printed under each
             panel.
         learned: the layer-1 weights given are learned components (initialisation regressed
             out); titles and printed energies say so.

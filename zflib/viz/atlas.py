@@ -1,6 +1,6 @@
 """The unit atlas's pages and pictures: HTML text and encoded images, nothing computed.
 
-:mod:`zflib.atlas` mines and projects; this module turns its records into the site's files,
+:mod:`zflib.apps.atlas` mines and projects; this module turns its records into the site's files,
 all of which open from disk (``file://``): plain HTML, one shared stylesheet, a few lines of
 inline script (ordering a layer's grid), images beside the pages; no server, no network.
 
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from zflib.receptive import ReceptiveField
+from zflib.methods.receptive import ReceptiveField
 from zflib.viz.deconv import projection_to_rgb, top9_sheet
 
 FORMATS = {"webp": "WEBP", "jpeg": "JPEG", "png": "PNG"}

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from zflib.correspondence import PARTS, ROWS
+from zflib.methods.correspondence import PARTS, ROWS
 from zflib.viz import require
 
 _LABEL = {"right_eye": "right eye", "left_eye": "left eye", "nose": "nose", "random": "random"}
@@ -76,7 +76,7 @@ def plot_consistency(results: dict) -> plt.Figure:
     masking the part changes the features of different dogs (0.5 is chance); p, the share of
     the violin as low or lower, is written beside the part.
 
-    ``results`` from :func:`zflib.correspondence.correspondence_table`.
+    ``results`` from :func:`zflib.methods.correspondence.correspondence_table`.
 
     Paper: Sec. 5, Table 1 (an analysis beyond it).
     """
@@ -127,7 +127,7 @@ def table_markdown(results: dict) -> str:
     the draws of the mean over pairs (``draw_std``), how much the row's mean moves from one
     set of random regions to the next. The paper does not say what its ± is.
 
-    ``results`` from :func:`zflib.correspondence.correspondence_table`.
+    ``results`` from :func:`zflib.methods.correspondence.correspondence_table`.
     """
     l5, l7 = results["paper_layers"]["layer5"], results["paper_layers"]["layer7"]
 
@@ -151,7 +151,7 @@ def table_markdown(results: dict) -> str:
 
 
 def decomposition_markdown(results: dict) -> str:
-    """Table 1's scores taken apart (:func:`zflib.correspondence.decompose`), one line per
+    """Table 1's scores taken apart (:func:`zflib.methods.correspondence.decompose`), one line per
     location and layer: the share of features the mask changes; among the features two
     images both change, the share changed in opposite directions (0.5 is chance); and, for
     the parts, the share of random regions of the part's size that score as low or lower
@@ -174,7 +174,7 @@ def models_markdown(per_model: dict[str, dict], layer: str = "conv5") -> str:
     regions; the disagreement of the parts (averaged) against random and aligned random
     regions; and each part's p-value of its disagreement against either control.
 
-    ``per_model``: label -> results of :func:`zflib.correspondence.correspondence_table`.
+    ``per_model``: label -> results of :func:`zflib.methods.correspondence.correspondence_table`.
     """
     names = ", ".join(_LABEL[p] for p in PARTS)
     lines = [f"| model ({layer}) | " + " | ".join(_LABEL[r] for r in ROWS)

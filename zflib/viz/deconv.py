@@ -1,5 +1,6 @@
 """Figs. 1, 2 and 4: unpooling, top-9 projections beside their patches, feature evolution
-(plotting only; the projections come from :mod:`zflib.deconv` and :mod:`zflib.topk`).
+(plotting only; the projections come from :mod:`zflib.methods.deconv` and
+:mod:`zflib.methods.topk`).
 
 Projections are shown as the paper shows them: each scaled by its own largest absolute value,
 zero grey.
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from zflib.topk import TopProjections
+from zflib.methods.topk import TopProjections
 from zflib.viz import require
 
 # Projections are drawn with this quantile of |value| at full contrast: a few extreme pixels
@@ -67,7 +68,7 @@ def plot_unpooling(x: torch.Tensor, pooled: torch.Tensor, switches: torch.Tensor
                    kernel: int = 3, stride: int = 2) -> plt.Figure:
     """Fig. 1 (unpooling): the map, its max-pooled map, the switches, and the unpooled maps
     (sum of contributions, and overwrite as ``nn.MaxUnpool2d``). Arguments are 2-D (or
-    [1, 1, H, W]) tensors from :func:`zflib.deconv.pool_with_switches` and ``unpool``."""
+    [1, 1, H, W]) tensors from :func:`zflib.methods.deconv.pool_with_switches` and ``unpool``."""
     x, pooled, summed, overwritten = (t.reshape(t.shape[-2:]).float()
                                       for t in (x, pooled, summed, overwritten))
     switches = switches.reshape(switches.shape[-2:])

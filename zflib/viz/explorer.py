@@ -1,5 +1,5 @@
 """The explorer's picture: eight panels for one (model, layer, map, image) (plotting only; the
-tensors come from :meth:`zflib.explorer.Explorer.view`).
+tensors come from :meth:`zflib.apps.explorer.Explorer.view`).
 
 Row 1: the input with the receptive field of the map's strongest unit, the layer's maps, the
 chosen map, and the deconvnet projection of its strongest activation. Row 2: the map's top-k
@@ -15,7 +15,7 @@ Paper: Sec. 2.1, Fig. 2, Fig. 7.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,11 +23,45 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from zflib.receptive import patch_box
+from zflib.methods import occlusion, topk
+from zflib.methods.receptive import ReceptiveField, patch_box
 from zflib.viz.deconv import projection_to_rgb
 
-if TYPE_CHECKING:
-    from zflib.explorer import View
+
+@dataclass
+class View:
+    """Everything the explorer shows for one (model, layer, map, image): tensors only.
+
+    Attributes:
+        model, layer, fmap, title: what is shown.
+        image: [3, S, S] the input as the network sees it, 0..1.
+        activations: [C, h, w] the layer's maps for this image.
+        position, value: (y, x) and value of the map's strongest activation in this image.
+        projection: [3, S, S] its deconvnet projection (Sec. 2.1).
+        rf: the layer's receptive field (for the box around a unit).
+        top: the map's top-k over the mined images, projected, with their patches (Fig. 2).
+        occlusion: the occlusion maps of this map and the target class (Fig. 7), or None.
+        target, target_name, prob: the class of the occlusion's probability map, its name and
+            probability on the unoccluded image (None without a trained classifier).
+        timings: seconds spent per step of this update (cached steps are near 0).
+    """
+
+    model: str
+    layer: str
+    fmap: int
+    title: str
+    image: torch.Tensor
+    activations: torch.Tensor
+    position: tuple[int, int]
+    value: float
+    projection: torch.Tensor
+    rf: ReceptiveField
+    top: topk.TopProjections
+    occlusion: occlusion.OcclusionMaps | None
+    target: int | None
+    target_name: str | None
+    prob: float | None
+    timings: dict[str, float]
 
 
 def _tiles(tiles: list[np.ndarray], cols: int, gap: int = 1, fill: float = 1.0) -> np.ndarray:
@@ -76,7 +110,7 @@ def _extent(occ, side: int) -> list[float]:
 
 
 def plot_view(view: View, *, width: float = 13.0) -> Figure:
-    """The explorer's eight panels for a :class:`zflib.explorer.View`.
+    """The explorer's eight panels for a :class:`zflib.apps.explorer.View`.
 
     Paper: Sec. 2.1, Fig. 2, Fig. 7.
     """

@@ -1,5 +1,5 @@
 """Fig. 3: the architecture drawn from measured stages (plotting only; the sizes come from
-:func:`zflib.geometry.stages`).
+:func:`zflib.methods.geometry.stages`).
 
 Paper: Fig. 3.
 """
@@ -11,7 +11,7 @@ import math
 import matplotlib.pyplot as plt
 from matplotlib.patches import Polygon, Rectangle
 
-from zflib.geometry import Stage
+from zflib.methods.geometry import Stage
 from zflib.viz import require
 
 COLOURS = {"input": "#d0d7de", "conv": "#4c72b0", "pool": "#dd8452", "fc": "#55a868"}

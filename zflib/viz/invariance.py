@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from zflib.invariance import InvarianceCurves
+from zflib.methods.invariance import InvarianceCurves
 from zflib.viz import require
 
 _XLABEL = {"translation": "vertical translation (pixels)", "scale": "scale (ratio)",
@@ -33,7 +33,7 @@ def plot_fig5(rows: list[InvarianceCurves], names: list[str], *, layers: tuple[s
     probability of the true class; one line per image.
 
     Args:
-        rows: :func:`zflib.invariance.invariance_curves` results, one per transformation.
+        rows: :func:`zflib.methods.invariance.invariance_curves` results, one per transformation.
         names: class names of the images' true classes, in image order (legend).
         layers: the two layers plotted (paper: layers 1 and 7).
         n_examples: transformed images shown in the first column.

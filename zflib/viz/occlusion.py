@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Patch, Rectangle
 
-from zflib.occlusion import MapProjections, OcclusionMaps
+from zflib.methods.occlusion import MapProjections, OcclusionMaps
 from zflib.viz import require
 from zflib.viz.deconv import projection_to_rgb
 
@@ -54,7 +54,7 @@ def plot_fig7(images: torch.Tensor, panels: list[tuple[OcclusionMaps, MapProject
 
     Args:
         images: uint8 or float [R, S, S, 3] the images as the network sees them (centre crop).
-        panels: per row, :func:`zflib.occlusion.fig7_panels`' (maps, projections or None).
+        panels: per row, :func:`zflib.methods.occlusion.fig7_panels`' (maps, projections or None).
         names: human-readable class names (indexed by class).
         titles: optional row titles (default: the true class).
         n_classes_shown: classes named in the legend of (e) (the most frequent).

@@ -1,5 +1,5 @@
 """Tables 4-7 and Fig. 9: transfer results beside the paper's numbers (plotting and
-formatting only; the numbers come from :mod:`zflib.transfer`).
+formatting only; the numbers come from :mod:`zflib.methods.transfer`).
 
 Paper: Sec. 5.2 (Tables 4-6, Fig. 9), Sec. 5.3 (Table 7).
 """
