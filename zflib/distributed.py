@@ -1,10 +1,9 @@
 """The process group of a ``torchrun`` launch, for the command-line tools.
 
 ``torchrun --nproc_per_node=N -m zflib.training.train ...`` (or ``-m zflib.apps.mine``) sets
-``WORLD_SIZE``,
-``RANK`` and ``LOCAL_RANK``; :func:`launched` joins the group (nccl on CUDA, gloo on the CPU),
-picks the rank's GPU, and leaves the group afterwards, even when the command fails. Outside
-torchrun it does nothing and the tools run as one process.
+``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; :func:`launched` joins the group (nccl on CUDA,
+gloo on the CPU), picks the rank's GPU, and leaves the group afterwards, even when the command
+fails. Outside torchrun it does nothing and the tools run as one process.
 """
 
 from __future__ import annotations

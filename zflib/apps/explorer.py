@@ -9,17 +9,16 @@ as a grey square slides over the image.
 
 Three layers, kept apart:
 
-- :class:`Subject`: a model and how images become its inputs (:func:`zf_subject` for the
-  committed artifacts, :data:`ARTIFACTS`: ZFNet-64 / AlexNet-64, ZFNet-224 / AlexNet-224, and
-  the epoch snapshots, :func:`torchvision_subject`
-  for any torchvision classification model with pretrained weights from a local file).
+- :class:`Subject` (:mod:`zflib.methods.subject`): a model and how images become its inputs
+  (:func:`zf_subject` for the committed artifacts, :data:`ARTIFACTS`: ZFNet-64 / AlexNet-64,
+  ZFNet-224 / AlexNet-224, and the epoch snapshots, :func:`torchvision_subject` for any
+  torchvision classification model with pretrained weights from a local file).
 - :class:`Explorer`: the compute for one subject and one image set, through
   :mod:`zflib.methods.deconv`, :mod:`zflib.methods.topk` and :mod:`zflib.methods.occlusion`. The
-  top-9 mining runs once
-  per model and image set and is cached on disk under ``zflib.methods.topk.mining_cache()``; traces,
-  projections and occlusion maps are cached in memory, so moving a slider recomputes only what
-  changed. :meth:`Explorer.view` returns a :class:`View` (tensors only); plotting is
-  :mod:`zflib.viz.explorer`.
+  top-9 mining runs once per model and image set and is cached on disk under
+  ``zflib.methods.topk.mining_cache()``; traces, projections and occlusion maps are cached in
+  memory, so moving a slider recomputes only what changed. :meth:`Explorer.view` returns a
+  :class:`View` (tensors only); plotting is :mod:`zflib.viz.explorer`.
 - :class:`ExplorerApp` (built by :func:`app`): the ipywidgets front end (dropdowns, sliders, a
   file upload, one PNG), used by ``notebooks/00_explorer.ipynb`` and ``make explore`` (Voila).
 

@@ -9,8 +9,8 @@ subset of maps, their deconvnet projections beside the image patches (Fig. 2)::
     python -m zflib.apps.mine --model zfnet64-paper-sgd --split val --out mined/
     torchrun --nproc_per_node=4 -m zflib.apps.mine --model zfnet64 --split train --out mined/
     python -m zflib.apps.mine --torchvision vgg16 --weights vgg16-397923af.pth --folder photos/
-    python -m zflib.apps.mine --torchvision resnet18 --weights resnet18-f37072fd.pth --folder
-    photos/
+    python -m zflib.apps.mine --torchvision resnet18 --weights resnet18-f37072fd.pth \
+        --folder photos/
 
 Layers default to ``conv1``..``conv5`` of a chain and to the stages of any other model
 (ResNet: ``conv1``, ``layer1``..``layer4``); ``--layers`` takes the model's module names too.

@@ -1,8 +1,8 @@
 """Table 2 at Fig. 3's geometry: ZFNet-224 and AlexNet-224 trained on all of Tiny ImageNet on
 one GPU, and the export of what the figures need.
 
-    python -m zflib.training.train224 --runs zfnet224,alexnet224 --epochs 30 --export DIR [--minutes
-    8]
+    python -m zflib.training.train224 --runs zfnet224,alexnet224 --epochs 30 --export DIR \
+        [--minutes 8]
 
 The runs (:data:`RUNS`) share one copy of the data on the GPU: the 100,000 training and 10,000
 validation images decoded at 64 pixels, resized to 256 there (bicubic; the ``full224``
