@@ -6,7 +6,8 @@ layer (:data:`LAYERS`, the order of the layers contract in ``pyproject.toml``), 
 
 - a Mermaid graph between the markers of ``docs/architecture.md`` (GitHub draws it), each
   arrow labelled with the number of imports it stands for, and a table of each layer's modules
-  and lines;
+  (the picture holds the structure only, so an edit inside a module does not change it;
+  ``--lines`` prints each layer's lines of code);
 - ``docs/architecture.png``: the same graph drawn with matplotlib, its edge list stored in the
   PNG's ``zflib-edges`` text chunk.
 
@@ -90,21 +91,20 @@ def mermaid(g: LayerGraph) -> str:
     for row in LAYERS:
         for name in row:
             n = len(g.modules[name])
-            what = f"{n} modules" if n > 1 else "module"
-            out.append(f'    {name}["zflib.{name}<br/>{what}, {g.lines[name]:,} lines"]')
+            out.append(f'    {name}["zflib.{name}<br/>{n} module{"s" * (n > 1)}"]')
     out += [f"    {a} -->|{n}| {b}" for (a, b), n in g.edges.items()]
     out.append("```")
     return "\n".join(out)
 
 
 def table(g: LayerGraph) -> str:
-    """A markdown table: layer (top first), modules, lines."""
-    out = ["| layer | modules | lines |", "| --- | --- | ---: |"]
+    """A markdown table: layer (top first) and its modules."""
+    out = ["| layer | modules |", "| --- | --- |"]
     for row in LAYERS:
         for name in row:
             mods = ", ".join(f"`{m.split('.', 2)[-1]}`" for m in g.modules[name]
                              if m != f"zflib.{name}")
-            out.append(f"| `zflib.{name}` | {mods or '(one module)'} | {g.lines[name]:,} |")
+            out.append(f"| `zflib.{name}` | {mods or '(one module)'} |")
     return "\n".join(out)
 
 
@@ -135,7 +135,7 @@ def draw_png(g: LayerGraph, path: Path) -> None:
             n = len(g.modules[name])
             ax.text(x, y + 0.08, f"zflib.{name}", ha="center", va="center", fontsize=10,
                     weight="bold")
-            ax.text(x, y - 0.16, f"{n} module{'s' * (n > 1)}, {g.lines[name]:,} lines",
+            ax.text(x, y - 0.16, f"{n} module{'s' * (n > 1)}",
                     ha="center", va="center", fontsize=7.5)
     for k, ((a, b), n) in enumerate(g.edges.items()):
         (xa, ya, wa, ra), (xb, yb, wb, rb) = box[a], box[b]
@@ -175,7 +175,15 @@ def write(root: Path | None = None) -> tuple[Path, Path]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zflib.apps.architecture_map",
                                 description=__doc__.split("\n")[0])
-    p.parse_args(argv)
+    p.add_argument("--lines", action="store_true",
+                   help="print each layer's lines of code instead of writing the picture")
+    args = p.parse_args(argv)
+    if args.lines:
+        g = build()
+        for row in LAYERS:
+            for name in row:
+                print(f"zflib.{name}: {len(g.modules[name])} modules, {g.lines[name]:,} lines")
+        return 0
     for path in write():
         print(path)
     return 0
