@@ -314,9 +314,10 @@ def _install_tree(name: str, spec: NaturalSpec, source: Path, origin: str,
 
 def summary(info: dict) -> str:
     """One line from an ``.installed`` record."""
-    splits = ", ".join(f"{k} {v:,}" for k, v in info["per_split"].items())
+    splits = ", ".join(f"{k} {v:,}" for k, v in info["per_split"].items() if k != "all")
     side = f"every shorter side {info['side']} px" if info["side"] else "sizes vary (full size)"
-    text = (f"{info['files']:,} images ({splits}); {side}; {info['greyscale']:,} greyscale; "
+    text = (f"{info['files']:,} images{f' ({splits})' if splits else ''}; {side}; "
+            f"{info['greyscale']:,} greyscale; "
             f"{len(info['unreadable'])} unreadable left out")
     if info["absent"]:
         text += f"; known absent: {', '.join(info['absent'])}"
