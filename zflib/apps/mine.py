@@ -156,9 +156,11 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
 
 
 def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
-            maps: dict[str, torch.Tensor]) -> dict[str, topk.TopProjections]:
+            maps: dict[str, torch.Tensor], *, rule: str = "deconvnet"
+            ) -> dict[str, topk.TopProjections]:
     """Fig. 2's projections and patches of ``maps`` (per layer), preprocessing only the
-    images among their top-k (not all of ``images``)."""
+    images among their top-k (not all of ``images``); ``rule``: the backward rule
+    (:func:`zflib.methods.deconv.project`)."""
     out = {}
     for layer, m in maps.items():
         every, sel = top[layer], top[layer].select(m)
@@ -170,7 +172,7 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
             every.images >= 0, local[every.images.clamp(min=0)], every.images))
         x = sub.preprocess.inputs(images[used]).to(next(sub.model.parameters()).device)
         tp = topk.top_projections(sub.model, x, sub.preprocess.display(images[used]),
-                                  remapped, layer, m)
+                                  remapped, layer, m, rule=rule)
         out[layer] = dataclasses.replace(tp, top=sel)
     return out
 
