@@ -23,15 +23,27 @@ Three choices the paper leaves open, made here on purpose:
   of the LRN at the forward input (what autograd and captum compute).
 - **Biases** are ignored on the way down: transposed filtering applies the weights only.
 
+The backward rule at a ReLU is an argument of every projection, ``rule="deconvnet"`` (the
+paper's: rectify the signal), ``"guided"`` (guided backprop: rectify it and keep it where the
+forward input was positive) or ``"gradient"`` (keep it where the forward input was positive:
+the gradient); everything else is shared (:mod:`zflib.methods.deconv_steps`). Guided backprop
+and the gradient take the LRN's Jacobian (``lrn=None``, the default, picks each rule's own;
+``lrn="skip"`` is the deconvnet's alone, and so is ``unpool="overwrite"``); the ReLU masks
+they need come from one more forward pass of the traced images, on their first projection.
+
 Public API (all inputs are network inputs ``x`` [N, 3, S, S] as the model takes them):
 
-- ``project(model, x, layer, *, maps, positions=None, images=None, unpool="sum",
-  lrn="skip") -> [K, 3, S, S]``: K projections in one batched call. ``maps`` [K]; with
+- ``project(model, x, layer, *, maps, positions=None, images=None, rule="deconvnet",
+  unpool="sum", lrn=None) -> [K, 3, S, S]``: K projections in one batched call. ``maps`` [K]; with
   ``positions`` [K, 2] (y, x) each projects one activation (starting from its own value, the
   other activations of the layer zero), without, the whole feature map ``maps[k]``.
   ``images`` [K] picks the image of each projection (default: 0 if N == 1, else ``arange(K)``).
 - ``project_strongest(model, x, layer, *, maps=None) -> Strongest``: the explorer's call; the
   strongest activation of every (or each chosen) map of one image, projected.
+- ``project_logit(model, x, targets, *, rule) -> [N, 3, S, S]``: each image's class logit
+  projected back to the pixels, from 1 (the classifier's linear layers transposed, its ReLUs by
+  the rule, then the chain): captum's ``Saliency`` (``abs=False``), ``GuidedBackprop`` or
+  ``Deconvolution`` with a target.
 - ``forward_trace(model, x, layers) -> Trace``: one forward pass (stopping at the deepest
   layer) recording switches; ``trace.project(layer, ...)`` then shares it among any number of
   projections of any recorded layer.
