@@ -17,7 +17,7 @@ NOTEBOOKS = numbered_notebooks(ROOT / "notebooks")
 
 def test_every_figure_and_table_has_a_notebook():
     numbers = {p.name[:2] for p in NOTEBOOKS}
-    assert {"01", "02", "04", "05", "06", "07", "08", "09", "10", "11"} <= numbers
+    assert {"01", "02", "04", "05", "06", "07", "08", "09", "10", "11", "12"} <= numbers
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -69,6 +69,7 @@ def test_notebook_follows_style(path):
     ("architecture", "plot_table3", ([],)),
     ("architecture", "plot_band_energy", ({},)),
     ("transfer", "plot_table7", ({"layers": {}, "paper": {}, "size": 30},)),
+    ("sanity", "plot_curves", ({}, [])),
 ])
 def test_plots_refuse_empty_input_clearly(module, function, args):
     plot = getattr(importlib.import_module(f"zflib.viz.{module}"), function)

@@ -89,6 +89,10 @@ class Config:
     fig4_per_class: int = 0
     correspondence_draws: int = 100  # random placements per part-sized box (Table 1, Fig. 8)
     explorer_images: int = 10000  # validation images the explorer mines for its top-9
+    # the sanity checks (notebook 12, zflib.methods.sanity): the first n validation images,
+    # each randomisation repeated with seeds 0..sanity_seeds-1 (mean and spread over both)
+    sanity_images: int = 10
+    sanity_seeds: int = 3
 
 
 # What a resumed run may change (how long it runs, how it is run, what is drawn from it); any
@@ -96,7 +100,8 @@ class Config:
 # is refused (zflib.training.train.Trainer.resume)
 # Settings of the analyses (the figures, the explorer), which training never reads
 ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "fig4_per_class", "fig6_images",
-            "fig7_images", "correspondence_draws", "explorer_images")
+            "fig7_images", "correspondence_draws", "explorer_images", "sanity_images",
+            "sanity_seeds")
 RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "checkpoint_every",
              "eval_batch_size", "num_threads", *ANALYSIS)
 
@@ -121,7 +126,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         train_per_class=2, val_limit=200, epochs=1, batch_size=16,
         keep_epochs=(1,), checkpoint_every=0, eval_batch_size=100, fig_maps_per_layer=4,
-        fig_images=200, correspondence_draws=10, explorer_images=2000,
+        fig_images=200, correspondence_draws=10, explorer_images=2000, sanity_images=2,
+        sanity_seeds=1,
     ),
     "quick": dict(
         train_per_class=50, val_limit=2000, epochs=2, keep_epochs=(1, 2), fig_maps_per_layer=8,

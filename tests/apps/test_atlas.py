@@ -212,6 +212,41 @@ def test_thumbnail_is_captums_deconvolution_of_the_strongest_unit(tmp_path):
             assert np.abs(got - want).max() <= 1.0, (layer, m)
 
 
+@pytest.mark.filterwarnings("ignore")
+def test_the_rule_projects_the_thumbnails_and_the_pages_name_it(tmp_path):
+    """``rule="guided"``: each thumbnail is captum's NeuronGuidedBackprop of the map's
+    strongest unit (as the deconvnet's is NeuronDeconvolution's), and the pages say so."""
+    from captum.attr import NeuronGuidedBackprop
+
+    from zflib.methods.receptive import receptive_field
+
+    out = tmp_path / "site"
+    _build(out, image_format="png", layers=["conv2"], rule="guided")
+    assert "by guided backprop" in (out / "index.html").read_text()
+    assert "by guided backprop" in (out / "conv2" / "map-0000.html").read_text()
+    assert json.loads((out / atlas.MARKER).read_text())["rule"] == "guided"
+    sub = _subject()
+    net, x = sub.model, sub.preprocess.inputs(_images())
+    rf = receptive_field(net, "conv2")
+    with torch.no_grad():
+        act = net(x)
+    for m in range(act.shape[1]):
+        flat = act[:, m].flatten(1)
+        i = int(flat.max(1).values.argmax())
+        y, xx = divmod(int(flat[i].argmax()), act.shape[-1])
+        proj = NeuronGuidedBackprop(net, net[4]).attribute(x[i:i + 1], (m, y, xx))[0]
+        pad = torch.zeros(3, 16 + 2 * rf.size, 16 + 2 * rf.size)
+        pad[:, rf.size:rf.size + 16, rf.size:rf.size + 16] = proj
+        top, left = y * rf.stride + rf.offset + rf.size, xx * rf.stride + rf.offset + rf.size
+        crop = pad[:, top:top + rf.size, left:left + rf.size]
+        scale = float(torch.quantile(crop.abs().flatten(), 0.995)) or 1.0
+        want = ((0.5 + 0.5 * crop / scale).clamp(0, 1).permute(1, 2, 0) * 255).numpy()
+        got = np.asarray(Image.open(out / "conv2" / f"map-{m:04d}-thumb.png"), np.float64)
+        assert np.abs(got - want).max() <= 1.0, m
+    with pytest.raises(ValueError, match="rule 'lrp'; valid: deconvnet, guided, gradient"):
+        _build(tmp_path / "other", rule="lrp")
+
+
 def test_a_second_build_mines_nothing_and_writes_the_same_site(tmp_path, monkeypatch):
     first = tmp_path / "first"
     _build(first)
@@ -386,6 +421,8 @@ def test_model_card_of_a_torchvision_model(tmp_path, monkeypatch):
     (["--out", "AFILE"], "is a file, not a folder"),
     (["--weights", "w.pth"], "--weights goes with --torchvision"),
     (["--quality", "0"], "--quality 0 out of range 1..100"),
+    (["--rule", "lrp"], "argument --rule: invalid choice: 'lrp' (choose from 'deconvnet', "
+                        "'guided', 'gradient')"),
 ])
 def test_cli_bad_input_is_a_one_line_error_before_any_work(args, message, tmp_path, capsys,
                                                            monkeypatch):

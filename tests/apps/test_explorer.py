@@ -122,6 +122,26 @@ def test_no_hook_left_and_view_without_occlusion(tiny):
         assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
 
 
+def test_the_rule_reaches_every_projection_of_a_view(tiny):
+    """``rule``: the view's projection and its top-k are guided backprop's or the gradient's,
+    the same as :func:`zflib.methods.deconv.project` gives; an unknown rule is named."""
+    ex, _ = tiny
+    for rule in ("guided", "gradient"):
+        v = ex.view("conv3", 7, 2, with_occlusion=False, rule=rule)
+        assert v.rule == rule
+        x = ex.inputs[2:3]
+        want = deconv.project(ex.model, x, "conv3", maps=[7], positions=[v.position],
+                              rule=rule)[0]
+        torch.testing.assert_close(v.projection, want)
+        tp = topk.top_projections(ex.model, ex.inputs, ex.display, ex.top, "conv3", [7],
+                                  rule=rule)
+        torch.testing.assert_close(v.top.projections, tp.projections)
+    plain = ex.view("conv3", 7, 2, with_occlusion=False)
+    assert plain.rule == "deconvnet" and not torch.equal(plain.projection, v.projection)
+    with pytest.raises(ValueError, match="rule 'lrp'; valid: deconvnet, guided, gradient"):
+        ex.view("conv3", 7, 2, rule="lrp")
+
+
 def test_errors_name_the_valid_range(tiny):
     ex, _ = tiny
     with pytest.raises(ValueError, match=r"layer 6 out of range 1\.\.5"):
@@ -186,6 +206,9 @@ def test_widgets_update_the_picture(tiny):
     assert ui.view.fmap == 200 and ui.picture_w.value == ui.png
     ui.occl_w.value = False
     assert ui.view.occlusion is None
+    ui.rule_w.value = "guided"
+    assert ui.view.rule == "guided" and ui.picture_w.value == ui.png
+    ui.rule_w.value = "deconvnet"
     ui.model_w.value = "other"
     assert ui.view.model == "tiny" and ui.image_w.max == 3  # both subjects are named tiny
     assert ui.explorer is ex2

@@ -526,3 +526,146 @@ def test_project_strongest_names_a_wrong_image_shape():
     """[S, S] (a grey image) read as 56 images before."""
     with pytest.raises(ValueError, match=r"x has shape \(56, 56\); want one image \[3, S, S\]"):
         deconv.project_strongest(zfnet(), torch.randn(56, 56), "conv1")
+
+
+# ----------------------------------------------------------------------------- the three rules
+
+
+_NEURON = {"deconvnet": "NeuronDeconvolution", "guided": "NeuronGuidedBackprop",
+           "gradient": "NeuronGradient"}
+_LOGIT = {"deconvnet": ("Deconvolution", {}), "guided": ("GuidedBackprop", {}),
+          "gradient": ("Saliency", {"abs": False})}
+
+
+def _captum_neuron(rule: str, model: nn.Module, module: nn.Module, x, selector):
+    import captum.attr
+
+    return getattr(captum.attr, _NEURON[rule])(model, module).attribute(x, selector)[0]
+
+
+def _captum_logit(rule: str, model: nn.Module, x, targets):
+    import captum.attr
+
+    name, kw = _LOGIT[rule]
+    return getattr(captum.attr, name)(model).attribute(x, target=targets, **kw)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("arch", ["zfnet", "alexnet"])
+@pytest.mark.parametrize("rule", ["deconvnet", "guided", "gradient"])
+def test_each_rule_matches_captums_neuron_form(arch, rule):
+    """The strongest activations of three maps of layers 1, 2 and 5 of one image of a batch,
+    by each rule, equal captum's NeuronDeconvolution, NeuronGuidedBackprop and NeuronGradient
+    times the activation (captum starts from 1); LRN by its Jacobian, as captum computes."""
+    model = zfnet(arch)
+    ref = _no_inplace(model)
+    torch.manual_seed(11)
+    x = torch.randn(2, 3, 56, 56)
+    tr = deconv.forward_trace(model, x, ["conv1", "conv2", "conv5"])
+    for layer in ("conv1", "conv2", "conv5"):
+        pos, val = tr.strongest(layer, image=1)
+        maps = val.argsort(descending=True)[:3]
+        ours = tr.project(layer, maps, pos[maps], [1, 1, 1], rule=rule, lrn="jacobian")
+        module = ref.features[ref.feature_names[layer]]
+        for i, m in enumerate(maps.tolist()):
+            want = _captum_neuron(rule, ref, module, x[1:], (m, *pos[m].tolist()))
+            assert rel(ours[i] / val[m], want) <= 1e-5, (layer, m)
+    assert no_hooks(model)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("rule", ["deconvnet", "guided", "gradient"])
+def test_class_logit_matches_captum_on_both_paths(rule):
+    """The class logit's signal back to the pixels (project_logit: ZFNet's classifier, then
+    the chain) equals captum's Deconvolution, GuidedBackprop and Saliency (abs=False) with a
+    target, batched over images with a target each; the general path (autograd with the
+    rule at each ReLU call) gives the same."""
+    from zflib.methods import deconv_general
+
+    model = zfnet()
+    ref = _no_inplace(model)
+    torch.manual_seed(12)
+    x = torch.randn(3, 3, 56, 56)
+    targets = torch.tensor([3, 7, 3])
+    ours = deconv.project_logit(model, x, targets, rule=rule, lrn="jacobian", batch_size=2)
+    want = _captum_logit(rule, ref, x, targets)
+    general = deconv_general.project_logit(model, x, targets, rule=rule, lrn="jacobian")
+    for i in range(3):
+        assert rel(ours[i], want[i]) <= 1e-5 and rel(general[i], want[i]) <= 1e-5, i
+    if rule == "deconvnet":  # the default skips LRN: not captum's, but the chain's own
+        skip = deconv.project_logit(model, x, targets)
+        assert rel(skip, ours) > 1e-4
+    assert no_hooks(model)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name,size", [("alexnet", 96), ("vgg16_bn", 48)])
+def test_torchvision_chains_match_captum_by_every_rule(name, size):
+    """torchvision's AlexNet and VGG16-BN (seeded weights and batch-norm statistics, batch
+    norm folded on the fast path): every rule equals captum's Neuron* form at two layers."""
+    torch.manual_seed(13)
+    net = getattr(torchvision.models, name)(weights=None).eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    ref = _no_inplace(net)
+    x = torch.randn(1, 3, size, size)
+    last = list(deconv.layer_indices(net))[-1]
+    tr = deconv.forward_trace(net, x, ["conv2", last])
+    assert isinstance(tr, deconv.Trace)
+    for layer in ("conv2", last):
+        pos, val = tr.strongest(layer)
+        maps = val.argsort(descending=True)[:2]
+        module = ref.features[deconv.layer_indices(net)[layer]]
+        for rule in deconv.RULES:
+            ours = tr.project(layer, maps, pos[maps], rule=rule)
+            for i, m in enumerate(maps.tolist()):
+                want = _captum_neuron(rule, ref, module, x, (m, *pos[m].tolist()))
+                assert rel(ours[i] / val[m], want) <= 1e-5, (layer, rule, m)
+    assert no_hooks(net)
+
+
+@pytest.mark.parametrize("rule", ["guided", "gradient"])
+def test_rules_batched_equal_one_at_a_time_and_whole_maps(rule):
+    model = zfnet()
+    torch.manual_seed(14)
+    x = torch.randn(3, 3, 56, 56)
+    tr = deconv.forward_trace(model, x, "conv4")
+    maps = torch.tensor([0, 5, 5, 300, 17])
+    pos = torch.tensor([[0, 0], [6, 6], [3, 2], [0, 6], [5, 1]])
+    imgs = torch.tensor([0, 1, 2, 2, 1])
+    batched = tr.project("conv4", maps, pos, imgs, batch_size=2, rule=rule)
+    single = torch.stack([tr.project("conv4", maps[i:i + 1], pos[i:i + 1], imgs[i:i + 1],
+                                     rule=rule)[0] for i in range(5)])
+    whole = deconv._project(tr, "conv4", maps, pos, imgs, unpool="sum", lrn="jacobian",
+                            full=True, rule=rule)
+    assert torch.allclose(batched, single, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(batched, whole, rtol=1e-5, atol=1e-7)
+    # guided = the deconvnet's rectification and the gradient's mask, so it differs from both
+    other = tr.project("conv4", maps, pos, imgs, rule="deconvnet", lrn="jacobian")
+    assert rel(batched, other) > 1e-3
+
+
+def test_rule_errors_name_the_valid_choices():
+    model = zfnet()
+    x = torch.randn(1, 3, 56, 56)
+    cases = [
+        (dict(rule="lrp"), "rule 'lrp'; valid: deconvnet, guided, gradient"),
+        (dict(rule="gradient", lrn="skip"),
+         r"lrn 'skip' is the deconvnet's; rule 'gradient' passes LRN by its Jacobian"),
+        (dict(rule="guided", unpool="overwrite"),
+         r"unpool 'overwrite' is the deconvnet's; rule 'guided' unpools by the adjoint"),
+        (dict(rule="guided", lrn="pass"), "lrn 'pass'; valid: skip, jacobian"),
+    ]
+    for kwargs, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            deconv.project(model, x, "conv2", maps=[0], **kwargs)
+        with pytest.raises(ValueError, match=msg):
+            deconv.project_logit(model, x, [0], **kwargs)
+    with pytest.raises(ValueError, match="target class 10 out of range 0..9"):
+        deconv.project_logit(model, x, [10])
+    with pytest.raises(ValueError, match="2 targets for 1 images"):
+        deconv.project_logit(model, x, [1, 2])
+    assert no_hooks(model)

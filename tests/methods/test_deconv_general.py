@@ -109,7 +109,7 @@ def test_the_autograd_fallback_matches_captum_on_a_gated_net():
     pos, val = tr.strongest("out")
     maps = [int(m) for m in (val > 0).nonzero().flatten()[:3]]
     ours = tr.project("out", maps, pos[maps])
-    assert tr.placeholders == {"out/skip": False}  # the sigmoid sent it to autograd
+    assert tr.placeholders == {"out/deconvnet/skip": False}  # the sigmoid sent it to autograd
     for i, m in enumerate(maps):
         want = _captum(net, "out", x, (m, *pos[m].tolist()))
         assert rel(ours[i] / val[m], want) <= 1e-5
@@ -345,4 +345,91 @@ def test_occlusion_of_any_model_equals_brute_force():
                                  baseline=torch.zeros(2))
     with pytest.raises(TypeError, match="target must be an integer class index"):
         occlusion.occlusion_maps(net, x, 7.5, size=12, stride=10, layer="layer2")
+    assert no_hooks(net)
+
+
+# ----------------------------------------------------------------------------- the three rules
+
+
+_NEURON = {"deconvnet": "NeuronDeconvolution", "guided": "NeuronGuidedBackprop",
+           "gradient": "NeuronGradient"}
+
+
+def _captum_rule(rule: str, ref: nn.Module, layer: str, x: torch.Tensor, neuron):
+    import captum.attr
+
+    cls = getattr(captum.attr, _NEURON[rule])
+    return cls(ref, dict(ref.named_modules())[layer]).attribute(x, neuron)[0]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("rule", ["deconvnet", "guided", "gradient"])
+def test_resnet18_matches_captum_by_every_rule(rule):
+    """ResNet-18 (residual additions, batch norm): crops over receptive fields (layer1 at 64
+    pixels) and whole images (layer4) alike, each rule equal to captum's Neuron* form; the
+    class logit equal to Deconvolution / GuidedBackprop / Saliency (abs=False)."""
+    import captum.attr
+
+    net = _net("resnet18")
+    ref = _captum_model(net)
+    torch.manual_seed(21)
+    x = torch.randn(2, 3, 64, 64)
+    tr = deconv_general.forward_trace(net, x, ["layer1", "layer4"])
+    assert int(tr._boxes("layer1", torch.tensor([[0, 0]]), 1)[0, 2]) < 64  # a real crop
+    for layer in ("layer1", "layer4"):
+        pos, val = tr.strongest(layer, image=1)
+        maps = [int(m) for m in val.argsort(descending=True)[:3]] + [0]
+        pos[0] = torch.tensor([0, 0])  # a corner unit too
+        ours = tr.project(layer, maps, pos[maps], [1] * len(maps), rule=rule)
+        for i, m in enumerate(maps):
+            start = tr.acts[layer][1, m, pos[m, 0], pos[m, 1]]
+            if start == 0:  # ours starts from the activation (captum from 1): nothing
+                assert float(ours[i].abs().max()) == 0
+                continue
+            want = _captum_rule(rule, ref, layer, x[1:2], (m, *pos[m].tolist()))
+            assert rel(ours[i] / start, want) <= 1e-5, (layer, m)
+    targets = torch.tensor([5, 900])
+    name, kw = {"deconvnet": ("Deconvolution", {}), "guided": ("GuidedBackprop", {}),
+                "gradient": ("Saliency", {"abs": False})}[rule]
+    want = getattr(captum.attr, name)(ref).attribute(x, target=targets, **kw)
+    ours = deconv.project_logit(net, x, targets, rule=rule)
+    assert rel(ours[0], want[0]) <= 1e-5 and rel(ours[1], want[1]) <= 1e-5
+    assert no_hooks(net)
+
+
+class _Act(nn.Module):
+    """conv, an activation, conv, ReLU: what the rules define (or not) at the activation."""
+
+    def __init__(self, act: nn.Module) -> None:
+        super().__init__()
+        self.conv1, self.act = nn.Conv2d(3, 4, 3), act
+        self.conv2, self.out = nn.Conv2d(4, 5, 3), nn.ReLU()
+
+    def forward(self, x):
+        return self.out(self.conv2(self.act(self.conv1(x))))
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("act", [nn.GELU(), nn.SiLU(), nn.ReLU6(), nn.LeakyReLU()],
+                         ids=["gelu", "silu", "relu6", "leaky_relu"])
+def test_an_activation_a_rule_does_not_define_is_refused_by_name(act):
+    """The deconvnet and guided backprop are defined at ReLU only: another activation is a
+    one-line error naming it (never treated as a ReLU); the gradient takes it, equal to
+    captum's NeuronGradient."""
+    torch.manual_seed(0)
+    net = _Act(act).eval()
+    x = torch.randn(1, 3, 9, 9)
+    tr = deconv_general.forward_trace(net, x, "out")
+    pos, val = tr.strongest("out")
+    m = int(val.argmax())
+    for rule in ("deconvnet", "guided"):
+        with pytest.raises(ValueError, match=f"rule '{rule}' is defined at ReLU only and the "
+                           r"model calls \w+; use rule='gradient' \(valid: deconvnet, guided, "
+                           "gradient"):
+            tr.project("out", [m], pos[m:m + 1], rule=rule)
+        with pytest.raises(ValueError, match="is defined at ReLU only"):
+            deconv.project_logit(nn.Sequential(net, nn.Flatten()), x, [0], rule=rule)
+    ours = tr.project("out", [m], pos[m:m + 1], rule="gradient")[0]
+    assert rel(ours / val[m], _captum_rule("gradient", net, "out", x, (m, *pos[m].tolist()))) \
+        <= 1e-5
     assert no_hooks(net)

@@ -64,3 +64,27 @@ def test_table2_claim_reads_the_committed_runs(tmp_path):
         zf, ax = (100 * results_of(n)["val_top1_err_10crop"] for n in (z, a))
         assert row[profile] == (f"{zf:.1f} against {ax:.1f}", zf < ax)
     assert json.dumps(row)  # plain data
+
+
+def _sanity(gradient, deconvnet, guided):
+    steps = ["conv5", "conv5-conv4", "conv5-conv3", "conv5-conv2", "conv5-conv1"]
+    at = {"gradient": gradient, "deconvnet": deconvnet, "guided": guided}
+    return {"steps": steps, "summary": {r: {"spearman_abs": {
+        s: {"mean": v if s == "conv5-conv2" else 0.9, "std": 0.1, "n": 30} for s in steps}}
+        for r, v in at.items()}}
+
+
+def test_sanity_check_claim_follows_its_rule(tmp_path):
+    """Adebayo's finding holds when, with conv5 to conv2 randomised, the gradient's rank
+    correlation is below 0.2 and the deconvnet's and guided backprop's above 0.5."""
+    from zflib.viz.sanity import sanity_markdown
+
+    _record(tmp_path, "full", "sanity_full", _sanity(0.16, 0.55, 0.54))
+    _record(tmp_path, "full224", "sanity_full224", _sanity(0.16, 0.08, 0.54))
+    row = next(r for r in claims.check(tmp_path) if r["claim"].startswith("Sanity checks"))
+    assert row["full"] == ("gradient 0.16, deconvnet 0.55, guided backprop 0.54", True)
+    assert row["full224"] == ("gradient 0.16, deconvnet 0.08, guided backprop 0.54", False)
+    md = sanity_markdown(_sanity(0.16, 0.55, 0.54)).splitlines()
+    assert md[0] == "| rule | +conv5 | +conv4 | +conv3 | +conv2 | +conv1 | top vs random class |"
+    assert md[2] == "| gradient | 0.90 ± 0.10 | 0.90 ± 0.10 | 0.90 ± 0.10 | 0.16 ± 0.10 | " \
+        "0.90 ± 0.10 | - |"

@@ -53,6 +53,7 @@ from zflib.apps import mine
 from zflib.data.common import tensor_digest
 from zflib.distributed import device_error, launched
 from zflib.methods import deconv, topk
+from zflib.methods.deconv_steps import RULES, check_rule
 from zflib.methods.receptive import receptive_field
 from zflib.methods.subject import Subject, torchvision_names
 from zflib.training.train import default_device
@@ -316,8 +317,8 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
           names: Sequence[str] | None = None, classes: Sequence[str | None] | None = None,
           layers: Sequence[str | int] | None = None, k: int = 9, batch_size: int = 128,
           cache_dir: str | Path | None = None, card: pages.ModelCard | None = None,
-          source: str = "your images", image_format: str = "webp", quality: int = 85
-          ) -> Report:
+          source: str = "your images", image_format: str = "webp", quality: int = 85,
+          rule: str = "deconvnet") -> Report:
     """Write the atlas of ``sub`` over ``images`` into ``out``.
 
     Args:
@@ -331,6 +332,8 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
         cache_dir: the mining cache (default :func:`zflib.methods.topk.mining_cache`).
         card: what the index says about the model (default: its name only).
         image_format: ``webp``, ``jpeg`` or ``png``; ``quality`` for the lossy ones.
+        rule: the projections' backward rule, ``deconvnet`` (default), ``guided`` or
+            ``gradient`` (:func:`zflib.methods.deconv.project`).
 
     Returns:
         :class:`Report` (this process's share under ``torchrun``).
@@ -348,6 +351,7 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
                          f"{', '.join(pages.FORMATS)}")
     if not 1 <= quality <= 100:
         raise ValueError(f"quality {quality} out of range 1..100")
+    check_rule(rule, None)
     if len(images) == 0:
         raise ValueError("no images; give at least one uint8 [H, W, 3] image")
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
@@ -358,6 +362,7 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
     check_out(out)  # before any work, on every rank
     card = card or pages.ModelCard(sub.name, type(model).__name__, "not stated", None,
                                    sub.preprocess.crop, _printed(model))
+    card = dataclasses.replace(card, rule=rule)  # the pages name the rule
     every = topk.choose_maps(model, layers, n=2 ** 31)  # n above any width: all maps
     cards = []
     for la in layers:
@@ -371,7 +376,7 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
         f for c, m in order for f in pages.map_files(c, m, image_format).values()]
     record = {"format": FORMAT, "model": dataclasses.asdict(card), "source": source,
               "images": len(images), "k": k, "layers": [c.name for c in cards],
-              "image_format": image_format}
+              "image_format": image_format, "rule": rule}
     site = Site(out)
     seconds = dict.fromkeys(("mining", "projection", "encoding", "pages"), 0.0)
     written = 0
@@ -403,7 +408,7 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
             if j % world != rank:
                 continue
             t = time.perf_counter()
-            tp = mine.project(sub, images, top, {la: maps})[la]
+            tp = mine.project(sub, images, top, {la: maps}, rule=rule)[la]
             seconds["projection"] += time.perf_counter() - t
             c = by_name[la]
             for i, m in enumerate(maps.tolist()):
@@ -487,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None,
                    help="the mining cache (default: $ZF_HOME/cache/topk)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
+    p.add_argument("--rule", default="deconvnet", choices=list(RULES),
+                   help="the projections' backward rule at a ReLU (default: deconvnet)")
     args = p.parse_args(argv)
     if args.device and (bad := device_error(args.device)):
         p.error(bad)
@@ -527,7 +534,8 @@ def _main(args: argparse.Namespace) -> int:
         t, cpu = time.perf_counter(), time.process_time()
         rep = build(sub, images, args.out, names=names, classes=classes, layers=args.layers,
                     k=args.k, batch_size=args.batch_size, cache_dir=args.cache_dir, card=card,
-                    source=source, image_format=args.format, quality=args.quality)
+                    source=source, image_format=args.format, quality=args.quality,
+                    rule=args.rule)
         if distributed.shard()[0] == 0:
             files, size = folder_bytes(args.out)
             print(json.dumps({"out": str(Path(args.out) / "index.html"), "maps": rep.maps,

@@ -69,6 +69,7 @@ import torch
 from zflib.config import get_config
 from zflib.data.folder import folder_images
 from zflib.methods import deconv, occlusion, topk
+from zflib.methods.deconv_steps import RULES, check_rule
 from zflib.methods.receptive import receptive_field
 from zflib.methods.subject import (  # noqa: F401  (re-exported: the explorer's subjects)
     IMAGENET_MEAN,
@@ -196,15 +197,17 @@ class Explorer:
     # --- the update -----------------------------------------------------------------------
     @torch.no_grad()
     def view(self, layer: int | str, fmap: int, image: int | str = 0, *,
-             with_occlusion: bool = True) -> View:
+             with_occlusion: bool = True, rule: str = "deconvnet") -> View:
         """Compute what the explorer shows for map ``fmap`` of ``layer`` and ``image`` (an
-        index into the images, or a key from :meth:`add_image`).
+        index into the images, or a key from :meth:`add_image`); the projections by ``rule``
+        (``"deconvnet"``, ``"guided"`` or ``"gradient"``, :func:`zflib.methods.deconv.project`).
 
         Raises ``ValueError`` naming the valid range of a bad layer, map or image.
 
         Paper: Sec. 2.1, Fig. 2, Fig. 7.
         """
         timings: dict[str, float] = {}
+        check_rule(rule, None)
         name = deconv.resolve_layer(self.model, layer)
         c = self._channels[name]
         if isinstance(fmap, bool) or not isinstance(fmap, int) or not 0 <= fmap < c:
@@ -216,12 +219,12 @@ class Explorer:
         trace = self._traces.get_or(image, lambda: deconv.forward_trace(self.model, x,
                                                                         self.layers))
         pos, val = trace.strongest(name)
-        proj = trace.project(name, [fmap], pos[[fmap]])[0]
+        proj = trace.project(name, [fmap], pos[[fmap]], rule=rule)[0]
         timings["trace+projection"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        tp = self._tops.get_or((name, fmap), lambda: topk.top_projections(
-            self.model, self.inputs, self.display, self.top, name, [fmap]))
+        tp = self._tops.get_or((name, fmap, rule), lambda: topk.top_projections(
+            self.model, self.inputs, self.display, self.top, name, [fmap], rule=rule))
         timings["top-k projections"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -251,7 +254,7 @@ class Explorer:
             projection=proj.cpu(), rf=receptive_field(self.model, name), top=tp, occlusion=occ,
             target=target if classify else None,
             target_name=self.subject.class_names[target] if classify else None,
-            prob=float(probs[target]) if classify else None, timings=timings)
+            prob=float(probs[target]) if classify else None, timings=timings, rule=rule)
 
 
 # ----------------------------------------------------------------------------- widgets
@@ -325,16 +328,19 @@ class ExplorerApp:
                                         description="image", style=style)
         self.upload_w = W.FileUpload(accept="image/*", multiple=False,
                                      description="upload image")
+        self.rule_w = W.Dropdown(options=list(RULES), value="deconvnet", description="rule",
+                                 style=style, layout=lay)  # the backward rule
         self.occl_w = W.Checkbox(value=True, description="occlusion map", indent=False)
         self.status_w = W.HTML()
         self.picture_w = W.Image(format="png")
         self.picture_w.add_class("zf-explorer-picture")
         for w in (self.model_w, self.layer_w, self.map_w, self.image_w, self.source_w,
-                  self.occl_w):
+                  self.rule_w, self.occl_w):
             w.observe(self._on_change, names="value")
         self.upload_w.observe(self._on_upload, names="value")
         controls = W.VBox([self.model_w, self.layer_w, self.map_w, self.image_w,
-                           W.HBox([self.source_w, self.upload_w]), self.occl_w, self.status_w])
+                           W.HBox([self.source_w, self.upload_w]), self.rule_w, self.occl_w,
+                           self.status_w])
         self.widget = W.VBox([controls, self.picture_w])
         self.update()
 
@@ -395,7 +401,7 @@ class ExplorerApp:
             self.image_w.value
         try:
             self.view = ex.view(self.layer_w.value, self.map_w.value, image,
-                                with_occlusion=self.occl_w.value)
+                                with_occlusion=self.occl_w.value, rule=self.rule_w.value)
             t_draw = time.perf_counter()
             self.png = render_png(self.view)
             draw = time.perf_counter() - t_draw

@@ -40,6 +40,7 @@ from zflib.config import get_config
 from zflib.data.common import cache_key, tensor_digest
 from zflib.distributed import device_error, launched
 from zflib.methods import deconv, topk
+from zflib.methods.deconv_steps import RULES
 from zflib.methods.subject import (
     Preprocess,
     Subject,
@@ -156,9 +157,11 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
 
 
 def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
-            maps: dict[str, torch.Tensor]) -> dict[str, topk.TopProjections]:
+            maps: dict[str, torch.Tensor], *, rule: str = "deconvnet"
+            ) -> dict[str, topk.TopProjections]:
     """Fig. 2's projections and patches of ``maps`` (per layer), preprocessing only the
-    images among their top-k (not all of ``images``)."""
+    images among their top-k (not all of ``images``); ``rule``: the backward rule
+    (:func:`zflib.methods.deconv.project`)."""
     out = {}
     for layer, m in maps.items():
         every, sel = top[layer], top[layer].select(m)
@@ -170,7 +173,7 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
             every.images >= 0, local[every.images.clamp(min=0)], every.images))
         x = sub.preprocess.inputs(images[used]).to(next(sub.model.parameters()).device)
         tp = topk.top_projections(sub.model, x, sub.preprocess.display(images[used]),
-                                  remapped, layer, m)
+                                  remapped, layer, m, rule=rule)
         out[layer] = dataclasses.replace(tp, top=sel)
     return out
 
@@ -192,7 +195,7 @@ def cached_mine(sub: Subject, images: torch.Tensor, *, cache_dir: str | Path | N
 
 def evolution(load: Callable[[int], Subject], epochs: Sequence[int], images: torch.Tensor,
               maps: dict[str, torch.Tensor], *, batch_size: int = 128,
-              cache_dir: str | Path | None = None
+              cache_dir: str | Path | None = None, rule: str = "deconvnet"
               ) -> dict[int, dict[str, topk.TopProjections]]:
     """For each epoch, the strongest activation (k = 1) of each chosen map over uint8
     ``images``, projected: ``{epoch: {layer: TopProjections}}``, as
@@ -205,6 +208,7 @@ def evolution(load: Callable[[int], Subject], epochs: Sequence[int], images: tor
         epochs: the epochs to show.
         maps: {layer: [M] maps}, e.g. from :func:`zflib.methods.topk.choose_maps`.
         cache_dir: where each epoch's mining is cached (None: not cached).
+        rule: the projections' backward rule (:func:`zflib.methods.deconv.project`).
 
     Paper: Sec. 4.1, Fig. 4."""
     digest = tensor_digest(images)  # once, not per epoch
@@ -213,7 +217,7 @@ def evolution(load: Callable[[int], Subject], epochs: Sequence[int], images: tor
         sub = load(e)
         top = cached_mine(sub, images, cache_dir=cache_dir, layers=list(maps), k=1,
                           batch_size=batch_size, digest=digest)
-        out[e] = project(sub, images, top, maps)
+        out[e] = project(sub, images, top, maps, rule=rule)
     return out
 
 
@@ -242,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                         "a killed run resumes from it")
     p.add_argument("--out", default="mined", help="folder for topk.pt and top9_<layer>.png")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
+    p.add_argument("--rule", default="deconvnet", choices=list(RULES),
+                   help="the projections' backward rule at a ReLU (default: deconvnet)")
     args = p.parse_args(argv)
     if args.device and (bad := device_error(args.device)):
         p.error(bad)
@@ -302,7 +308,7 @@ def _main(args: argparse.Namespace) -> int:
             from zflib.viz.deconv import plot_top9
 
             chosen = topk.choose_maps(sub.model, args.layers, args.maps, seed=args.seed)
-            for n, tp in project(sub, images, top, chosen).items():
+            for n, tp in project(sub, images, top, chosen, rule=args.rule).items():
                 save_figure(plot_top9(tp), f"top9_{n}", folder=out, dpi=120, close=True)
         print(json.dumps(summary, indent=1))
     return 0

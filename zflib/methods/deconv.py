@@ -23,15 +23,27 @@ Three choices the paper leaves open, made here on purpose:
   of the LRN at the forward input (what autograd and captum compute).
 - **Biases** are ignored on the way down: transposed filtering applies the weights only.
 
+The backward rule at a ReLU is an argument of every projection, ``rule="deconvnet"`` (the
+paper's: rectify the signal), ``"guided"`` (guided backprop: rectify it and keep it where the
+forward input was positive) or ``"gradient"`` (keep it where the forward input was positive:
+the gradient); everything else is shared (:mod:`zflib.methods.deconv_steps`). Guided backprop
+and the gradient take the LRN's Jacobian (``lrn=None``, the default, picks each rule's own;
+``lrn="skip"`` is the deconvnet's alone, and so is ``unpool="overwrite"``); the ReLU masks
+they need come from one more forward pass of the traced images, on their first projection.
+
 Public API (all inputs are network inputs ``x`` [N, 3, S, S] as the model takes them):
 
-- ``project(model, x, layer, *, maps, positions=None, images=None, unpool="sum",
-  lrn="skip") -> [K, 3, S, S]``: K projections in one batched call. ``maps`` [K]; with
+- ``project(model, x, layer, *, maps, positions=None, images=None, rule="deconvnet",
+  unpool="sum", lrn=None) -> [K, 3, S, S]``: K projections in one batched call. ``maps`` [K]; with
   ``positions`` [K, 2] (y, x) each projects one activation (starting from its own value, the
   other activations of the layer zero), without, the whole feature map ``maps[k]``.
   ``images`` [K] picks the image of each projection (default: 0 if N == 1, else ``arange(K)``).
 - ``project_strongest(model, x, layer, *, maps=None) -> Strongest``: the explorer's call; the
   strongest activation of every (or each chosen) map of one image, projected.
+- ``project_logit(model, x, targets, *, rule) -> [N, 3, S, S]``: each image's class logit
+  projected back to the pixels, from 1 (the classifier's linear layers transposed, its ReLUs by
+  the rule, then the chain): captum's ``Saliency`` (``abs=False``), ``GuidedBackprop`` or
+  ``Deconvolution`` with a target.
 - ``forward_trace(model, x, layers) -> Trace``: one forward pass (stopping at the deepest
   layer) recording switches; ``trace.project(layer, ...)`` then shares it among any number of
   projections of any recorded layer.
@@ -77,11 +89,14 @@ from zflib.methods import deconv_general
 from zflib.methods.activations import layer_list
 from zflib.methods.deconv_steps import (
     LRN,
+    RULES,
     UNPOOL,
     Ints,
     as_indices,
     check_indices,
     check_projection,
+    check_rule,
+    relu_backward,
 )
 from zflib.methods.deconv_steps import conv_transpose as _conv_transpose
 
@@ -434,6 +449,21 @@ class Trace:
     in_channels: int = 3
     switch_rc: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     lrn_factors: dict[int, tuple[torch.Tensor, ...]] = field(default_factory=dict)
+    x: torch.Tensor | None = None  # the traced inputs [N, C, S, S]
+    # op pos of a ReLU -> its forward input > 0 [N, C, H, W] (bool): what guided backprop and
+    # the gradient need; made on their first projection by one more forward pass
+    relu_masks: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def relu_mask(self, i: int) -> torch.Tensor:
+        """Where the input of the ReLU at op position ``i`` was positive, [N, C, H, W] bool."""
+        if not self.relu_masks:
+            with torch.no_grad():
+                h = self.x
+                for j, op in enumerate(self.ops[:max(self.op_of.values()) + 1]):
+                    h = step(op, h)
+                    if op.kind == "relu":
+                        self.relu_masks[j] = h > 0
+        return self.relu_masks[i]
 
     def _layer(self, layer: int | str) -> str:
         name = f"conv{int(layer)}" if isinstance(layer, numbers.Integral) and \
@@ -443,8 +473,8 @@ class Trace:
         return name
 
     def project(self, layer: int | str, maps: Ints, positions: Ints | None = None,
-                images: Ints | None = None, *,
-                unpool: str = "sum", lrn: str = "skip",
+                images: Ints | None = None, *, rule: str = "deconvnet",
+                unpool: str = "sum", lrn: str | None = None,
                 batch_size: int | None = None) -> torch.Tensor:
         """Project K activations (``positions`` [K, 2]) or K whole maps (``positions=None``).
 
@@ -454,8 +484,12 @@ class Trace:
             positions: [K, 2] (y, x) in the layer's map, or None for whole maps.
             images: [K] indices into the traced batch; default 0 if it holds one image, else
                 ``arange(K)``.
-            unpool: ``"sum"`` (adjoint, default) or ``"overwrite"`` (``nn.MaxUnpool2d``).
-            lrn: ``"skip"`` (default) or ``"jacobian"``.
+            rule: the backward rule at a ReLU, ``"deconvnet"`` (default), ``"guided"`` or
+                ``"gradient"`` (:mod:`zflib.methods.deconv_steps`).
+            unpool: ``"sum"`` (adjoint, default) or ``"overwrite"`` (``nn.MaxUnpool2d``; the
+                deconvnet only).
+            lrn: ``"skip"`` or ``"jacobian"``; None (default): the rule's own (the
+                deconvnet skips, the others take the Jacobian and refuse ``"skip"``).
             batch_size: projections computed together (bounds memory; default
                 ``PROJECTION_BATCH``, which suits a CPU).
 
@@ -468,10 +502,7 @@ class Trace:
         act = self.acts[name]
         maps, positions, images = check_projection(act, name, maps, positions, images)
         k = len(maps)
-        if unpool not in UNPOOL:
-            raise ValueError(f"unpool {unpool!r}; valid: {', '.join(UNPOOL)}")
-        if lrn not in LRN:
-            raise ValueError(f"lrn {lrn!r}; valid: {', '.join(LRN)}")
+        lrn = check_rule(rule, lrn, unpool)
         batch_size = PROJECTION_BATCH if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size {batch_size} out of range 1..")
@@ -479,8 +510,8 @@ class Trace:
         for s in range(0, k, batch_size):
             sl = slice(s, s + batch_size)
             outs.append(_project(self, name, maps[sl], None if positions is None
-                                 else positions[sl], images[sl], unpool=unpool, lrn=lrn,
-                                 full=unpool == "overwrite"))
+                                 else positions[sl], images[sl], rule=rule, unpool=unpool,
+                                 lrn=lrn, full=unpool == "overwrite"))
         if not outs:
             s0 = self.in_sizes[0]
             return act.new_zeros(0, self.in_channels, *s0)
@@ -519,7 +550,7 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
     record: dict[int, list[str]] = {}
     for nm, i in op_of.items():
         record.setdefault(i, []).append(nm)
-    tr = Trace(ops=ops, acts={}, op_of=op_of, in_sizes=[], in_channels=x.shape[1])
+    tr = Trace(ops=ops, acts={}, op_of=op_of, in_sizes=[], in_channels=x.shape[1], x=x)
     h = x
     for i, op in enumerate(ops):
         tr.in_sizes.append((h.shape[-2], h.shape[-1]))
@@ -548,9 +579,11 @@ def step(op: Op, h: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
 
 
 def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
-            positions: Ints | None = None, images: Ints | None = None, unpool: str = "sum",
-            lrn: str = "skip", batch_size: int | None = None) -> torch.Tensor:
-    """Deconvnet projections of K activations or K whole maps of ``layer``, batched.
+            positions: Ints | None = None, images: Ints | None = None,
+            rule: str = "deconvnet", unpool: str = "sum", lrn: str | None = None,
+            batch_size: int | None = None) -> torch.Tensor:
+    """Deconvnet projections of K activations or K whole maps of ``layer``, batched (or, by
+    ``rule``, guided backprop's or the gradient's).
 
     Args:
         model: see the module docstring (eval mode is the caller's business).
@@ -560,8 +593,12 @@ def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
         positions: [K, 2] (y, x) to project single activations, each starting from its own
             value with every other activation of the layer zero; None: whole maps.
         images: [K] indices into ``x`` (default 0 if N == 1, else ``arange(K)``).
-        unpool: ``"sum"`` (default, the adjoint) or ``"overwrite"`` (``nn.MaxUnpool2d``).
-        lrn: ``"skip"`` (default) or ``"jacobian"``.
+        rule: ``"deconvnet"`` (default), ``"guided"`` or ``"gradient"``: the backward rule at
+            a ReLU (:mod:`zflib.methods.deconv_steps`).
+        unpool: ``"sum"`` (default, the adjoint) or ``"overwrite"`` (``nn.MaxUnpool2d``; the
+            deconvnet only).
+        lrn: ``"skip"`` or ``"jacobian"``; None (default): the rule's own (the deconvnet
+            skips, guided backprop and the gradient take the Jacobian).
         batch_size: projections computed together (default: the path's own, see
             ``PROJECTION_BATCH`` and :meth:`zflib.methods.deconv_general.GeneralTrace.project`).
 
@@ -570,17 +607,19 @@ def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
 
     Paper: Sec. 2.1, Fig. 1.
     """
-    return forward_trace(model, x, layer).project(layer, maps, positions, images, unpool=unpool,
-                                                   lrn=lrn, batch_size=batch_size)
+    return forward_trace(model, x, layer).project(layer, maps, positions, images, rule=rule,
+                                                   unpool=unpool, lrn=lrn,
+                                                   batch_size=batch_size)
 
 
 def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps=None,
-                      unpool: str = "sum", lrn: str = "skip",
+                      rule: str = "deconvnet", unpool: str = "sum", lrn: str | None = None,
                       batch_size: int | None = None) -> Strongest:
     """Project the strongest activation of each of ``maps`` (default: all) of one image.
 
     Args:
         x: [3, S, S] or [1, 3, S, S].
+        rule, unpool, lrn, batch_size: as :func:`project`.
 
     Returns:
         :class:`Strongest` (pixels [M, 3, S, S], maps, positions [M, 2], values).
@@ -598,8 +637,97 @@ def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, ma
     c = len(val)
     maps = torch.arange(c) if maps is None else as_indices(maps, "maps", pos.device).reshape(-1)
     check_indices(maps, c, "map", f" of {resolve_layer(model, layer)}")
-    pix = tr.project(layer, maps, pos[maps], unpool=unpool, lrn=lrn, batch_size=batch_size)
+    pix = tr.project(layer, maps, pos[maps], rule=rule, unpool=unpool, lrn=lrn,
+                     batch_size=batch_size)
     return Strongest(pix, maps, pos[maps], val[maps])
+
+
+CLASSIFIER = (nn.Linear, nn.ReLU, nn.Dropout, nn.Identity)  # what project_logit passes back
+
+
+def _logit_chain(model: nn.Module) -> bool:
+    """Whether :func:`project_logit` runs on the fast path: a :class:`ConvNet` (ZFNet, AlexNet:
+    ``classifier(flatten(features(x)))``) whose classifier holds Linear, ReLU, Dropout."""
+    from zflib.training.models import ConvNet
+
+    return isinstance(model, ConvNet) and all(isinstance(m, CLASSIFIER)
+                                              for m in model.classifier)
+
+
+@torch.no_grad()
+def project_logit(model: nn.Module, x: torch.Tensor, targets: Ints, *,
+                  rule: str = "deconvnet", unpool: str = "sum", lrn: str | None = None,
+                  batch_size: int | None = None) -> torch.Tensor:
+    """Each image's class logit ``targets[n]`` projected back to the pixels by ``rule``,
+    starting from 1 at the logit: the gradient of the logit (``rule="gradient"``, captum's
+    ``Saliency`` with ``abs=False``), guided backprop's or the deconvnet's signal
+    (``GuidedBackprop``, ``Deconvolution`` with ``target``).
+
+    The classifier's linear layers pass the signal back by their transposed weights, its
+    ReLUs by the rule; from the features' output down it is :meth:`Trace.project`'s pass.
+
+    Args:
+        x: [N, 3, S, S] network inputs.
+        targets: [N] class indices (one number: the same class for every image).
+        rule, unpool, lrn, batch_size: as :func:`project`.
+
+    Returns:
+        [N, 3, S, S].
+
+    Paper: Sec. 2.1 (the deconvnet; here from the output layer, as Simonyan et al. 2014 do
+    for the gradient).
+
+    Note: the fast path takes a :class:`zflib.training.models.ConvNet` (ZFNet, AlexNet); any
+    other model is projected by :func:`zflib.methods.deconv_general.project_logit` (plain
+    autograd with the rule at every ReLU call; ``unpool="sum"`` only).
+    """
+    lrn = check_rule(rule, lrn, unpool)
+    if x.dim() != 4:
+        raise ValueError(f"x has shape {tuple(x.shape)}; want [N, C, S, S]")
+    x = network_input(x, model)
+    n = len(x)
+    targets = as_indices(targets, "targets", x.device).reshape(-1)
+    targets = targets.expand(n) if targets.numel() == 1 else targets
+    if len(targets) != n:
+        raise ValueError(f"{len(targets)} targets for {n} images; want one each")
+    if not _logit_chain(model):
+        if unpool != "sum":
+            raise ValueError(f"unpool {unpool!r}: the general path unpools by the adjoint "
+                             "('sum') only")
+        return deconv_general.project_logit(model, x, targets, rule=rule, lrn=lrn)
+    mods = list(model.classifier)
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.Dropout) and m.training:
+            raise ValueError(f"classifier[{i}] is a Dropout in training mode; call "
+                             "model.eval() before projecting")
+    feats = features_of(model)
+    last = next(nm for nm, i in own_names(model).items() if i == len(feats) - 1)
+    tr = forward_trace(model, x, last)
+    act = tr.acts[last]
+    h, masks = torch.flatten(act, 1), []
+    for m in mods:
+        if isinstance(m, nn.ReLU):
+            h = torch.relu(h)
+            masks.append(h > 0)
+        elif isinstance(m, nn.Linear):
+            h = m(h)
+    check_indices(targets, h.shape[1], "target class")
+    g = h.new_zeros(h.shape)
+    g[torch.arange(n, device=x.device), targets] = 1.0
+    for m in reversed(mods):
+        if isinstance(m, nn.Linear):
+            g = g @ m.weight
+        elif isinstance(m, nn.ReLU):
+            relu_backward(rule, g, masks.pop())
+    signal = g.view_as(act)
+    step = PROJECTION_BATCH if batch_size is None else batch_size
+    if step < 1:
+        raise ValueError(f"batch_size {step} out of range 1..")
+    images = torch.arange(n, device=x.device)
+    return torch.cat([_project(tr, last, images[s:s + step], None, images[s:s + step],
+                               unpool=unpool, lrn=lrn, full=True, rule=rule,
+                               signal=signal[s:s + step].contiguous())
+                      for s in range(0, n, step)])
 
 
 # ----------------------------------------------------------------------------- unpooling
@@ -725,9 +853,36 @@ def _place(nat: torch.Tensor, ny: torch.Tensor, nx: torch.Tensor, hin: int, win:
     return _gather_window(nat, kk, oy, ox, h, w).contiguous(), ay, ax, h, w
 
 
+def _whole_map_padding(op: Op, m: nn.Module, sig: torch.Tensor, ay: torch.Tensor,
+                       ax: torch.Tensor, hin: int, win: int) -> tuple[int, int] | None:
+    """The ``output_padding`` with which a transposed convolution (padding as the op's) of a
+    signal covering the conv's whole output map gives exactly its input map [hin, win],
+    computing none of the natural output that :func:`_place` would cut away (ZFNet-64's conv2:
+    17x17 natural for a 14x14 map, 1.7 times the work); None where that does not apply (a
+    window, or a convolution to few channels, done by phases)."""
+    h, w = sig.shape[-2:]
+    (sy, sx), (py, px), (dy, dx) = op.stride, op.padding, op.dilation
+    (ky, kx), groups = op.kernel, m.groups
+    if bool(ay.any()) or bool(ax.any()) or \
+            (h, w) != ((hin + 2 * py - dy * (ky - 1) - 1) // sy + 1,
+                       (win + 2 * px - dx * (kx - 1) - 1) // sx + 1):
+        return None
+    if groups == 1 and (dy, dx) == (1, 1) and (sy, sx) != (1, 1) and m.weight.shape[1] <= 8:
+        return None  # to the pixels: _conv_transpose's phases are faster
+    oy = hin - ((h - 1) * sy - 2 * py + dy * (ky - 1) + 1)
+    ox = win - ((w - 1) * sx - 2 * px + dx * (kx - 1) + 1)
+    if not (0 <= oy < max(sy, dy) and 0 <= ox < max(sx, dx)):
+        return None
+    return oy, ox
+
+
 def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor | None,
-             images: torch.Tensor, *, unpool: str, lrn: str, full: bool) -> torch.Tensor:
+             images: torch.Tensor, *, unpool: str, lrn: str, full: bool,
+             rule: str = "deconvnet", signal: torch.Tensor | None = None) -> torch.Tensor:
     """The deconvnet pass for one batch of K projections (see ``Trace.project``).
+
+    ``signal`` [K, C, H, W]: start from this dense signal at ``layer``'s output instead (the
+    backward signal of a class logit, :func:`project_logit`; ``maps`` and ``positions`` unused).
 
     Each projection is carried as a window of every feature map: at the layer, its own
     position (1x1) or the whole map; one level down, the region its window reaches through
@@ -741,7 +896,10 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
         k = len(maps)
         kk = torch.arange(k, device=dev)
         h, w = act.shape[-2:]
-        if positions is not None and not full:
+        if signal is not None:
+            ay = ax = torch.zeros(k, dtype=torch.long, device=dev)
+            vals = None
+        elif positions is not None and not full:
             ay, ax = positions[:, 0].clone(), positions[:, 1].clone()
             vals = act[images, maps, ay, ax].reshape(k, 1, 1, 1)
             h = w = 1
@@ -753,7 +911,7 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
                 vals = act.new_zeros(k, 1, h, w)
                 y, x = positions[:, 0], positions[:, 1]
                 vals[kk, 0, y, x] = act[images, maps, y, x]
-        sig = None  # dense [K, C, h, w] once past the layer's own conv
+        sig = signal  # dense [K, C, h, w] once past the layer's own conv
         for i in range(tr.op_of[layer], -1, -1):
             op = tr.ops[i]
             hin, win = tr.in_sizes[i]
@@ -762,8 +920,13 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
             if sig is None and op.kind != "relu" and op.kind != "conv":
                 sig = act.new_zeros(k, act.shape[1], h, w)
                 sig[kk, maps] = vals[:, 0]
-            if op.kind == "relu":  # rectify
-                (vals if sig is None else sig).relu_()
+            if op.kind == "relu":  # the rule: rectify (deconvnet), mask (gradient), both
+                if sig is None:  # the layer's own activations: >= 0, zero where the input
+                    vals.relu_()  # was not positive, so every rule leaves them as they are
+                else:
+                    mask = None if rule == "deconvnet" else \
+                        _gather_window(tr.relu_mask(i), images, ay, ax, h, w)
+                    relu_backward(rule, sig, mask)
             elif op.kind == "conv":  # filter with the transposed weights; bias ignored
                 m = op.module
                 ny = ay * op.stride[0] - op.padding[0]
@@ -780,6 +943,12 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
                     if sig is None:
                         sig = act.new_zeros(k, act.shape[1], h, w)
                         sig[kk, maps] = vals[:, 0]
+                    pad = _whole_map_padding(op, m, sig, ay, ax, hin, win)
+                    if pad is not None:  # straight to the input map, nothing cut away
+                        sig = F.conv_transpose2d(sig, m.weight, None, op.stride, op.padding,
+                                                 pad, m.groups, op.dilation)
+                        h, w = hin, win
+                        continue
                     nat = _conv_transpose(sig, m.weight, op.stride, op.dilation, m.groups)
                 sig, ay, ax, h, w = _place(nat, ny, nx, hin, win)
             elif op.kind == "pool":  # unpool with the switches
@@ -820,5 +989,6 @@ __all__ = ["Op", "Strongest", "Trace", "Chain", "chain", "chain_indices", "own_n
            "layer_names", "uses_chain", "weights_of", "step", "check_projection",
            "features_of", "layer_indices", "resolve_layer",
            "resolve_layers", "network_input", "as_indices", "check_indices",
-           "feature_ops", "forward_trace", "project", "project_strongest",
-           "pool_with_switches", "unpool", "SUPPORTED", "UNPOOL", "LRN", "PROJECTION_BATCH"]
+           "feature_ops", "forward_trace", "project", "project_strongest", "project_logit",
+           "pool_with_switches", "unpool", "SUPPORTED", "UNPOOL", "LRN", "RULES",
+           "PROJECTION_BATCH"]

@@ -26,9 +26,19 @@ How: a ``TorchFunctionMode`` sees every torch function the model calls.
   window of the full map (the switches are that window of the shared forward's); the units a
   projection reaches lie inside the crop, so the result equals the full image's. Whole maps
   (``positions=None``) and layers whose units see the whole image use the whole image.
-- A model calling anything else on the way (a sigmoid gate, ReLU6, LRN with
-  ``lrn="jacobian"``) is projected by plain autograd instead: one real forward pass with ReLU's
-  backward replaced by the deconvnet's rule, then one backward pass per projection.
+- A model calling anything else on the way (a sigmoid gate, LRN with ``lrn="jacobian"``) is
+  projected by plain autograd instead: one real forward pass with ReLU's backward replaced by
+  the rule, then one backward pass per projection. A sigmoid or tanh (a gate) is passed by its
+  own derivative, as captum does.
+
+The three rules (``rule``: ``"deconvnet"``, ``"guided"``, ``"gradient"``, see
+:mod:`zflib.methods.deconv_steps`) differ at a ReLU only: guided backprop and the gradient need
+where each ReLU's forward input was positive, which one more forward pass of the traced images
+records (the ReLU calls in order, as the switches), on their first projection of a trace. The
+deconvnet and guided backprop are defined at ReLU alone: a model calling another activation
+(GELU, SiLU, ELU, leaky ReLU, ReLU6, hardswish, mish, softplus, ...) is refused with a
+``ValueError`` naming it for those two rules, never treated as a ReLU; the gradient is defined
+for every such function (autograd's own derivative).
 
 Layers are the model's own module names (``"layer2"``, ``"features.denseblock3"``,
 ``"layer4.1.relu"``: the output of that module's last call) or numbers ``1..`` into
@@ -51,7 +61,14 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from zflib.methods.activations import layer_list
-from zflib.methods.deconv_steps import LRN, check_projection, conv_transpose
+from zflib.methods.deconv_steps import (
+    RULES,
+    as_indices,
+    check_projection,
+    check_rule,
+    conv_transpose,
+    relu_backward,
+)
 
 # Projections per backward pass by default: 2**20 input pixels of crops, 1 to 64 of them
 # (ResNet-18's layer2, 106-pixel crops: 64, 8.7 ms a projection against 9.3 with 32; its
@@ -217,6 +234,35 @@ class _Rectify(torch.autograd.Function):
         return g.clamp(min=0)
 
 
+class _Guided(torch.autograd.Function):
+    """Forward ReLU; backward guided backprop's rule: ReLU of the signal where the forward
+    input was positive."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = x.clamp(min=0)
+        ctx.mask = out > 0
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return relu_backward("guided", g.clone(), ctx.mask)
+
+
+class _MaskPlaceholder(torch.autograd.Function):
+    """Forward: the placeholder itself; backward: guided backprop's or the gradient's rule at
+    a ReLU, with the recorded ``mask`` (forward input > 0) of the crop."""
+
+    @staticmethod
+    def forward(ctx, x, mask, rule):
+        ctx.mask, ctx.rule = mask, rule
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return relu_backward(ctx.rule, g.clone(), ctx.mask), None, None
+
+
 class _RectifyPlaceholder(_Rectify):
     """:class:`_Rectify` on a placeholder: the forward computes nothing."""
 
@@ -307,6 +353,20 @@ class _UnpoolPlaceholder(torch.autograd.Function):
 
 
 _RELU = {F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+# activations the deconvnet and guided backprop do not define (their rules are ReLU's)
+_UNDEFINED = {getattr(mod, n) for mod in (F, torch) for n in (
+    "gelu", "silu", "elu", "elu_", "leaky_relu", "leaky_relu_", "relu6", "hardtanh",
+    "hardtanh_", "hardswish", "mish", "softplus", "selu", "selu_", "celu", "celu_", "prelu",
+    "rrelu", "rrelu_", "glu", "hardsigmoid", "logsigmoid", "hardshrink", "softshrink",
+    "tanhshrink", "threshold", "threshold_", "softsign") if hasattr(mod, n)}
+
+
+def check_activation(func, rule: str) -> None:
+    """``ValueError`` if ``func`` is an activation that ``rule`` does not define."""
+    if rule != "gradient" and func in _UNDEFINED:
+        name = getattr(func, "__name__", repr(func))
+        raise ValueError(f"rule {rule!r} is defined at ReLU only and the model calls {name}; "
+                         "use rule='gradient' (valid: " + ", ".join(RULES) + ")")
 _POOL = {F.max_pool2d}
 _ADD = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
         torch.Tensor.__iadd__, torch.Tensor.__radd__}
@@ -347,11 +407,13 @@ class _Placeholders(TorchFunctionMode):
     """
 
     def __init__(self, switches: Callable | None, *, lrn: str = "skip",
-                 support: bool = False, weights: dict | None = None) -> None:
+                 support: bool = False, weights: dict | None = None,
+                 rule: str = "deconvnet", masks: Callable | None = None) -> None:
         super().__init__()
         self.switches, self.lrn, self.support = switches, lrn, support
         self.weights = {} if weights is None else weights  # id -> (weight, channels-last copy)
         self.pools = 0
+        self.rule, self.masks, self.relus = rule, masks, 0  # masks(j, stride, shape)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -361,7 +423,13 @@ class _Placeholders(TorchFunctionMode):
         if func is F.batch_norm:
             return self._bn(*args, **kwargs)
         if func in _RELU:
-            return _tag(_RectifyPlaceholder.apply(args[0]), tag)
+            j, self.relus = self.relus, self.relus + 1
+            if self.support or self.rule == "deconvnet":
+                return _tag(_RectifyPlaceholder.apply(args[0]), tag)
+            mask = self.masks(j, tag, tuple(args[0].shape))
+            return _tag(_MaskPlaceholder.apply(args[0], mask, self.rule), tag)
+        if not self.support:
+            check_activation(func, self.rule)
         if func in _POOL:
             return self._pool(tag, *args, **kwargs)
         if func is F.local_response_norm and self.lrn == "skip":
@@ -448,14 +516,20 @@ class _Placeholders(TorchFunctionMode):
 
 class _Recorder(TorchFunctionMode):
     """The shared forward: runs everything, keeping each max-pooling's switches (in call
-    order) and input size."""
+    order) and input size; with ``masks``, instead each ReLU call's output > 0 (in order)."""
 
-    def __init__(self) -> None:
+    def __init__(self, masks: bool = False) -> None:
         super().__init__()
         self.switches: list[tuple[torch.Tensor, tuple[int, int]]] = []
+        self.masks: list[torch.Tensor] | None = [] if masks else None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.masks is not None:
+            out = func(*args, **kwargs)
+            if func in _RELU:
+                self.masks.append(out > 0)
+            return out
         if func in _POOL and not kwargs.get("return_indices", len(args) > 6 and args[6]):
             out, sw = func(*args, **{**kwargs, "return_indices": True})
             self.switches.append((sw, tuple(args[0].shape[-2:])))
@@ -464,17 +538,20 @@ class _Recorder(TorchFunctionMode):
 
 
 class _Autograd(TorchFunctionMode):
-    """The autograd fallback: a real forward pass whose ReLUs rectify the signal on the way
-    back (and LRN passes it unchanged with ``lrn="skip"``)."""
+    """The autograd fallback: a real forward pass whose ReLUs pass the signal back by the
+    rule (and LRN passes it unchanged with ``lrn="skip"``)."""
 
-    def __init__(self, lrn: str) -> None:
+    def __init__(self, lrn: str, rule: str = "deconvnet") -> None:
         super().__init__()
-        self.lrn = lrn
+        self.lrn, self.rule = lrn, rule
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _RELU:
-            return _Rectify.apply(args[0])
+            if self.rule == "gradient":
+                return func(*args, **kwargs)
+            return (_Rectify if self.rule == "deconvnet" else _Guided).apply(args[0])
+        check_activation(func, self.rule)
         if func is F.local_response_norm and self.lrn == "skip":
             return _Pass.apply(args[0], functools.partial(func, *args[1:], **kwargs))
         return func(*args, **kwargs)
@@ -557,6 +634,9 @@ class GeneralTrace:
     placeholders: dict[str, bool] = field(default_factory=dict)  # layer/lrn -> they stand in
     weights: dict = field(default_factory=dict)  # channels-last copies, made once a trace
     switch_rc: dict[int, torch.Tensor] = field(default_factory=dict)  # pool -> [2, N, C, h, w]
+    # each ReLU call's forward input > 0 (int8 [N, C, H, W] or [N, C], in call order): what
+    # guided backprop and the gradient need, recorded on their first projection of the trace
+    relu_masks: list[torch.Tensor] | None = None
 
     @property
     def in_channels(self) -> int:
@@ -573,12 +653,13 @@ class GeneralTrace:
         return strongest_units(self.acts[self._layer(layer)], image)
 
     def project(self, layer: int | str, maps, positions=None, images=None, *,
-                unpool: str = "sum", lrn: str = "skip",
+                rule: str = "deconvnet", unpool: str = "sum", lrn: str | None = None,
                 batch_size: int | None = None) -> torch.Tensor:
         """Project K activations (``positions`` [K, 2]) or K whole maps; as
-        :meth:`zflib.methods.deconv.Trace.project` (``unpool="sum"`` only). ``batch_size``:
-        projections per backward pass (default: as many crops as hold ``PROJECTION_PIXELS``
-        pixels, at most ``PROJECTION_BATCH``).
+        :meth:`zflib.methods.deconv.Trace.project` (``unpool="sum"`` only; ``rule``
+        ``"deconvnet"``, ``"guided"`` or ``"gradient"``, ``lrn`` None: the rule's own).
+        ``batch_size``: projections per backward pass (default: as many crops as hold
+        ``PROJECTION_PIXELS`` pixels, at most ``PROJECTION_BATCH``).
 
         Returns:
             [K, C, S, S] projections in input space (biases ignored).
@@ -588,8 +669,7 @@ class GeneralTrace:
         if unpool != "sum":
             raise ValueError(f"unpool {unpool!r}: the general path unpools by the adjoint "
                              "('sum') only")
-        if lrn not in LRN:
-            raise ValueError(f"lrn {lrn!r}; valid: {', '.join(LRN)}")
+        lrn = check_rule(rule, lrn)
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size {batch_size} out of range 1..")
         name = self._layer(layer)
@@ -609,8 +689,18 @@ class GeneralTrace:
             for s in range(0, len(idx), step):
                 sel = torch.tensor(idx[s:s + step], device=act.device)
                 pos = None if positions is None else positions[sel]
-                out[sel] = self._project(name, maps[sel], pos, images[sel], boxes[sel], lrn)
+                out[sel] = self._project(name, maps[sel], pos, images[sel], boxes[sel], lrn,
+                                         rule)
         return out
+
+    def _masks(self) -> list[torch.Tensor]:
+        """:attr:`relu_masks`, recorded by one more forward pass on first use."""
+        if self.relu_masks is None:
+            rec = _Recorder(masks=True)
+            with torch.no_grad():
+                run_to(self.model, self.x, list(self.acts), mode=rec)
+            self.relu_masks = [m.to(torch.int8) for m in rec.masks]
+        return self.relu_masks
 
     def _boxes(self, name: str, positions: torch.Tensor | None, k: int) -> torch.Tensor:
         """[K, 4] (top, left, height, width) of each projection's crop of the input (whole
@@ -639,16 +729,16 @@ class GeneralTrace:
         end = torch.minimum(top + geo.size, torch.tensor([hh, ww]))
         return end - top.clamp(min=0)
 
-    def _project(self, name, maps, positions, images, boxes, lrn) -> torch.Tensor:
-        key = f"{name}/{lrn}"
+    def _project(self, name, maps, positions, images, boxes, lrn, rule) -> torch.Tensor:
+        key = f"{name}/{rule}/{lrn}"
         if self.placeholders.get(key, True):
             try:
-                return self._placeholder(name, maps, positions, images, boxes, lrn)
+                return self._placeholder(name, maps, positions, images, boxes, lrn, rule)
             except Unsupported:
                 self.placeholders[key] = False
-        return self._autograd(name, maps, positions, images, lrn)
+        return self._autograd(name, maps, positions, images, lrn, rule)
 
-    def _placeholder(self, name, maps, positions, images, boxes, lrn) -> torch.Tensor:
+    def _placeholder(self, name, maps, positions, images, boxes, lrn, rule) -> torch.Tensor:
         k = len(maps)
         t0, l0, h, w = (boxes[:, i] for i in range(4))
         h, w = int(h[0]), int(w[0])
@@ -668,10 +758,21 @@ class GeneralTrace:
             # field, whose signal is zero: any index in the crop will do
             return (r.clamp(0, in_hw[0] - 1) * in_hw[1] + c.clamp(0, in_hw[1] - 1)).long()
 
+        recorded = self._masks() if rule != "deconvnet" else []  # before the pass: its hooks
+
+        def masks(j, s, shape):
+            full = recorded[j]
+            if full.dim() != 4 or s is None:  # a vector, or a map the crop is all of
+                return full[images] > 0
+            oy, ox = (t0 // s[0]).to(dev), (l0 // s[1]).to(dev)
+            # outside the map (a crop's border) the signal is zero: any mask will do
+            return _window(full, images, oy, ox, shape[-2], shape[-1]) > 0
+
         with torch.enable_grad():
             ph = _tag(self.x.new_empty(k, self.in_channels, h, w, requires_grad=True), (1, 1))
-            out = run_to(self.model, ph, [name], mode=_Placeholders(switches, lrn=lrn,
-                                                                   weights=self.weights))[name]
+            mode = _Placeholders(switches, lrn=lrn, weights=self.weights, rule=rule,
+                                 masks=masks)
+            out = run_to(self.model, ph, [name], mode=mode)[name]
             if not out.requires_grad:
                 raise Unsupported("no differentiable path")
             act = as_maps(self.acts[name])
@@ -693,11 +794,11 @@ class GeneralTrace:
             full[i, :, ty:ty + h, tx:tx + w] = grad[i]
         return full
 
-    def _autograd(self, name, maps, positions, images, lrn) -> torch.Tensor:
+    def _autograd(self, name, maps, positions, images, lrn, rule) -> torch.Tensor:
         distinct, local = images.unique(return_inverse=True)
         with torch.enable_grad():
             x = self.x[distinct].clone().requires_grad_(True)
-            out = run_to(self.model, x, [name], mode=_Autograd(lrn))[name]
+            out = run_to(self.model, x, [name], mode=_Autograd(lrn, rule))[name]
             act = as_maps(self.acts[name])
             res = []
             for i in range(len(maps)):
@@ -763,6 +864,30 @@ def _window(t: torch.Tensor, images: torch.Tensor, ay: torch.Tensor, ax: torch.T
     rows = ay[:, None, None] + torch.arange(h, device=t.device)[None, :, None]
     cols = ax[:, None, None] + torch.arange(w, device=t.device)[None, None, :]
     return t[images[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+
+
+def project_logit(model: nn.Module, x: torch.Tensor, targets, *, rule: str = "deconvnet",
+                  lrn: str | None = None) -> torch.Tensor:
+    """Each image's class logit ``targets[n]`` of any model projected back to the pixels by
+    ``rule``, starting from 1 at the logit, by plain autograd with the rule at every ReLU call
+    (one forward and one backward pass for all N images): [N, C, S, S]. As
+    :func:`zflib.methods.deconv.project_logit`, which takes ZFNet and AlexNet on the fast path.
+
+    Paper: Sec. 2.1 (the deconvnet, here from the output layer).
+    """
+    lrn = check_rule(rule, lrn)
+    targets = as_indices(targets, "targets", x.device).reshape(-1)
+    with torch.enable_grad():
+        xx = x.detach().clone().requires_grad_(True)
+        with _Autograd(lrn, rule):
+            out = model(xx)
+        if out.dim() != 2 or len(out) != len(x):
+            raise ValueError(f"{type(model).__name__} outputs {tuple(out.shape)}; want class "
+                             f"logits [{len(x)}, classes]")
+        bad = targets[(targets < 0) | (targets >= out.shape[1])]
+        if len(bad):
+            raise ValueError(f"target class {int(bad[0])} out of range 0..{out.shape[1] - 1}")
+        return torch.autograd.grad(out.gather(1, targets[:, None]).sum(), xx)[0]
 
 
 @torch.no_grad()
@@ -835,5 +960,6 @@ def macs(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> int:
 __all__ = ["GeneralTrace", "Geometry", "PROJECTION_BATCH", "PROJECTION_PIXELS", "Unsupported",
            "channels",
            "default_layers", "in_channels", "input_side",
-           "forward_trace", "macs", "module_names", "receptive_field", "resolve_layer",
+           "forward_trace", "macs", "module_names", "project_logit", "receptive_field",
+           "resolve_layer", "check_activation",
            "run_to", "layer_and_output", "as_maps", "strongest_units"]

@@ -1,8 +1,26 @@
 """The steps and checks both deconvnet paths share (:mod:`zflib.methods.deconv` on a plain
 chain, :mod:`zflib.methods.deconv_general` on any model): index checks, the projection's
-arguments, the rules' names and the transposed convolution back to the pixels.
+arguments, the rules' names, the backward rule at a ReLU and the transposed convolution back
+to the pixels.
 
-Paper: Sec. 2.1 (the deconvnet's filtering step: the transposed filters).
+Three backward rules (``rule``), the same everywhere a projection is made; they differ at the
+ReLU alone (max-pooling always unpools with the switches, the adjoint ``unpool="sum"``; the
+filters are always the transposed weights, biases ignored):
+
+- ``"deconvnet"`` (Zeiler & Fergus): rectify the backward signal, ``relu(g)``.
+- ``"guided"`` (guided backprop, Springenberg et al. 2015): rectify it and keep it only where
+  the ReLU's forward input was positive, ``relu(g) * (z > 0)``.
+- ``"gradient"`` (Simonyan et al. 2014): keep it where the forward input was positive,
+  ``g * (z > 0)``: the plain gradient (times the starting value).
+
+Local response normalisation: the deconvnet skips it by default (``lrn="skip"``, as the
+paper's unpool-rectify-filter has no such step) or takes its transposed Jacobian
+(``lrn="jacobian"``); guided backprop and the gradient always pass it by its Jacobian, as
+autograd does, and refuse ``lrn="skip"`` (a gradient that skips a layer is no gradient);
+``lrn=None`` picks each rule's own. Likewise ``unpool="overwrite"`` (``nn.MaxUnpool2d``) is the
+deconvnet's option alone.
+
+Paper: Sec. 2.1 (the deconvnet's rectification and filtering steps).
 """
 
 from __future__ import annotations
@@ -15,6 +33,7 @@ import torch.nn.functional as F
 
 UNPOOL = ("sum", "overwrite")  # how unpooling meets overlapping windows (Fig. 1)
 LRN = ("skip", "jacobian")  # the deconvnet's rule at local response normalisation
+RULES = ("deconvnet", "guided", "gradient")  # the backward rule at a ReLU (module docstring)
 
 # indices given as a tensor, a list or a nested list (maps [K]; positions [K, 2])
 Ints: TypeAlias = torch.Tensor | Sequence[int] | Sequence[Sequence[int]]
@@ -38,6 +57,36 @@ def check_indices(t: torch.Tensor, n: int, noun: str, where: str = "") -> torch.
     if len(bad):
         raise ValueError(f"{noun} {int(bad.reshape(-1)[0])} out of range 0..{n - 1}{where}")
     return t
+
+
+def check_rule(rule: str, lrn: str | None, unpool: str = "sum") -> str:
+    """The LRN rule to use: ``lrn`` checked against ``rule`` (None: the rule's own, ``skip``
+    for the deconvnet, ``jacobian`` for the others); a one-line ``ValueError`` naming the
+    valid choices for an unknown rule, LRN or unpooling rule, or one the rule does not take."""
+    if rule not in RULES:
+        raise ValueError(f"rule {rule!r}; valid: {', '.join(RULES)}")
+    if unpool not in UNPOOL:
+        raise ValueError(f"unpool {unpool!r}; valid: {', '.join(UNPOOL)}")
+    if lrn is not None and lrn not in LRN:
+        raise ValueError(f"lrn {lrn!r}; valid: {', '.join(LRN)}")
+    if rule == "deconvnet":
+        return lrn or "skip"
+    if lrn == "skip":
+        raise ValueError(f"lrn 'skip' is the deconvnet's; rule {rule!r} passes LRN by its "
+                         "Jacobian (valid: lrn='jacobian' or None)")
+    if unpool != "sum":
+        raise ValueError(f"unpool {unpool!r} is the deconvnet's; rule {rule!r} unpools by "
+                         "the adjoint (valid: unpool='sum')")
+    return "jacobian"
+
+
+def relu_backward(rule: str, g: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The backward signal ``g`` through a ReLU by ``rule`` (in place): ``relu(g)``
+    (deconvnet), ``relu(g) * mask`` (guided), ``g * mask`` (gradient); ``mask`` (bool, the
+    ReLU's forward input > 0, broadcastable to ``g``) is unused by the deconvnet."""
+    if rule != "deconvnet":
+        g = g.masked_fill_(~mask, 0)
+    return g if rule == "gradient" else g.clamp_(min=0)
 
 
 def check_projection(act: torch.Tensor, name: str, maps: Ints, positions: Ints | None,

@@ -41,6 +41,7 @@ from torch import nn
 from zflib import distributed
 from zflib.data.common import cache_dir, cache_key, tensor_digest
 from zflib.methods import deconv, deconv_general
+from zflib.methods.deconv_steps import check_rule
 from zflib.methods.receptive import crop_patches, receptive_field
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -322,16 +323,17 @@ class TopProjections:
 @torch.no_grad()
 def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tensor,
                     top: TopK | dict[str, TopK], layer: str | int, maps: deconv.Ints, *,
-                    unpool: str = "sum", lrn: str = "skip", image_batch: int = 64,
-                    fill: float = 1.0) -> TopProjections:
-    """Deconvnet projections of the top-k activations of ``maps``, one forward pass per image.
+                    rule: str = "deconvnet", unpool: str = "sum", lrn: str | None = None,
+                    image_batch: int = 64, fill: float = 1.0) -> TopProjections:
+    """Deconvnet projections of the top-k activations of ``maps``, one forward pass per image
+    (guided backprop's or the gradient's by ``rule``).
 
     Args:
         inputs: [N, 3, S, S] the mined network inputs (indexed by ``top.images``).
         display: [N, C, S, S] the same images for display (e.g. ``from_input`` permuted).
         top: the layer's :class:`TopK` (or :func:`mine_topk`'s dict).
         maps: [M] map indices.
-        unpool, lrn: see :func:`zflib.methods.deconv.project`.
+        rule, unpool, lrn: see :func:`zflib.methods.deconv.project`.
         image_batch: distinct images traced together.
         fill: patch value outside the image (1.0: white).
 
@@ -354,6 +356,7 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
                          "(from_input(...).permute(0, 3, 1, 2))")
     if image_batch < 1:
         raise ValueError(f"image_batch {image_batch} out of range 1..")
+    check_rule(rule, lrn, unpool)  # before any work
     if m and int(sel.images.max()) >= len(inputs):
         raise ValueError(f"top-k image {int(sel.images.max())} out of range "
                          f"0..{len(inputs) - 1} of inputs")
@@ -370,7 +373,7 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
         which = valid & (local[img.clamp(min=0)] >= 0)
         if which.any():
             full[which] = tr.project(name, mp[which], pos[which], local[img[which]],
-                                     unpool=unpool, lrn=lrn).cpu().float()
+                                     rule=rule, unpool=unpool, lrn=lrn).cpu().float()
     rf = receptive_field(model, name, side=inputs.shape[-1])
     proj = crop_patches(full, rf, pos[:, 0], pos[:, 1], fill=0.0)
     disp = display[img.clamp(min=0)].float()
@@ -383,7 +386,7 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
 def strongest_over_epochs(load: Callable[[int], nn.Module], epochs: Sequence[int],
                           inputs: torch.Tensor, display: torch.Tensor,
                           maps: dict[str, torch.Tensor], *, batch_size: int = 256,
-                          unpool: str = "sum", lrn: str = "skip",
+                          rule: str = "deconvnet", unpool: str = "sum", lrn: str | None = None,
                           cache_dir: str | Path | None = None
                           ) -> dict[int, dict[str, TopProjections]]:
     """For each epoch, the strongest activation (k = 1) of each chosen map over ``inputs``,
@@ -405,8 +408,8 @@ def strongest_over_epochs(load: Callable[[int], nn.Module], epochs: Sequence[int
         model = load(e)
         top = cached_mine_topk(model, inputs, cache_dir=cache_dir, layers=list(maps), k=1,
                                batch_size=batch_size, images=images)[0]
-        out[e] = {n: top_projections(model, inputs, display, top, n, mp, unpool=unpool,
-                                     lrn=lrn) for n, mp in maps.items()}
+        out[e] = {n: top_projections(model, inputs, display, top, n, mp, rule=rule,
+                                     unpool=unpool, lrn=lrn) for n, mp in maps.items()}
     return out
 
 

@@ -24,6 +24,11 @@ numbers a record lacks says so. Rules, one per claim:
 - Table 4: pretrained beats from scratch by at least 20 points at 15 images per class.
 - Table 7: the linear SVM's accuracy and the softmax's (where recorded) rise at every layer
   from 1 to 5.
+- Sanity checks (not the paper's claim: Adebayo et al. 2018's finding, on the paper's
+  network; ``sanity_<profile>``, notebook 12): after randomising conv5, conv4, conv3 and conv2
+  (cascading, the classifier kept), the class logit's projection by the gradient keeps a rank
+  correlation of absolute values (Spearman, the mean over images and seeds) with the trained
+  network's below 0.2, while the deconvnet's and guided backprop's stay above 0.5.
 
 Paper: Sec. 4 (Fig. 2), Sec. 4.1 (Fig. 6, Table 2), Sec. 4.2 (Fig. 7), Sec. 4.3 (Table 1),
 Sec. 5.2 (Tables 4 and 7).
@@ -120,6 +125,18 @@ def _table7(root: Path, profile: str) -> tuple[str, bool] | None:
     return "; ".join(said), held
 
 
+def _sanity(root: Path, profile: str) -> tuple[str, bool] | None:
+    data = _results(root, profile, f"sanity_{profile}")
+    step = "conv5-conv2"
+    if data is None or step not in data["steps"]:
+        return None
+    r = {rule: data["summary"][rule]["spearman_abs"][step]["mean"]
+         for rule in ("gradient", "deconvnet", "guided")}
+    return (f"gradient {r['gradient']:.2f}, deconvnet {r['deconvnet']:.2f}, guided backprop "
+            f"{r['guided']:.2f}", r["gradient"] < 0.2 and r["deconvnet"] > 0.5 and
+            r["guided"] > 0.5)
+
+
 # (claim, the paper's numbers, the check)
 CLAIMS: list[tuple[str, str, Any]] = [
     ("Fig. 2: layers 3-5 are more class-specific than layer 1 and chance (mean count of the "
@@ -136,6 +153,11 @@ CLAIMS: list[tuple[str, str, Any]] = [
      "83.8 against 22.8", _table4),
     ("Table 7: accuracy rises with depth to layer 5 (Caltech-101, 30 per class, %, layers 1-5)",
      "SVM 44.8 -> 66.2 -> 72.3 -> 76.6 -> 86.2; softmax at layers 5 and 7 only", _table7),
+    ("Sanity checks (Adebayo et al. 2018, beyond the paper): with conv5 to conv2 randomised, "
+     "the gradient's projection of the class logit keeps a rank correlation (|values|) below "
+     "0.2 with the trained network's, the deconvnet's and guided backprop's above 0.5",
+     "not in the paper (Adebayo et al.: guided backprop barely changes, the gradient does)",
+     _sanity),
 ]
 
 

@@ -75,6 +75,20 @@ def _table7(results: Path, profile: str) -> str:
     return table7_markdown(load_saved(f"table7_caltech101_{profile}", results)["data"])
 
 
+def _sanity(results: Path, profile: str) -> str:
+    from zflib.viz.sanity import sanity_markdown
+
+    data = load_saved(f"sanity_{profile}", results)["data"]
+    said = (f"{data['model']}, the class logit of the top class, {data['images']} validation "
+            f"images x {len(data['seeds'])} seeds (mean ± standard deviation); each column adds "
+            "one randomised layer, top first; the last column compares the top class's "
+            "projection with a random other class's (Nie et al.)")
+    return (f"**Rank correlation of absolute values** ({said}):\n\n"
+            + sanity_markdown(data, "spearman_abs") + "\n\n**SSIM:**\n\n"
+            + sanity_markdown(data, "ssim") + "\n\n**HOG similarity:**\n\n"
+            + sanity_markdown(data, "hog"))
+
+
 # (heading, PNG name prefixes, renderer of the section's numbers)
 SECTIONS: list[tuple[str, tuple[str, ...], Renderer | None]] = [
     ("Figure 1: unpooling with switches", ("fig01",), None),
@@ -88,6 +102,8 @@ SECTIONS: list[tuple[str, tuple[str, ...], Renderer | None]] = [
     ("Tables 2 and 3: ZFNet against AlexNet; ablations", ("table2", "table3"), _tables23),
     ("Table 4 and Figure 9: Caltech-101 transfer", ("table4", "fig09"), _table4),
     ("Table 7: each layer's features on Caltech-101", ("table7", "table07"), _table7),
+    ("Sanity checks: how much of a projection is the network (beyond the paper)", ("figS1",),
+     _sanity),
 ]
 
 

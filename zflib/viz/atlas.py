@@ -57,6 +57,11 @@ class ModelCard:
     accuracy: str | None  # its validation accuracy, when known
     input_size: int  # pixels (square network input)
     features: str  # the printed feature layers
+    rule: str = "deconvnet"  # the projections' backward rule (deconvnet, guided, gradient)
+
+
+# how a page names each backward rule ("projected to pixels by ...")
+_BY = {"deconvnet": "the deconvnet", "guided": "guided backprop", "gradient": "the gradient"}
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,7 @@ def index_page(card: ModelCard, layers: Sequence[LayerCard], *, source: str, ima
     body = (f"<h1>Unit atlas: {escape(card.name)}</h1>\n"
             f"<p>Every feature map of {len(layers)} layers ({total} maps), each with the "
             f"{k} strongest activations over {images} images of {escape(source)}, projected "
-            "back to pixels by the deconvnet beside the image patches behind them "
+            f"back to pixels by {_BY[card.rule]} beside the image patches behind them "
             "(Zeiler &amp; Fergus, ECCV 2014, Fig. 2).</p>\n"
             f"<table>\n<tr><th>architecture</th><td>{escape(card.architecture)}</td></tr>\n"
             f"<tr><th>input</th><td>{card.input_size}&times;{card.input_size} pixels</td></tr>\n"
@@ -329,7 +334,7 @@ def map_page(card: ModelCard, m: MapCard, *, image_format: str) -> str:
             f'<img class="sheet" src="{sheet}" alt="{escape(la.name)} map {m.index}: top-{k} '
             'projections and image patches">\n'
             f"<p>Left: the {k} strongest activations of this map, each projected to pixels by "
-            f"the deconvnet ({side}&times;{side}, strongest top left, row by row); right: the "
+            f"{_BY[card.rule]} ({side}&times;{side}, strongest top left, row by row); right: the "
             "image patches behind them. Both are cropped to the receptive field, "
             f"{_rf_text(la.rf)}.</p>\n"
             f"<h2>Classes of the top images</h2>\n<p>{classes}</p>\n"

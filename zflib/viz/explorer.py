@@ -37,13 +37,14 @@ class View:
         image: [3, S, S] the input as the network sees it, 0..1.
         activations: [C, h, w] the layer's maps for this image.
         position, value: (y, x) and value of the map's strongest activation in this image.
-        projection: [3, S, S] its deconvnet projection (Sec. 2.1).
+        projection: [3, S, S] its projection by ``rule`` (the deconvnet's: Sec. 2.1).
         rf: the layer's receptive field (for the box around a unit).
         top: the map's top-k over the mined images, projected, with their patches (Fig. 2).
         occlusion: the occlusion maps of this map and the target class (Fig. 7), or None.
         target, target_name, prob: the class of the occlusion's probability map, its name and
             probability on the unoccluded image (None without a trained classifier).
         timings: seconds spent per step of this update (cached steps are near 0).
+        rule: the backward rule of the projections (``deconvnet``, ``guided``, ``gradient``).
     """
 
     model: str
@@ -62,6 +63,11 @@ class View:
     target_name: str | None
     prob: float | None
     timings: dict[str, float]
+    rule: str = "deconvnet"
+
+
+# how a picture names each backward rule
+_RULE_NAMES = {"deconvnet": "deconvnet", "guided": "guided backprop", "gradient": "gradient"}
 
 
 def _tiles(tiles: list[np.ndarray], cols: int, gap: int = 1, fill: float = 1.0) -> np.ndarray:
@@ -154,7 +160,8 @@ def plot_view(view: View, *, width: float = 13.0) -> Figure:
     ax = axes[0, 3]
     ax.imshow(projection_to_rgb(view.projection), interpolation="nearest")
     _box(ax, view.rf, y, x, side, "red")
-    ax.set_title("deconvnet projection of the\nstrongest activation (this image)", fontsize=9)
+    ax.set_title(f"{_RULE_NAMES.get(view.rule, view.rule)} projection of the\nstrongest "
+                 "activation (this image)", fontsize=9)
 
     tp = view.top
     k = tp.projections.shape[1]
