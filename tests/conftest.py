@@ -90,3 +90,9 @@ def tiny_home(zf_home) -> Path:
 def _threads():
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_bars(monkeypatch):
+    """zflib's progress bars off (zflib.progress); a test of one deletes TQDM_DISABLE."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")

@@ -15,7 +15,7 @@ Layers, each importing only those below it (docs/architecture.md draws them from
   committed weights.
 - ``zflib.data``: datasets and the paper's preprocessing.
 - the core: ``config`` (profiles), ``memo`` (the figures' long passes kept for a rerun),
-  ``checkpoint``, ``distributed``, ``results``.
+  ``checkpoint``, ``distributed``, ``results``, ``progress`` (the bars of long work).
 
 The names of the flat layout before the layers keep working: ``from zflib import deconv,
 topk, occlusion``, ``import zflib.explorer`` and ``python -m zflib.mine`` reach the modules

@@ -366,6 +366,21 @@ def test_cli_builds_an_artifacts_atlas_from_a_folder(tmp_path, capsys):
     assert atlas.main(args) == 0 and json.loads(capsys.readouterr().out)["mining_cached"]
 
 
+def test_cli_shows_mining_projection_and_pages_on_stderr_unless_quiet(tmp_path, monkeypatch,
+                                                                     capsys):
+    monkeypatch.delenv("TQDM_DISABLE")  # the suite turns bars off (conftest)
+    args = ["--model", "alexnet64", "--folder", str(_folder(tmp_path / "photos", 5)),
+            "--layers", "conv1", "--k", "2", "--batch-size", "2",
+            "--cache-dir", str(tmp_path / "c")]
+    assert atlas.main([*args, "--out", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["maps"] == 96  # the summary alone on stdout
+    for bar in ("mining conv1", "3/3", "conv1: pages", "96/96"):
+        assert bar in err, (bar, err)
+    assert atlas.main([*args, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_cli_builds_the_atlas_of_ones_own_exported_model(tmp_path, monkeypatch, capsys):
     from zflib.config import get_config
     from zflib.training.artifacts import save_trained

@@ -290,3 +290,19 @@ def test_cached_mine_and_evolution_equal_the_tensor_path(tmp_path, monkeypatch):
             assert torch.allclose(g.projections, w.projections, atol=1e-5)
             assert torch.allclose(g.patches, w.patches)
     assert not torch.equal(got[1]["conv1"].projections, got[2]["conv1"].projections)
+
+
+def test_cli_shows_mining_projection_and_drawing_on_stderr_unless_quiet(tmp_path, monkeypatch,
+                                                                         capsys):
+    monkeypatch.delenv("TQDM_DISABLE")  # the suite turns bars off (conftest)
+    args = ["--model", "alexnet64", "--folder", str(_folder(tmp_path / "photos", 6)),
+            "--k", "2", "--batch-size", "4", "--maps", "1", "--layers", "conv1", "conv2"]
+    assert mine.main([*args, "--out", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    assert '"images": 6' in out  # the summary alone on stdout
+    for bar in ("mining conv1-conv2", "2/2", "projecting conv1-conv2",
+                "drawing top9_<layer>.png"):
+        assert bar in err, (bar, err)
+    assert mine.main([*args, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "b" / "top9_conv2.png").exists()

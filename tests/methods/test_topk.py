@@ -355,3 +355,17 @@ def test_chance_concentration_against_enumeration():
     assert topk.chance_concentration(labels, 8, draws=3) == 3  # every image: the largest class
     with pytest.raises(ValueError, match="k=9 out of range 1..8"):
         topk.chance_concentration(labels, 9)
+
+
+def test_mining_and_projection_show_their_progress_and_only_when_asked(monkeypatch, capsys):
+    monkeypatch.delenv("TQDM_DISABLE")  # the suite turns bars off (conftest)
+    model, x = _model(), _data(12)
+    quiet = topk.mine_topk(model, x, layers=["conv1", "conv2"], k=2, batch_size=5,
+                           progress=False)
+    assert capsys.readouterr().err == ""
+    shown = topk.mine_topk(model, x, layers=["conv1", "conv2"], k=2, batch_size=5)
+    err = capsys.readouterr().err
+    assert "mining conv1-conv2" in err and "3/3" in err  # 15 images (_data) in batches of 5
+    assert all(torch.equal(quiet[n].values, shown[n].values) for n in quiet)
+    topk.top_projections(model, x, x, shown, "conv2", [0, 1])  # x for display: [N, 3, S, S]
+    assert "projecting conv2" in capsys.readouterr().err

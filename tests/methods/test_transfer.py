@@ -162,6 +162,25 @@ def test_cached_curve_equals_a_fresh_fit_and_misses_on_any_change(zf_home, monke
     assert json.loads(entries[0].read_text())["curve"]["10"] == want[10]
 
 
+
+def test_fits_show_their_progress_which_never_enters_the_cache_key(zf_home, monkeypatch,
+                                                                   capsys):
+    monkeypatch.delenv("TQDM_DISABLE")  # the suite turns bars off (conftest)
+    x, y = _blobs(n_per_class=30, k=3, d=6, spread=1.0)
+    splits = T.make_splits(y, reserve=10, test_per_class=15, splits=2)
+    shown = T.accuracy_curve(x, y, splits, [2, 10], classifier="softmax", c=1.0, cache=True)
+    err = capsys.readouterr().err
+    assert "softmax fits" in err and "4/4" in err  # 2 sizes x 2 splits
+    quiet = T.accuracy_curve(x, y, splits, [2, 10], classifier="softmax", c=1.0, cache=True,
+                             progress=False)
+    assert quiet == shown and capsys.readouterr().err == ""
+    assert len(list((zf_home / "cache" / "classifiers").glob("*.json"))) == 1  # one entry
+    table = T.layer_table({"a": x, "b": x}, y, splits, size=10, layers=["a", "b"],
+                          classifiers={"softmax": 1.0})
+    assert table["softmax"]["a"] == table["softmax"]["b"]
+    assert "fits per layer" in capsys.readouterr().err
+
+
 # --- features -----------------------------------------------------------------------------------
 
 def test_pool_features_grid3_is_pool5():

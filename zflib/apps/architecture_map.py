@@ -29,7 +29,7 @@ from zflib.config import repo_root
 # top to bottom: the layers contract of pyproject.toml; siblings in one tuple
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("apps",), ("paper",), ("viz",), ("methods",), ("training", "memo"), ("data",),
-    ("checkpoint", "distributed", "results"), ("config",),
+    ("checkpoint", "distributed", "results", "progress"), ("config",),
 )
 BEGIN, END = "<!-- architecture:begin -->", "<!-- architecture:end -->"
 

@@ -56,6 +56,7 @@ from zflib.methods import deconv, topk
 from zflib.methods.deconv_steps import RULES, check_rule
 from zflib.methods.receptive import receptive_field
 from zflib.methods.subject import Subject, torchvision_names
+from zflib.progress import bar
 from zflib.training.train import default_device
 from zflib.viz import atlas as pages
 
@@ -318,7 +319,7 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
           layers: Sequence[str | int] | None = None, k: int = 9, batch_size: int = 128,
           cache_dir: str | Path | None = None, card: pages.ModelCard | None = None,
           source: str = "your images", image_format: str = "webp", quality: int = 85,
-          rule: str = "deconvnet") -> Report:
+          rule: str = "deconvnet", progress: bool = True) -> Report:
     """Write the atlas of ``sub`` over ``images`` into ``out``.
 
     Args:
@@ -334,6 +335,8 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
         image_format: ``webp``, ``jpeg`` or ``png``; ``quality`` for the lossy ones.
         rule: the projections' backward rule, ``deconvnet`` (default), ``guided`` or
             ``gradient`` (:func:`zflib.methods.deconv.project`).
+        progress: bars (rank 0's) over the mining's batches and over the maps projected and
+            paged (:func:`zflib.progress.bar`).
 
     Returns:
         :class:`Report` (this process's share under ``torchrun``).
@@ -395,7 +398,8 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
         top, _, cached = topk.cached_mine_topk(
             model, mine.batches(sub.preprocess, images, batch_size, shard=(rank, world)),
             cache_dir=topk.mining_cache() if cache_dir is None else cache_dir, layers=layers,
-            k=k, batch_size=batch_size, images=tensor_digest(images), name=sub.name)
+            k=k, batch_size=batch_size, images=tensor_digest(images), name=sub.name,
+            progress=progress)
         seconds["mining"] = time.perf_counter() - t
 
         # 2. this rank's maps, projected in blocks, then drawn and paged
@@ -403,13 +407,17 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
                    for c in cards}
         place = {(c.name, m): i for i, (c, m) in enumerate(order)}
         by_name = {c.name: c for c in cards}
-        for j, (la, maps) in enumerate(_chunks(model, layers, {c.name: c.maps for c in cards}, k,
-                                               sub.preprocess.crop)):
-            if j % world != rank:
-                continue
+        chunks = [(la, maps) for j, (la, maps) in enumerate(_chunks(
+            model, layers, {c.name: c.maps for c in cards}, k, sub.preprocess.crop))
+            if j % world == rank]
+        done = bar(total=sum(len(m) for _, m in chunks), unit="map",
+                   progress=progress and rank == 0, desc="maps")
+        for la, maps in chunks:
             t = time.perf_counter()
-            tp = mine.project(sub, images, top, {la: maps}, rule=rule)[la]
+            done.set_description(f"{la}: projecting")
+            tp = mine.project(sub, images, top, {la: maps}, rule=rule, progress=False)[la]
             seconds["projection"] += time.perf_counter() - t
+            done.set_description(f"{la}: pages")
             c = by_name[la]
             for i, m in enumerate(maps.tolist()):
                 t = time.perf_counter()
@@ -432,6 +440,8 @@ def build(sub: Subject, images: torch.Tensor, out: str | Path, *,
                 written += site.write(files["page"], pages.map_page(card, card_m,
                                                                     image_format=image_format))
                 seconds["pages"] += time.perf_counter() - t
+                done.update(1)
+        done.close()
 
         # 3. rank 0: the index and layer pages, then the final marker
         t = time.perf_counter()
@@ -494,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
     p.add_argument("--rule", default="deconvnet", choices=list(RULES),
                    help="the projections' backward rule at a ReLU (default: deconvnet)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (by default mining, projection and page writing "
+                        "show theirs on stderr)")
     args = p.parse_args(argv)
     if args.device and (bad := device_error(args.device)):
         p.error(bad)
@@ -535,7 +548,7 @@ def _main(args: argparse.Namespace) -> int:
         rep = build(sub, images, args.out, names=names, classes=classes, layers=args.layers,
                     k=args.k, batch_size=args.batch_size, cache_dir=args.cache_dir, card=card,
                     source=source, image_format=args.format, quality=args.quality,
-                    rule=args.rule)
+                    rule=args.rule, progress=not args.quiet)
         if distributed.shard()[0] == 0:
             files, size = folder_bytes(args.out)
             print(json.dumps({"out": str(Path(args.out) / "index.html"), "maps": rep.maps,

@@ -144,7 +144,7 @@ class Explorer:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else topk.mining_cache()
         self.top, self.mining_seconds, self.mining_cached = topk.cached_mine_topk(
             self.model, self.inputs, cache_dir=self.cache_dir, layers=self.layers, k=k,
-            batch_size=batch_size, images=images, name=subject.name)
+            batch_size=batch_size, images=images, name=subject.name, progress=False)
         self._channels = {n: self.top[n].values.shape[0] for n in self.layers}
         self._traces = _LRU(4)
         self._tops = _LRU(64)
@@ -224,7 +224,8 @@ class Explorer:
 
         t = time.perf_counter()
         tp = self._tops.get_or((name, fmap, rule), lambda: topk.top_projections(
-            self.model, self.inputs, self.display, self.top, name, [fmap], rule=rule))
+            self.model, self.inputs, self.display, self.top, name, [fmap], rule=rule,
+            progress=False))
         timings["top-k projections"] = time.perf_counter() - t
 
         t = time.perf_counter()

@@ -30,7 +30,7 @@ import argparse
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -48,6 +48,7 @@ from zflib.methods.subject import (
     torchvision_subject,
     zf_subject,
 )
+from zflib.progress import bar, ticks
 from zflib.training.train import default_device
 
 
@@ -96,14 +97,30 @@ def images_of(sub: Subject, *, split: str = "val", folder: str | Path | None = N
 
 
 def batches(pre: Preprocess, images: torch.Tensor, batch_size: int, *, shard: tuple[int, int]
-            ) -> Iterator[torch.Tensor]:
+            ) -> Iterable[torch.Tensor]:
     """Network inputs batch by batch, computed only for this shard's batches (``i % world ==
     rank``); the others are empty placeholders of the right length, which
-    :func:`zflib.methods.topk.mine_topk` only counts."""
-    r, world = shard
-    for b, i in enumerate(range(0, len(images), batch_size)):
-        chunk = images[i:i + batch_size]
-        yield pre.inputs(chunk) if b % world == r else torch.empty(len(chunk), 0)
+    :func:`zflib.methods.topk.mine_topk` only counts. Its ``len()`` is the number of batches
+    (a progress bar's total)."""
+    return _Batches(pre, images, batch_size, shard=shard)
+
+
+class _Batches:
+    """:func:`batches`, iterable again and again, with a length."""
+
+    def __init__(self, pre: Preprocess, images: torch.Tensor, batch_size: int, *,
+                 shard: tuple[int, int]) -> None:
+        self.pre, self.images, self.batch_size, self.shard = pre, images, batch_size, shard
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        r, world = self.shard
+        for b, i in enumerate(range(0, len(self.images), self.batch_size)):
+            chunk = self.images[i:i + self.batch_size]
+            yield self.pre.inputs(chunk) if b % world == r else torch.empty(len(chunk), 0)
+
 
 
 def _shifted(top: dict[str, topk.TopK], offset: int) -> dict[str, topk.TopK]:
@@ -114,7 +131,8 @@ def _shifted(top: dict[str, topk.TopK], offset: int) -> dict[str, topk.TopK]:
 
 def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAYERS, k: int = 9,
          batch_size: int = 128, device: str | torch.device | None = None,
-         checkpoint: str | Path | None = None, chunk: int = 50) -> dict[str, topk.TopK]:
+         checkpoint: str | Path | None = None, chunk: int = 50,
+         progress: bool = True) -> dict[str, topk.TopK]:
     """:func:`zflib.methods.topk.mine_topk` over ``images`` through ``sub``'s preprocessing; under
     an initialised process group every rank takes its share and all get the merged result.
 
@@ -123,6 +141,8 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
     saved chunk and ends with the result of an uninterrupted one (:func:`zflib.methods.topk.merge`
     is exact, so even another number of ranks may resume it). A file from another model, image
     set or setting is ignored (its key differs) and overwritten.
+
+    ``progress``: one bar over every batch (rank 0's; a resumed run starts it where it was).
     """
     shard = distributed.shard()
     state, start = None, 0  # the merged result so far, the next image
@@ -144,26 +164,38 @@ def mine(sub: Subject, images: torch.Tensor, *, layers: Sequence[str] = topk.LAY
             torch.distributed.broadcast_object_list(resumed, src=0)
         state, start = resumed
     step = batch_size * chunk if checkpoint is not None else max(len(images), 1)
-    for s in range(start, len(images), step):
-        part = _shifted(topk.mine_topk(
-            sub.model, batches(sub.preprocess, images[s:s + step], batch_size, shard=shard),
-            layers=layers, k=k, device=device), s)
-        state = part if state is None else topk.merge(state, part)
-        if checkpoint is not None and shard[0] == 0:
-            topk.save_topk(checkpoint, state, key=key, next=s + step)
+    total = len(batches(sub.preprocess, images, batch_size, shard=shard))
+    with bar(total=total, initial=min(start // batch_size, total), unit="batch",
+             progress=progress and shard[0] == 0, desc=f"mining {_span(layers)}") as done:
+        for s in range(start, len(images), step):
+            part = _shifted(topk.mine_topk(
+                sub.model, ticks(batches(sub.preprocess, images[s:s + step], batch_size,
+                                         shard=shard), done),
+                layers=layers, k=k, device=device, progress=False), s)
+            state = part if state is None else topk.merge(state, part)
+            if checkpoint is not None and shard[0] == 0:
+                topk.save_topk(checkpoint, state, key=key, next=s + step)
     if state is None:  # no images
-        state = topk.mine_topk(sub.model, iter(()), layers=layers, k=k, device=device)
+        state = topk.mine_topk(sub.model, iter(()), layers=layers, k=k, device=device,
+                               progress=False)
     return state
 
 
+def _span(layers: Sequence[str]) -> str:
+    """``conv1-conv5`` (a bar's description)."""
+    layers = list(layers)
+    return "" if not layers else layers[0] if len(layers) == 1 else f"{layers[0]}-{layers[-1]}"
+
+
 def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
-            maps: dict[str, torch.Tensor], *, rule: str = "deconvnet"
+            maps: dict[str, torch.Tensor], *, rule: str = "deconvnet", progress: bool = True
             ) -> dict[str, topk.TopProjections]:
     """Fig. 2's projections and patches of ``maps`` (per layer), preprocessing only the
     images among their top-k (not all of ``images``); ``rule``: the backward rule
-    (:func:`zflib.methods.deconv.project`)."""
+    (:func:`zflib.methods.deconv.project`); ``progress``: a bar over the layers."""
     out = {}
-    for layer, m in maps.items():
+    for layer, m in bar(maps.items(), progress=progress, total=len(maps), unit="layer",
+                        desc=f"projecting {_span(list(maps))}"):
         every, sel = top[layer], top[layer].select(m)
         used = sel.images[sel.images >= 0].unique()
         local = torch.full((len(images),), -1, dtype=torch.long)
@@ -173,29 +205,31 @@ def project(sub: Subject, images: torch.Tensor, top: dict[str, topk.TopK],
             every.images >= 0, local[every.images.clamp(min=0)], every.images))
         x = sub.preprocess.inputs(images[used]).to(next(sub.model.parameters()).device)
         tp = topk.top_projections(sub.model, x, sub.preprocess.display(images[used]),
-                                  remapped, layer, m, rule=rule)
+                                  remapped, layer, m, rule=rule, progress=False)
         out[layer] = dataclasses.replace(tp, top=sel)
     return out
 
 
 def cached_mine(sub: Subject, images: torch.Tensor, *, cache_dir: str | Path | None,
                 layers: Sequence[str] = topk.LAYERS, k: int = 9, batch_size: int = 128,
-                digest: str | None = None) -> dict[str, topk.TopK]:
+                digest: str | None = None, progress: bool = True) -> dict[str, topk.TopK]:
     """:func:`zflib.methods.topk.cached_mine_topk` over uint8 ``images`` [N, H, W, 3] through
     ``sub``'s preprocessing, one batch of inputs at a time (10,000 inputs at 224 pixels would
     take 6 GB at once), cached under ``cache_dir`` (None: not cached) by the images' digest
-    (``digest``: :func:`zflib.data.common.tensor_digest` of ``images``, if known).
+    (``digest``: :func:`zflib.data.common.tensor_digest` of ``images``, if known);
+    ``progress``: a bar over the batches mined.
 
     Paper: Sec. 4, Fig. 2."""
     return topk.cached_mine_topk(
         sub.model, batches(sub.preprocess, images, batch_size, shard=(0, 1)),
         cache_dir=cache_dir, layers=layers, k=k, batch_size=batch_size,
-        images=digest or tensor_digest(images), name=sub.name)[0]
+        images=digest or tensor_digest(images), name=sub.name, progress=progress)[0]
 
 
 def evolution(load: Callable[[int], Subject], epochs: Sequence[int], images: torch.Tensor,
               maps: dict[str, torch.Tensor], *, batch_size: int = 128,
-              cache_dir: str | Path | None = None, rule: str = "deconvnet"
+              cache_dir: str | Path | None = None, rule: str = "deconvnet",
+              progress: bool = True
               ) -> dict[int, dict[str, topk.TopProjections]]:
     """For each epoch, the strongest activation (k = 1) of each chosen map over uint8
     ``images``, projected: ``{epoch: {layer: TopProjections}}``, as
@@ -209,15 +243,16 @@ def evolution(load: Callable[[int], Subject], epochs: Sequence[int], images: tor
         maps: {layer: [M] maps}, e.g. from :func:`zflib.methods.topk.choose_maps`.
         cache_dir: where each epoch's mining is cached (None: not cached).
         rule: the projections' backward rule (:func:`zflib.methods.deconv.project`).
+        progress: a bar over the epochs (each mined, then projected).
 
     Paper: Sec. 4.1, Fig. 4."""
     digest = tensor_digest(images)  # once, not per epoch
     out: dict[int, dict[str, topk.TopProjections]] = {}
-    for e in epochs:
+    for e in bar(epochs, progress=progress, unit="epoch", desc="epochs mined and projected"):
         sub = load(e)
         top = cached_mine(sub, images, cache_dir=cache_dir, layers=list(maps), k=1,
-                          batch_size=batch_size, digest=digest)
-        out[e] = project(sub, images, top, maps, rule=rule)
+                          batch_size=batch_size, digest=digest, progress=False)
+        out[e] = project(sub, images, top, maps, rule=rule, progress=False)
     return out
 
 
@@ -248,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
     p.add_argument("--rule", default="deconvnet", choices=list(RULES),
                    help="the projections' backward rule at a ReLU (default: deconvnet)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (by default mining, projection and drawing show "
+                        "theirs on stderr)")
     args = p.parse_args(argv)
     if args.device and (bad := device_error(args.device)):
         p.error(bad)
@@ -286,7 +324,8 @@ def _main(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         top = mine(sub, images, layers=args.layers, k=args.k, batch_size=args.batch_size,
-                   device=device, checkpoint=partial, chunk=args.checkpoint_every)
+                   device=device, checkpoint=partial, chunk=args.checkpoint_every,
+                   progress=not args.quiet)
         seconds = time.perf_counter() - t
         if rank != 0:
             return 0
@@ -308,7 +347,10 @@ def _main(args: argparse.Namespace) -> int:
             from zflib.viz.deconv import plot_top9
 
             chosen = topk.choose_maps(sub.model, args.layers, args.maps, seed=args.seed)
-            for n, tp in project(sub, images, top, chosen, rule=args.rule).items():
+            projected = project(sub, images, top, chosen, rule=args.rule,
+                                progress=not args.quiet)
+            for n, tp in bar(projected.items(), progress=not args.quiet, total=len(projected),
+                             unit="figure", desc="drawing top9_<layer>.png"):
                 save_figure(plot_top9(tp), f"top9_{n}", folder=out, dpi=120, close=True)
         print(json.dumps(summary, indent=1))
     return 0

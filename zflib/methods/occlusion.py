@@ -45,6 +45,7 @@ from torch import nn
 from zflib.config import Config
 from zflib.data.transforms import center_crop
 from zflib.methods import deconv, incremental
+from zflib.progress import bar
 from zflib.training.models import ConvNet, in_eval_mode
 
 # Tiny ImageNet classes used to pick the Fig. 7 examples (WordNet ids).
@@ -533,7 +534,7 @@ def _shortlist(probs: torch.Tensor, labels: torch.Tensor, among: torch.Tensor | 
 
 def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
                     classes: list[str], probs: torch.Tensor, *, baseline: torch.Tensor | float,
-                    size: int, candidates: int = 8) -> list[int]:
+                    size: int, candidates: int = 8, progress: bool = True) -> list[int]:
     """The three Fig. 7 examples, by a fixed rule.
 
     Candidates of a group are ``candidates`` of its correctly classified images, taken at
@@ -553,16 +554,21 @@ def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
     Args:
         inputs: [N, 3, S, S] network inputs; labels: [N]; classes: class ids (wnids);
         probs: [N, K] class probabilities (:func:`zflib.training.evaluate.predict`).
+        progress: a bar over the candidates occluded (at most ``3 * candidates``).
 
     Paper: Sec. 4.2, Fig. 7 (a Pomeranian, a car wheel, an Afghan hound).
     """
     if candidates < 1:
         raise ValueError(f"candidates {candidates} out of range 1..")
+    searched = bar(total=3 * candidates, progress=progress, unit="img",
+                   desc="occluding candidates")
 
     @functools.cache
     def coarse(i: int) -> OcclusionMaps:
-        return occlusion_maps(model, inputs[i], int(labels[i]), size=size, stride=size,
+        maps = occlusion_maps(model, inputs[i], int(labels[i]), size=size, stride=size,
                               baseline=baseline)
+        searched.update(1)
+        return maps
 
     def drop(i: int) -> float:
         m = coarse(i)
@@ -580,21 +586,24 @@ def choose_examples(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor,
     if not rest:
         raise ValueError(f"no image left for the third example ({len(labels)} images)")
     rest = [i for i in rest if located(i)] or rest
-    return [dog, car, max(rest, key=lambda i: feature_off_object(coarse(i)))]
+    third = max(rest, key=lambda i: feature_off_object(coarse(i)))
+    searched.close()
+    return [dog, car, third]
 
 
 def fig7_panels(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor, picks: list[int],
                 *, baseline: torch.Tensor | float, size: int, stride: int, top=None,
-                k: int = 8) -> list[tuple[OcclusionMaps, MapProjections | None]]:
+                k: int = 8, progress: bool = True
+                ) -> list[tuple[OcclusionMaps, MapProjections | None]]:
     """Panels (b)-(e) of Fig. 7 for each image ``picks[i]`` of ``inputs``.
 
     ``top``: :func:`zflib.methods.topk.mine_topk` over ``inputs`` for panel (c) (``None``: no panel
-    (c)); ``k`` other images per map.
+    (c)); ``k`` other images per map; ``progress``: a bar over the images.
 
     Paper: Sec. 4.2, Fig. 7.
     """
     out = []
-    for i in picks:
+    for i in bar(picks, progress=progress, unit="img", desc="occluding"):
         maps = occlusion_maps(model, inputs[i], int(labels[i]), size=size, stride=stride,
                               baseline=baseline)
         proj = None if top is None else map_projections(model, inputs[i], maps.channel, top,

@@ -43,6 +43,7 @@ from zflib.data.common import cache_dir, cache_key, tensor_digest
 from zflib.methods import deconv, deconv_general
 from zflib.methods.deconv_steps import check_rule
 from zflib.methods.receptive import crop_patches, receptive_field
+from zflib.progress import bar
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 _EMPTY = torch.iinfo(torch.long).max  # image index of an empty slot (sorts last on ties)
@@ -121,7 +122,8 @@ def _batches(data, batch_size: int) -> Iterable[torch.Tensor]:
 def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
               layers: Sequence[str | int] = LAYERS, k: int = 9, batch_size: int = 256,
               shard: tuple[int, int] | None = None,
-              device: torch.device | str | None = None) -> dict[str, TopK]:
+              device: torch.device | str | None = None,
+              progress: bool = True) -> dict[str, TopK]:
     """The k strongest activations (one per image) of every map of ``layers`` over ``data``.
 
     Args:
@@ -136,6 +138,7 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
             Default: the ``torch.distributed`` rank if initialised (then results are gathered
             and merged across ranks), else everything.
         device: where the batches go: the model's device (the default; another is refused).
+        progress: a bar over the batches (:func:`zflib.progress.bar`; on rank 0 only).
 
     Returns:
         {layer name: :class:`TopK`} on the CPU.
@@ -165,7 +168,10 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
     chans = deconv_general.in_channels(model)
     state: dict[str, TopK] = {}
     seen = 0
-    for b, xb in enumerate(_batches(data, batch_size)):
+    batches = bar(_batches(data, batch_size), progress=progress and rank == 0,
+                  total=_count(data, batch_size), unit="batch",
+                  desc=f"mining {names[0]}" + (f"-{names[-1]}" if len(names) > 1 else ""))
+    for b, xb in enumerate(batches):
         n = len(xb)  # other ranks' batches are only counted (zflib.apps.mine passes placeholders)
         if b % world == rank:
             # one image [3, S, S] (what a Dataset yields) would run as an unbatched conv and
@@ -195,6 +201,16 @@ def mine_topk(model: nn.Module, data: torch.Tensor | Iterable, *,
         for p in parts[1:]:
             state = merge(state, p)
     return {n: state[n] for n in names}
+
+
+def _count(data, batch_size: int) -> int | None:
+    """How many batches ``data`` makes (:func:`mine_topk`), if it knows its length."""
+    if isinstance(data, torch.Tensor):
+        return -(-len(data) // batch_size)
+    try:
+        return len(data)
+    except TypeError:  # a generator
+        return None
 
 
 def _forward(model: nn.Module, names: Sequence[str]
@@ -324,7 +340,8 @@ class TopProjections:
 def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tensor,
                     top: TopK | dict[str, TopK], layer: str | int, maps: deconv.Ints, *,
                     rule: str = "deconvnet", unpool: str = "sum", lrn: str | None = None,
-                    image_batch: int = 64, fill: float = 1.0) -> TopProjections:
+                    image_batch: int = 64, fill: float = 1.0,
+                    progress: bool = True) -> TopProjections:
     """Deconvnet projections of the top-k activations of ``maps``, one forward pass per image
     (guided backprop's or the gradient's by ``rule``).
 
@@ -336,6 +353,7 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
         rule, unpool, lrn: see :func:`zflib.methods.deconv.project`.
         image_batch: distinct images traced together.
         fill: patch value outside the image (1.0: white).
+        progress: a bar over the images traced (:func:`zflib.progress.bar`).
 
     Returns:
         :class:`TopProjections`.
@@ -365,15 +383,18 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
     valid = img >= 0
     full = torch.zeros(m * k, 3, *inputs.shape[-2:])
     distinct = img[valid].unique()
-    for s in range(0, len(distinct), image_batch):
-        chunk = distinct[s:s + image_batch]
-        tr = deconv.forward_trace(model, inputs[chunk], name)
-        local = torch.full((len(inputs),), -1, dtype=torch.long)
-        local[chunk] = torch.arange(len(chunk))
-        which = valid & (local[img.clamp(min=0)] >= 0)
-        if which.any():
-            full[which] = tr.project(name, mp[which], pos[which], local[img[which]],
-                                     rule=rule, unpool=unpool, lrn=lrn).cpu().float()
+    with bar(total=len(distinct), progress=progress, unit="img",
+             desc=f"projecting {name}") as traced:
+        for s in range(0, len(distinct), image_batch):
+            chunk = distinct[s:s + image_batch]
+            tr = deconv.forward_trace(model, inputs[chunk], name)
+            local = torch.full((len(inputs),), -1, dtype=torch.long)
+            local[chunk] = torch.arange(len(chunk))
+            which = valid & (local[img.clamp(min=0)] >= 0)
+            if which.any():
+                full[which] = tr.project(name, mp[which], pos[which], local[img[which]],
+                                         rule=rule, unpool=unpool, lrn=lrn).cpu().float()
+            traced.update(len(chunk))
     rf = receptive_field(model, name, side=inputs.shape[-1])
     proj = crop_patches(full, rf, pos[:, 0], pos[:, 1], fill=0.0)
     disp = display[img.clamp(min=0)].float()
@@ -422,8 +443,8 @@ def mining_cache() -> Path:
 def cached_mine_topk(model: nn.Module, inputs: torch.Tensor | Iterable, *,
                      cache_dir: str | Path | None,
                      layers: Sequence[str | int] = LAYERS, k: int = 9, batch_size: int = 256,
-                     images: torch.Tensor | str | None = None, name: str = ""
-                     ) -> tuple[dict[str, TopK], float, bool]:
+                     images: torch.Tensor | str | None = None, name: str = "",
+                     progress: bool = True) -> tuple[dict[str, TopK], float, bool]:
     """:func:`mine_topk` over ``inputs``, cached on disk (``cache_dir=None``: not cached).
 
     The file ``<cache_dir>/topk-<digest>.pt`` is keyed by the weights of ``features``, the
@@ -432,6 +453,7 @@ def cached_mine_topk(model: nn.Module, inputs: torch.Tensor | Iterable, *,
     images in the key: a tensor (e.g. the raw pixels the inputs come from), or its
     :func:`zflib.data.common.tensor_digest` for a caller that mines the same images more than
     once; default: ``inputs`` (which must then be a tensor, not an iterable of batches).
+    ``progress``: a bar over the mining's batches (none when it is read from the cache).
 
     Returns:
         ``({layer: TopK}, seconds spent, whether it came from the cache)``.
@@ -453,7 +475,7 @@ def cached_mine_topk(model: nn.Module, inputs: torch.Tensor | Iterable, *,
             return load_topk(path)[0], time.perf_counter() - t, True
         except (OSError, RuntimeError, KeyError, TypeError, ValueError):
             pass  # unreadable: mine again and overwrite
-    top = mine_topk(model, inputs, layers=names, k=k, batch_size=batch_size)
+    top = mine_topk(model, inputs, layers=names, k=k, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t
     if path is not None:
         save_topk(path, top, name=name, layers=names, k=k)

@@ -56,6 +56,7 @@ from zflib.config import TRANSFER_PROFILES, Config, TransferSettings, transfer_s
 from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import center_crop, normalize
 from zflib.methods.activations import extract
+from zflib.progress import bar
 from zflib.training.models import ConvNet, eval_mode
 from zflib.training.train import default_device, machine_name
 
@@ -190,18 +191,20 @@ def pool_features(act: torch.Tensor, *, grid: int = 3) -> torch.Tensor:
 @torch.no_grad()
 def layer_features(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cfg: Config, *,
                    layers: Sequence[str] = LAYERS, grid: int = 3,
-                   batch_size: int = 256) -> dict[str, np.ndarray]:
+                   batch_size: int = 256, progress: bool = True) -> dict[str, np.ndarray]:
     """Pooled features of ``layers`` for uint8 ``images`` [N, H, W, 3], float16 [N, D] each.
 
     Inputs are ``(x - mean) * cfg.input_scale``, centre crop ``cfg.crop_size``; the model runs
     in eval mode (no dropout) on its own device; its mode is restored afterwards.
+    ``progress``: a bar over the batches.
 
     Paper: Sec. 5.2 ("layers 1-7 ... fixed"), Sec. 5.3.
     """
     device = next(model.parameters()).device
     out: dict[str, list[np.ndarray]] = {n: [] for n in layers}
     with eval_mode(model):
-        for i in range(0, len(images), batch_size):
+        for i in bar(range(0, len(images), batch_size), progress=progress, unit="batch",
+                     desc="features"):
             x = normalize(images[i:i + batch_size].to(device), mean.to(device), cfg.input_scale)
             acts = extract(model, center_crop(x, cfg.crop_size), list(layers),
                            batch_size=batch_size)
@@ -223,11 +226,12 @@ class FeatureSet:
 
 def cached_features(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cfg: Config, *,
                     layers: Sequence[str] = LAYERS, grid: int = 3,
-                    name: str = "features") -> FeatureSet:
+                    name: str = "features", progress: bool = True) -> FeatureSet:
     """:func:`layer_features`, stored once under ``$ZF_HOME/cache/<name>-<key>/<layer>.npy``.
 
     The key hashes the weights, the images, the mean, the layers, ``grid`` and the input
-    settings, so new weights or data never reuse stale features.
+    settings, so new weights or data never reuse stale features. ``progress``: a bar over the
+    batches, when they are computed.
     """
     key = cache_key(tensor_digest(*model.state_dict().values()), tensor_digest(images, mean),
                     list(layers), grid, cfg.crop_size, cfg.input_scale)
@@ -237,7 +241,8 @@ def cached_features(model: ConvNet, images: torch.Tensor, mean: torch.Tensor, cf
         arrays = {n: np.load(folder / f"{n}.npy") for n in layers}
         return FeatureSet(arrays, float(meta["seconds"]), True)
     t0 = time.perf_counter()
-    arrays = layer_features(model, images, mean, cfg, layers=layers, grid=grid)
+    arrays = layer_features(model, images, mean, cfg, layers=layers, grid=grid,
+                            progress=progress)
     seconds = time.perf_counter() - t0
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -272,10 +277,12 @@ def fixed_model(model_name: str, layers: Sequence[str], *,
 
 
 def caltech101_features(model_name: str, settings: TransferSettings, *,
-                        device: torch.device | str = "cpu") -> tuple[Any, ImageSet, FeatureSet]:
+                        device: torch.device | str = "cpu",
+                        progress: bool = True) -> tuple[Any, ImageSet, FeatureSet]:
     """The start of every Caltech-101 experiment: committed model ``model_name``
     (:func:`zflib.training.artifacts.load_trained`), Caltech-101 at its input size (background class
-    and per-class limit from ``settings``), and its ``settings.layers`` features, cached.
+    and per-class limit from ``settings``), and its ``settings.layers`` features, cached
+    (``progress``: a bar over their batches).
 
     Returns ``(trained, data, features)``.
 
@@ -288,7 +295,7 @@ def caltech101_features(model_name: str, settings: TransferSettings, *,
                            per_class_limit=settings.per_class_limit)
     features = cached_features(trained.model, data.images, trained.mean, trained.cfg,
                                layers=settings.layers, grid=settings.grid,
-                               name=f"caltech101-{model_name}")
+                               name=f"caltech101-{model_name}", progress=progress)
     return trained, data, features
 
 
@@ -440,9 +447,11 @@ def accuracy_curve(features: np.ndarray, labels: torch.Tensor | np.ndarray, spli
                    sizes: Sequence[int], *, classifier: str = "softmax", c: float = 0.1,
                    scaling: str = "standard", max_iter: int = 100,
                    device: torch.device | str = "cpu", cache: bool = False,
-                   ledger: list[dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
+                   ledger: list[dict[str, Any]] | None = None,
+                   progress: bool = True) -> dict[int, dict[str, Any]]:
     """For each ``n`` in ``sizes``: the summary (:func:`summarize`) over ``splits`` of
-    ``classifier`` on ``features`` [N, D] trained with ``n`` images per class.
+    ``classifier`` on ``features`` [N, D] trained with ``n`` images per class; ``progress``:
+    a bar over the fits (none when they are read from the cache).
 
     With ``cache``, the result is stored under ``$ZF_HOME/cache/classifiers/`` keyed by the
     features' and labels' bytes, the splits and every setting (:func:`cached_curve`), so a
@@ -455,21 +464,30 @@ def accuracy_curve(features: np.ndarray, labels: torch.Tensor | np.ndarray, spli
     labels = np.asarray(labels)
     if cache:
         return cached_curve(features, labels, splits, sizes, ledger=ledger, classifier=classifier,
-                            c=c, scaling=scaling, max_iter=max_iter, device=device)
-    return {int(n): summarize([split_score(features, labels, s, n, classifier=classifier, c=c,
-                                           scaling=scaling, max_iter=max_iter, device=device)
-                               for s in splits])
-            for n in sizes}
+                            c=c, scaling=scaling, max_iter=max_iter, device=device,
+                            progress=progress)
+    fits = bar(total=len(sizes) * len(splits), progress=progress, unit="fit",
+               desc=f"{classifier} fits")
+    curve = {}
+    for n in sizes:
+        scores = []
+        for s in splits:
+            scores.append(split_score(features, labels, s, n, classifier=classifier, c=c,
+                                      scaling=scaling, max_iter=max_iter, device=device))
+            fits.update(1)
+        curve[int(n)] = summarize(scores)
+    fits.close()
+    return curve
 
 
 def cached_curve(features: np.ndarray, labels: np.ndarray, splits: list[Split],
                  sizes: Sequence[int], *, ledger: list[dict[str, Any]] | None = None,
-                 **fit: Any) -> dict[int, dict[str, Any]]:
+                 progress: bool = True, **fit: Any) -> dict[int, dict[str, Any]]:
     """:func:`accuracy_curve` (``fit``: its keyword settings), read from
     ``$ZF_HOME/cache/classifiers/<key>.json`` when that exact fit ran before, else computed
     and stored there with the seconds it took. The key hashes the features, the labels, every
     split's indices, the sizes, the settings and the device type (a GPU's float sums differ in
-    the last digits). ``ledger``: as in :func:`accuracy_curve`."""
+    the last digits). ``ledger`` and ``progress``: as in :func:`accuracy_curve`."""
     device = torch.device(fit.get("device", "cpu"))
     split_bytes = [torch.from_numpy(np.concatenate([*sp.order, sp.test]).astype(np.int64))
                    for sp in splits]
@@ -489,7 +507,7 @@ def cached_curve(features: np.ndarray, labels: np.ndarray, splits: list[Split],
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # a torn, corrupt or older entry: fit again and rewrite it
     t0 = time.perf_counter()
-    curve = accuracy_curve(features, labels, splits, sizes, **fit)
+    curve = accuracy_curve(features, labels, splits, sizes, progress=progress, **fit)
     seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -503,23 +521,32 @@ def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarr
                 splits: list[Split], *, size: int, layers: Sequence[str] = LAYERS,
                 classifiers: dict[str, float] | None = None, scaling: str = "standard",
                 max_iter: int = 100, device: torch.device | str = "cpu", cache: bool = False,
-                ledger: list[dict[str, Any]] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+                ledger: list[dict[str, Any]] | None = None,
+                progress: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
     """``{classifier: {layer: summary}}``: each classifier on each layer's features, trained
     with ``size`` images per class on every split. ``classifiers`` maps ``svm``/``softmax`` to
     its ``C`` (default both, with :class:`TransferSettings`' values); ``cache`` and ``ledger``
-    as in :func:`accuracy_curve`.
+    as in :func:`accuracy_curve`; ``progress``: a bar over the (classifier, layer) curves.
 
     Paper: Sec. 5.3, Table 7.
     """
     s = TransferSettings()
     classifiers = classifiers or {"svm": s.svm_c, "softmax": s.softmax_c}
     labels = np.asarray(labels)
-    return {clf: {layer: accuracy_curve(features[layer], labels, splits, [size],
-                                        classifier=clf, c=c, scaling=scaling,
-                                        max_iter=max_iter, device=device, cache=cache,
-                                        ledger=ledger)[size]
-                  for layer in layers}
-            for clf, c in classifiers.items()}
+    curves = bar(total=len(classifiers) * len(layers), progress=progress, unit="curve",
+                 desc="fits per layer")
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for clf, c in classifiers.items():
+        table[clf] = {}
+        for layer in layers:
+            curves.set_postfix_str(f"{clf} on {layer}", refresh=False)
+            table[clf][layer] = accuracy_curve(features[layer], labels, splits, [size],
+                                               classifier=clf, c=c, scaling=scaling,
+                                               max_iter=max_iter, device=device, cache=cache,
+                                               ledger=ledger, progress=False)[size]
+            curves.update(1)
+    curves.close()
+    return table
 
 
 # --------------------------------------------------------------------------------------------
@@ -548,14 +575,16 @@ def table4_splits(labels: torch.Tensor | np.ndarray, s: TransferSettings) -> lis
 
 def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: TransferSettings,
                *, scratch: dict[str, Any] | None = None, device: torch.device | str = "cpu",
-               dataset: str = "caltech101", model_name: str = "zfnet64") -> dict[str, Any]:
+               dataset: str = "caltech101", model_name: str = "zfnet64",
+               progress: bool = True) -> dict[str, Any]:
     """Table 4 and Fig. 9 on ``data``: a softmax on fixed fc7 features for every size in
     ``settings.table_sizes`` and ``settings.curve_sizes``, beside ``scratch``, the
     from-scratch baseline as :func:`zflib.paper.scratch.baseline` returns it (None: left out).
 
     Returns a JSON-ready dict: ``pretrained`` and ``scratch`` map ``n`` to summaries;
     ``seconds`` the time of each part; ``paper`` the paper's Table 4 (``dataset="caltech101"``)
-    or Table 5 (``"caltech256"``; use ``table_sizes=(15, 30, 45, 60)``).
+    or Table 5 (``"caltech256"``; use ``table_sizes=(15, 30, 45, 60)``). ``progress``: a bar
+    over the classifier fits.
 
     Paper: Sec. 5.2, Tables 4 and 5, Fig. 9 (there on Caltech-256).
     """
@@ -565,7 +594,8 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
     fits: list[dict[str, Any]] = []
     pre = accuracy_curve(features.layers["fc7"], data.labels, splits, sizes,
                          classifier="softmax", c=s.softmax_c, scaling=s.scaling,
-                         max_iter=s.max_iter, device=device, cache=True, ledger=fits)
+                         max_iter=s.max_iter, device=device, cache=True, ledger=fits,
+                         progress=progress)
     scratch = scratch or {}
     return {**_describe(data, s, cfg, dataset, model_name),
             "table_sizes": list(s.table_sizes), "pretrained": pre,
@@ -587,12 +617,13 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
 
 def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: TransferSettings,
                *, device: torch.device | str = "cpu", dataset: str = "caltech101",
-               model_name: str = "zfnet64") -> dict[str, Any]:
+               model_name: str = "zfnet64", progress: bool = True) -> dict[str, Any]:
     """Table 7 on ``data``: a linear SVM and a softmax on each layer's features, trained with
     ``settings.layer_size`` images per class, over ``settings.splits`` splits.
 
     Returns a JSON-ready dict: ``layers`` maps ``svm``/``softmax`` to ``{layer: summary}``;
-    ``dims`` the feature length of each layer; ``paper`` the paper's Table 7.
+    ``dims`` the feature length of each layer; ``paper`` the paper's Table 7. ``progress``:
+    a bar over the (classifier, layer) curves.
 
     Paper: Sec. 5.3, Table 7.
     """
@@ -603,7 +634,7 @@ def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
     table = layer_table(features.layers, data.labels, splits, size=s.layer_size,
                         layers=s.layers, classifiers={"svm": s.svm_c, "softmax": s.softmax_c},
                         scaling=s.scaling, max_iter=s.max_iter, device=device, cache=True,
-                        ledger=fits)
+                        ledger=fits, progress=progress)
     paper = {f"{clf}:{layer}": v[dataset] for (clf, layer), v in PAPER_TABLE7.items()
              if dataset in v}
     return {**_describe(data, s, cfg, dataset, model_name), "size": s.layer_size,

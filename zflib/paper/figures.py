@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zflib.config import PROFILES, RECORD_FIGURES, RECORD_PROFILE, get_config, repo_root
+from zflib.progress import OFF
 
 # what a summary says of a notebook timed before summaries stamped each notebook's run
 UNSTAMPED = "an earlier run"
@@ -103,14 +104,16 @@ def _source_cell(executed: Path, index: int | None) -> tuple[int | None, str]:
 def run_notebook(src: Path, out: Path, profile: str, *, kernel: str = "python3",
                  timeout: int | None = None, parameters: dict | None = None) -> Failure | None:
     """Execute ``src`` into ``out`` with ``profile`` (and further papermill ``parameters``);
-    None when it ran, else a :class:`Failure`."""
+    None when it ran, else a :class:`Failure`. The kernel runs with ``$TQDM_DISABLE`` set:
+    the executed copy holds no progress bars (:mod:`zflib.progress`)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     out.parent.mkdir(parents=True, exist_ok=True)
     log = out.with_suffix(".log")
     try:
-        with _stderr_to(log):  # the kernel's own log lines go there, not to the terminal
+        # the kernel's own log lines go to the log, not to the terminal; no progress bars
+        with _stderr_to(log), _environ(**{OFF: "1"}):
             papermill.execute_notebook(str(src), str(out),
                                        parameters={**(parameters or {}), "profile": profile},
                                        kernel_name=kernel, progress_bar=False,

@@ -23,6 +23,7 @@ from zflib.data import TINY_SIZE
 from zflib.data.install import dataset_root
 from zflib.data.tiny import val_boxes
 from zflib.methods.occlusion import OcclusionMaps, occlusion_maps, window_starts
+from zflib.progress import bar
 from zflib.training.models import ConvNet
 
 # A square is on the object when at least this share of its area lies inside the box
@@ -130,15 +131,15 @@ def choose_images(probs: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor
 
 def measure(model: ConvNet, inputs: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor,
             picks: Sequence[int], *, baseline: torch.Tensor | float, size: int,
-            stride: int) -> list[dict[str, float]]:
+            stride: int, progress: bool = True) -> list[dict[str, float]]:
     """:func:`on_off` of each image ``picks[i]`` of ``inputs`` [N, 3, S, S], occluded as in
     Fig. 7 (:func:`zflib.methods.occlusion.occlusion_maps`, incremental), its true class ``labels``
-    and its object ``boxes`` [N, 4] in input pixels.
+    and its object ``boxes`` [N, 4] in input pixels; ``progress``: a bar over the images.
 
     Paper: Sec. 4.2, Fig. 7 (d).
     """
     rows = []
-    for i in picks:
+    for i in bar(picks, progress=progress, unit="img", desc="occluding on and off the object"):
         maps = occlusion_maps(model, inputs[i], int(labels[i]), size=size, stride=stride,
                               baseline=baseline)
         rows.append({"image": int(i), **on_off(maps, boxes[i], extent=inputs.shape[-1])})
