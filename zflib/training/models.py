@@ -67,6 +67,42 @@ def _lrn() -> nn.LocalResponseNorm:
     return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
 
 
+class BandLRN(nn.LocalResponseNorm):
+    """:class:`torch.nn.LocalResponseNorm`, the same function, with its sum over neighbouring
+    maps computed as a 1x1 convolution by a fixed 0/1 band matrix (one matrix product on the
+    tensor cores) instead of PyTorch's padded ``avg_pool3d`` over a 5-d view, whose backward
+    pass is among the slowest kernels of a ZFNet-224 training step.
+
+    ``y = x / (k + alpha / size * sum_{c' in window(c)} x_{c'}^2) ** beta``, the window
+    ``c - size // 2 .. c + (size - 1) // 2`` clipped at the first and last map, as PyTorch's.
+    An instance *is* an ``nn.LocalResponseNorm`` (the toolkit's type checks hold) and has no
+    parameters or buffers, so a model's ``state_dict`` is the same with either. Put in place by
+    :func:`use_band_lrn` for training; the committed models keep PyTorch's module.
+
+    Paper: Sec. 3 (contrast normalisation, Krizhevsky et al.'s).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            return super().forward(x)
+        c = x.shape[1]
+        i = torch.arange(c, device=x.device)
+        d = i[None, :] - i[:, None]  # [out, in]: in - out
+        band = ((d >= -(self.size // 2)) & (d <= (self.size - 1) // 2)).to(x.dtype)
+        s = torch.nn.functional.conv2d(x * x, band[:, :, None, None])
+        return x / s.mul(self.alpha / self.size).add(self.k).pow(self.beta)
+
+
+def use_band_lrn(model: nn.Module) -> nn.Module:
+    """Replace every ``nn.LocalResponseNorm`` of ``model`` by an equal :class:`BandLRN`, in
+    place (same constants; nothing in the ``state_dict`` changes); returns ``model``."""
+    for parent in list(model.modules()):
+        for name, m in parent.named_children():
+            if type(m) is nn.LocalResponseNorm:
+                setattr(parent, name, BandLRN(m.size, m.alpha, m.beta, m.k))
+    return model
+
+
 def _pool() -> nn.MaxPool2d:
     return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
 
