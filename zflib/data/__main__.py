@@ -1,4 +1,5 @@
-"""``python -m zflib.data install NAME...``: install datasets (what ``make data`` runs);
+"""``python -m zflib.data install NAME...``: install datasets (what ``make data`` runs; the
+natural-resolution sets of :mod:`zflib.data.natural_install` too);
 ``install NAME --from FOLDER`` installs an unpacked copy in the official layout; ``pack SRC OUT``
 and ``unpack PART... --to DEST`` carry Tiny ImageNet to a training machine in parts
 (:mod:`zflib.data.pack`)."""
@@ -7,6 +8,7 @@ import argparse
 import sys
 
 from zflib.data.install import DATASETS, install, install_folder
+from zflib.data.natural_install import NATURAL, install_natural, install_natural_folder
 from zflib.data.pack import pack, unpack
 
 
@@ -14,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zflib.data")
     sub = p.add_subparsers(dest="cmd", required=True)
     i = sub.add_parser("install", help="install datasets from $ZF_DATA_MIRROR or the web")
-    i.add_argument("names", nargs="+", choices=sorted(DATASETS))
+    i.add_argument("names", nargs="+", choices=sorted(DATASETS) + sorted(NATURAL))
     i.add_argument("--from", dest="source", metavar="FOLDER",
                    help="an unpacked copy in the official layout (e.g. .../tiny-imagenet-200 "
                         "with all 500 training images per class); replaces the installed one")
@@ -41,11 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--from installs one dataset, got {len(args.names)}: {' '.join(args.names)}")
     try:
         if args.source:
-            root, summary = install_folder(args.names[0], args.source)
+            folder = install_natural_folder if args.names[0] in NATURAL else install_folder
+            root, summary = folder(args.names[0], args.source)
             print(f"{args.names[0]}: {root} ({summary})")
             return 0
         for name in args.names:
-            print(f"{name}: {install(name)}")
+            if name in NATURAL:
+                root, summary = install_natural(name)
+                print(f"{name}: {root} ({summary})")
+            else:
+                print(f"{name}: {install(name)}")
     except (ValueError, OSError) as err:  # no mirror, a bad archive or folder: one line
         print(f"{p.prog}: error: {err}", file=sys.stderr)
         return 1
