@@ -9,53 +9,17 @@ import io
 import numpy as np
 import pytest
 import torch
+from conftest import fake_entries
 from PIL import Image
 
-from zflib.data.common import ImageSet
 from zflib.data.shards import (
     Entry,
-    array_entries,
     check_shards,
-    file_entries,
     pack_shards,
     read_manifest,
     read_shards,
 )
 from zflib.data.transforms import resize
-
-
-def smooth_images(n: int, size: int, seed: int) -> torch.Tensor:
-    """uint8 [n, size, size, 3]: random blobs (what JPEG is for; noise would not compress)."""
-    g = torch.Generator().manual_seed(seed)
-    low = torch.rand(n, 3, 8, 8, generator=g) * 255
-    x = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear")
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-
-
-def tiny_files(folder, n: int, seed: int) -> list:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, a in enumerate(smooth_images(n, 64, seed).numpy()):
-        p = folder / f"t{i}.JPEG"
-        Image.fromarray(a).save(p, quality=90)
-        paths.append(p)
-    return paths
-
-
-def fake_entries(tmp_path, *, natural: int = 12, tiny: int = 10, val: int = 4):
-    """Entries of a 5-class set from two sources, and what they should decode to."""
-    imgs = smooth_images(natural + val, 256, 1)
-    nat = ImageSet(imgs, torch.arange(natural + val) % 5, list("abcde"), list("abcde"),
-                   [f"n{i}" for i in range(natural + val)])
-    tiny = tiny_files(tmp_path / "tiny", tiny, 2)
-    entries = [*file_entries(tiny, [i % 5 for i in range(len(tiny))], split="train",
-                             source="tiny", root=tmp_path / "tiny"),
-               *array_entries(nat.subset(range(natural)), torch.arange(natural) % 5,
-                              split="train", source="natural", quality=95, workers=1),
-               *array_entries(nat.subset(range(natural, natural + val)),
-                              torch.arange(val) % 5, split="val", source="natural",
-                              quality=95, workers=1)]
-    return entries, tiny, imgs
 
 
 def test_pack_and_read_back_in_order(tmp_path):
