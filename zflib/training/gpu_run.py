@@ -150,11 +150,37 @@ def check_shards_one(path: Path, row: dict) -> list[str]:
     return [] if h.hexdigest() == row["sha256"] else ["sha256"]
 
 
+def matmul_tflops(device: torch.device, n: int = 8192, reps: int = 10) -> float:
+    """bf16 n x n x n matmul TFLOP/s on ``device`` (mean of ``reps`` after 3 warm-ups)."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    torch.cuda.synchronize(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - start) / 1e12
+
+
+def step_flops(t: ResidentTrainer) -> float:
+    """PyTorch's FLOP count of one training step of ``t``, per image (state restored)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    state = {k: v.clone() for k, v in t.model.state_dict().items()}
+    opt = t.opt.state_dict()
+    x, y = t.batch(0, 0)
+    with FlopCounterMode(display=False) as fc:
+        t.train_step(x, y)
+    t.model.load_state_dict(state)
+    t.opt.load_state_dict(opt)
+    return fc.get_total_flops() / len(y)
+
+
 def sync_check(t: ResidentTrainer, log=print) -> bool:
     """Two steps under ``torch.cuda.set_sync_debug_mode("error")`` after two of warm-up:
     True when none waited for the device (the trainer's state is restored afterwards)."""
-    if t.device.type != "cuda":
-        return True
     state = {k: v.clone() for k, v in t.model.state_dict().items()}
     opt = t.opt.state_dict()
     opt = {"state": {k: {n: v.clone() if torch.is_tensor(v) else v for n, v in s.items()}
@@ -343,6 +369,7 @@ def device(args: argparse.Namespace, log=print) -> int:
             resumed = t.resume()
             if dev.type == "cuda" and not resumed:
                 log(f"{name}: sync check {'passed' if sync_check(t, log) else 'FAILED'}")
+            flops = step_flops(t) if dev.type == "cuda" else 0.0
             log(f"{name}: {'resuming at epoch ' + str(t.epoch) if resumed else 'starting'}, "
                 f"{cfg.epochs} epochs of {t.steps_per_epoch} steps, conv1 N(0, "
                 f"{cfg.first_layer_std:g}^2){', compiled' if args.compile else ''}")
@@ -359,6 +386,14 @@ def device(args: argparse.Namespace, log=print) -> int:
             extra = source_errors(t.model, val, val_src, manifest["sources"], t.mean, cfg, dev)
             extra |= {"machine": machine_name(dev), "compile": args.compile,
                       "wall_seconds": time.time() - t0, "shards": manifest["bytes"]}
+            if dev.type == "cuda":  # the loop's speed beside a bf16 matmul, this machine
+                ips = max(row["images_per_s"] for row in t.history)
+                mm = matmul_tflops(dev)
+                extra |= {"images_per_s_loop": ips, "gflop_per_train_image": flops / 1e9,
+                          "tflops_loop": ips * flops / 1e12, "matmul_bf16_tflops": mm,
+                          "fraction_of_matmul_loop": ips * flops / 1e12 / mm}
+                log(f"{name}: loop {ips:,.0f} images/s (best epoch), {ips * flops / 1e12:.1f} "
+                    f"TFLOP/s, {ips * flops / 1e12 / mm:.1%} of a bf16 matmul's {mm:.0f}")
             export_run(name, folder, export_dir / name, extra)
             log(f"{name}: 10-crop top-1 err {res['val_top1_err_10crop']:.4f}, " + ", ".join(
                 f"{k[len('val_top1_err_10crop_'):]} {v:.4f}" for k, v in extra.items()
@@ -489,14 +524,21 @@ def plan_main(args: argparse.Namespace) -> int:
     manifest = read_manifest(shards)
     root = Path.cwd()
     tree = travelling_bytes(root) if (root / ".git").exists() else 0
+    if args.tree_mib is not None:
+        tree = int(args.tree_mib * 2 ** 20)
+    elif tree > 32 * 2 ** 20:
+        lean = sum(f.stat().st_size for f in (root / "zflib").rglob("*") if f.is_file()
+                   and "__pycache__" not in f.parts) + (root / "pyproject.toml").stat().st_size
+        print(f"the working tree here would send {tree / 2 ** 20:.0f} MiB a call, more than "
+              f"the 64 MiB a call takes: the calls need a checkout with zflib/ alone on disk "
+              f"({lean / 2 ** 20:.1f} MiB; docs/reproduction.md, 'Issue 33 on a GPU'); planned "
+              "for that")
+        tree = lean
     calls = plan_calls(shards, tree_bytes=tree)
     print(f"data: {manifest['images']['train']:,} training and {manifest['images']['val']:,} "
           f"validation images, {len(manifest['classes'])} classes, {len(manifest['shards'])} "
-          f"shards, {manifest['bytes'] / 2 ** 20:.0f} MiB; the working tree that travels: "
-          f"{tree / 2 ** 20:.1f} MiB")
-    if tree > 32 * 2 ** 20:
-        print("the working tree takes most of a call's 64 MiB: check out zflib alone for the "
-              "calls (docs/performance.md, 'The GPU plan of issue 33')")
+          f"shards, {manifest['bytes'] / 2 ** 20:.0f} MiB; the working tree beside them: "
+          f"{tree / 2 ** 20:.1f} MiB; {len(calls)} data call(s)")
     rel = os.path.relpath(shards, root)
     for i, files in enumerate(calls):
         folder = shards / "calls" / f"{i:02d}"
@@ -565,6 +607,9 @@ def main(argv: list[str] | None = None) -> int:
                            ("plan", "here: the calls the shards need")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("shards")
+        if name == "plan":
+            s.add_argument("--tree-mib", type=float, default=None,
+                           help="the working tree's MiB a call (default: measured here)")
         if name == "pack":
             s.add_argument("--quality", type=int, default=90)
             s.add_argument("--part-mib", type=float, default=PART_MIB)
