@@ -30,8 +30,8 @@ not (so any call may be repeated, and a cut call resumes where it stopped):
    a step never waits for the device (``torch.cuda.set_sync_debug_mode``), then trains each
    run of ``--runs`` in turn with :class:`zflib.training.resident.ResidentTrainer` (bf16,
    channels-last, band LRN, ``--compile``), checkpointing into the store at every epoch end
-   and every ``checkpoint_every`` steps, until it is done or ``--minutes`` have passed; a
-   later call resumes it from its checkpoint;
+   (0.7 GB with AdamW's state: a save a step would cost more than it saves) and when
+   ``--minutes`` have passed; a later call resumes it from its checkpoint;
 3. **export** (a run finished): its artifact files (:func:`zflib.training.artifacts.save_trained`:
    ZFNet-224 whole, fc layers int8; the others' conv layers), ``results.json`` with the
    10-crop errors on each source's validation images, ``metrics.jsonl`` and the log, as one
@@ -107,8 +107,7 @@ def run_config(name: str, *, classes: int, epochs: int, **overrides: Any) -> Con
     keep = tuple(e for e in (1, 2, 5, 10) if e < epochs) + (epochs,)
     cfg = get_config("full224", **{"num_classes": classes, "epochs": epochs,
                                    "keep_epochs": keep, "first_layer_std": FIRST_LAYER_STD,
-                                   "checkpoint_every": 200, **RUNS[name].overrides,
-                                   **overrides})
+                                   **RUNS[name].overrides, **overrides})
     check_config(cfg)
     return cfg
 
