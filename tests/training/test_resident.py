@@ -182,3 +182,26 @@ def test_band_lrn_is_in_place_and_the_checkpoint_unchanged(tmp_path):
     x, _ = t.batch(0, 0)
     with torch.no_grad():
         assert torch.allclose(t.model.eval()(x), plain.model.eval()(x), rtol=1e-4, atol=1e-5)
+
+
+def test_renormalisation_copies_nothing_from_the_host():
+    """``renormalize_filters`` on a model on the meta device: no CPU tensor may be moved over
+    (on a GPU each such copy waits for the device; the count once was, at every step)."""
+    from torch.overrides import TorchFunctionMode
+
+    from zflib.training.models import build_model, renormalize_filters
+
+    moved = []
+
+    class Spy(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in (torch.Tensor.to, torch.Tensor.cuda, torch.Tensor.copy_) and any(
+                    isinstance(a, torch.Tensor) and a.device.type == "cpu" for a in args):
+                moved.append(func.__name__)
+            return func(*args, **kwargs)
+
+    model = build_model("zfnet", num_classes=5, size=224).to("meta")
+    with Spy():
+        count = renormalize_filters(model)
+    assert moved == [] and count.device.type == "meta"

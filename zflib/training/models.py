@@ -276,9 +276,11 @@ def renormalize_filters(model: nn.Module, radius: float = 0.1) -> torch.Tensor:
 
     Note: runs after every step, so it is kept cheap: per-filter norms come from one fused
     ``_foreach_norm`` over contiguous filter views; on the CPU only the filters over the
-    radius are touched; on a GPU all are scaled (by 1 or less) to avoid a synchronisation.
+    radius are touched; on a GPU all are scaled (by 1 or less) and the count summed there, to
+    avoid a synchronisation.
     """
-    count = torch.zeros((), dtype=torch.long)
+    # the count stays on the weights' device: a CPU tensor moved to the GPU would wait for it
+    count: torch.Tensor | None = None
     for m in model.modules():
         if not isinstance(m, nn.Conv2d):
             continue
@@ -296,8 +298,8 @@ def renormalize_filters(model: nn.Module, radius: float = 0.1) -> torch.Tensor:
                 w[idx] = w[idx] * scale[idx].view(-1, 1, 1, 1).to(w.dtype)
         else:
             w.mul_(scale.view(-1, 1, 1, 1).to(w.dtype))
-        count = count.to(w.device) + over.sum()
-    return count
+        count = over.sum() if count is None else count + over.sum().to(count.device)
+    return count if count is not None else torch.zeros((), dtype=torch.long)
 
 
 @contextmanager
