@@ -522,6 +522,14 @@ def plan_main(args: argparse.Namespace) -> int:
     shards = Path(args.shards)
     manifest = read_manifest(shards)
     root = Path.cwd()
+    if (root / ".git").exists():
+        import subprocess
+
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(shards)], cwd=root).returncode
+        if ignored != 0:
+            print(f"{shards} is not ignored by git: every call would send all of it. Add its "
+                  "folder to .git/info/exclude first (echo /.gpu/ >> .git/info/exclude)")
+            return 2
     tree = travelling_bytes(root) if (root / ".git").exists() else 0
     if args.tree_mib is not None:
         tree = int(args.tree_mib * 2 ** 20)
