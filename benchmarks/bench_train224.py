@@ -1,23 +1,36 @@
-"""Training throughput at Fig. 3's geometry (224-pixel crops of 256-pixel images resident on the
-GPU, bf16 autocast, channels-last): the trainer's own step, against a bf16 matmul measured in
-the same run.
+"""Training throughput at Fig. 3's geometry (224-pixel crops of 256-pixel uint8 images resident
+where the network is; bf16 autocast and channels-last on a GPU, fp32 on a CPU): the training
+loop and its bare step, beside a matmul measured in the same run, and the old loop beside the
+new one.
 
-    python benchmarks/bench_train224.py [--steps 40] [--device cuda]
+    python benchmarks/bench_train224.py [--device cuda] [--compile] [--steps 40]
 
-Writes ``benchmarks/results/bench_train224.json``: ``images_per_s_zfnet224`` (goal >= 10,000
-on one H200), ``tflops_zfnet224`` (achieved: PyTorch's FLOP count of one training step, per
-image, times images/s), ``matmul_bf16_tflops`` (an 8192^3 bf16 matmul, mean of 10 after 3
-warm-ups), ``fraction_of_matmul_zfnet224``, the same for AlexNet-224, ``batch`` and
-``machine``. The step is what ``Trainer.fit`` runs: batch assembly on the GPU (random crop and
-flip gathered from the uint8 images, mean subtraction), forward, loss, backward, AdamW, filter
-renormalisation, the learning-rate schedule. The images are random (throughput does not
-depend on them); 8,192 of them, indexed by the trainer's own epoch permutation.
+Measured, for each network (``--archs``):
+
+- ``images_per_s_loop_<arch>``: :class:`zflib.training.resident.ResidentTrainer`'s own
+  ``fit`` (the real loop: batches drawn and gathered on the device, band LRN, the step, losses
+  summed on the device and read at the epoch's end), the images/s its history records for
+  its second epoch (the first holds the warm-up and, with ``--compile``, the compilation);
+- ``images_per_s_step_<arch>``: its bare step (``train_step``: forward, loss, backward, AdamW,
+  renormalisation, the lr schedule) on one batch assembled beforehand, ``--steps`` times, in
+  ``--rounds`` turns taken with the old trainer's (a shared CPU's load weighs on both alike);
+- ``..._old_<arch>``: the same two for :class:`zflib.training.train.Trainer` (host-drawn crops,
+  PyTorch's LRN), and ``loop_speedup_vs_old_<arch>``, ``step_speedup_vs_old_<arch>``;
+- ``tflops_*``: PyTorch's FLOP count of one training step per image, times images/s;
+  ``matmul_tflops`` (bf16 8192^3 on a GPU, fp32 1024^3 on a CPU, mean of 10 after 3 warm-ups,
+  the better of a measurement before and one after) and ``fraction_of_matmul_*``.
+
+Writes ``benchmarks/results/bench_train224.json`` on a GPU, ``bench_train224_cpu.json`` on a
+CPU (a flat object of numbers and a ``machine`` string). The images are random (throughput
+does not depend on them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,9 +40,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from zflib.config import get_config
 from zflib.data import ImageSet
+from zflib.training.resident import ResidentTrainer
 from zflib.training.train import Trainer, machine_name
 
-OUT = Path(__file__).resolve().parent / "results" / "bench_train224.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def sync(device: torch.device) -> None:
@@ -61,59 +75,112 @@ def fake_set(n: int, size: int, device: torch.device, classes: int = 200) -> Ima
                     names, names, [""] * n)
 
 
-def throughput(arch: str, device: torch.device, steps: int, batch: int, images: int
-               ) -> tuple[float, float]:
-    """(images/s, training FLOPs per image) of the trainer's step for ``arch`` at 224."""
-    cfg = get_config("full224", arch=arch, batch_size=batch, epochs=1, keep_epochs=(1,))
-    train = fake_set(images, cfg.image_size, device)
-    val = fake_set(batch, cfg.image_size, device)
-    t = Trainer(cfg, f"/tmp/zflib-bench-train224-{arch}", device=device, train=train, val=val,
-                progress=False)
-    x, y = t.batch(0, 0)
-    with FlopCounterMode(display=False) as fc:
-        t.train_step(x, y)
-    flops = fc.get_total_flops() / len(y)
-    for s in range(1, 6):  # warm-up: cuDNN's algorithm search, the allocator
-        t.train_step(*t.batch(0, s))
-    sync(device)
-    start = time.perf_counter()
-    for s in range(steps):
-        t.global_step += 1
-        t.train_step(*t.batch(0, s % t.steps_per_epoch))
-    sync(device)
-    return steps * batch / (time.perf_counter() - start), flops
+def make_trainer(kind: str, arch: str, device: torch.device, batch: int, images: int,
+                 folder: Path, compile: bool) -> Trainer:
+    cfg = get_config("full224", arch=arch, batch_size=batch, epochs=2, keep_epochs=(2,),
+                     eval_batch_size=batch, warmup_epochs=0.5)
+    train, val = fake_set(images, cfg.image_size, device), fake_set(batch, cfg.image_size, device)
+    if kind == "new":
+        return ResidentTrainer(cfg, folder / f"{kind}-{arch}", device=device, train=train,
+                               val=val, progress=False, compile=compile)
+    return Trainer(cfg, folder / f"{kind}-{arch}", device=device, train=train, val=val,
+                   progress=False)
+
+
+def bare_steps(trainers: dict[str, Trainer], steps: int, rounds: int,
+               device: torch.device) -> dict[str, tuple[float, float]]:
+    """Per trainer: (images/s, training FLOPs per image) of ``train_step`` on one batch made
+    beforehand. The trainers take turns, ``rounds`` times ``steps // rounds`` steps each, so
+    that a load that changes during the run (a shared machine) weighs on each alike."""
+    batches, flops, seconds = {}, {}, dict.fromkeys(trainers, 0.0)
+    for k, t in trainers.items():
+        batches[k] = t.batch(0, 0)
+        with FlopCounterMode(display=False) as fc:
+            t.train_step(*batches[k])
+        flops[k] = fc.get_total_flops() / len(batches[k][1])
+        for _ in range(3):  # warm-up: cuDNN's algorithm search, the allocator, compilation
+            t.train_step(*batches[k])
+    per = max(1, steps // rounds)
+    for _ in range(rounds):
+        for k, t in trainers.items():
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(per):
+                t.global_step += 1
+                t.train_step(*batches[k])
+            sync(device)
+            seconds[k] += time.perf_counter() - start
+    return {k: (rounds * per * len(batches[k][1]) / seconds[k], flops[k]) for k in trainers}
+
+
+def loop(t: Trainer) -> float:
+    """Images/s of ``t.fit``'s second epoch, as its history records it."""
+    t.fit()
+    return float(t.history[-1]["images_per_s"])
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--steps", type=int, default=40, help="bare steps timed, per trainer")
+    p.add_argument("--rounds", type=int, default=4, help="turns the trainers take")
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--images", type=int, default=8192)
+    p.add_argument("--images", type=int, default=8192, help="training images (an epoch)")
+    p.add_argument("--archs", default="zfnet,alexnet")
+    p.add_argument("--compile", action="store_true", help="the new loop through torch.compile")
+    p.add_argument("--no-old", action="store_true", help="leave the old loop out")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", default=str(OUT))
+    p.add_argument("--out", default=None, help="default: results/bench_train224[_cpu].json")
     args = p.parse_args()
-    check(p, args, "steps", "batch", "images", out=args.out, device=args.device)
     device = torch.device(args.device)
+    out = args.out or str(RESULTS / ("bench_train224.json" if device.type == "cuda"
+                                     else "bench_train224_cpu.json"))
+    check(p, args, "steps", "rounds", "batch", "images", out=out, device=args.device)
+    if args.images < 2 * args.batch:
+        p.error(f"--images {args.images} out of range {2 * args.batch}.. (two batches)")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    res: dict[str, float | str] = {"matmul_bf16_tflops": matmul_tflops(device)}
-    for arch in ("zfnet", "alexnet"):
-        ips, flops = throughput(arch, device, args.steps, args.batch, args.images)
-        tflops = ips * flops / 1e12
-        res |= {f"images_per_s_{arch}224": ips, f"tflops_{arch}224": tflops,
-                f"gflop_per_train_image_{arch}224": flops / 1e9}
-        print(f"{arch}-224: {ips:,.0f} images/s, {tflops:.1f} TFLOP/s "
-              f"({flops / 1e9:.2f} GFLOP per training image)")
-    mm = res["matmul_bf16_tflops"] = max(float(res["matmul_bf16_tflops"]), matmul_tflops(device))
-    for arch in ("zfnet", "alexnet"):
-        res[f"fraction_of_matmul_{arch}224"] = float(res[f"tflops_{arch}224"]) / mm
-    res |= {"batch": args.batch, "steps": args.steps,
-            "machine": f"{machine_name(device)}, torch {torch.__version__}, "
-                       f"{'bf16 autocast' if device.type == 'cuda' else 'fp32'}, channels_last"}
-    print(f"bf16 matmul {res['matmul_bf16_tflops']:.0f} TFLOP/s; goal >= 10,000 images/s "
-          f"for zfnet-224: {res['images_per_s_zfnet224']:,.0f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=1))
+    res: dict[str, float | str] = {"matmul_tflops": matmul_tflops(device)}
+    folder = Path(tempfile.mkdtemp(prefix="zflib-bench-train224-"))
+    archs = [a for a in args.archs.split(",") if a]
+    try:
+        for arch in archs:
+            kinds = ("new",) if args.no_old else ("new", "old")
+            steps = bare_steps({k: make_trainer(k, arch, device, args.batch, args.images,
+                                                folder, args.compile) for k in kinds},
+                               args.steps, args.rounds, device)
+            for kind in kinds:
+                sfx = f"{'_old' if kind == 'old' else ''}_{arch}224"
+                ips, flops = steps[kind]
+                lips = loop(make_trainer(kind, arch, device, args.batch, args.images, folder,
+                                         args.compile))
+                res |= {f"images_per_s_step{sfx}": ips, f"images_per_s_loop{sfx}": lips,
+                        f"tflops_step{sfx}": ips * flops / 1e12,
+                        f"tflops_loop{sfx}": lips * flops / 1e12,
+                        f"gflop_per_train_image{sfx}": flops / 1e9}
+                print(f"{kind} {arch}-224: loop {lips:,.1f} images/s, bare step {ips:,.1f} "
+                      f"({ips * flops / 1e12:.4f} TFLOP/s; {flops / 1e9:.2f} GFLOP per "
+                      "training image)", flush=True)
+                shutil.rmtree(folder / f"{kind}-{arch}", ignore_errors=True)
+            if not args.no_old:
+                for what in ("loop", "step"):
+                    res[f"{what}_speedup_vs_old_{arch}224"] = (
+                        float(res[f"images_per_s_{what}_{arch}224"])
+                        / float(res[f"images_per_s_{what}_old_{arch}224"]))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    mm = res["matmul_tflops"] = max(float(res["matmul_tflops"]), matmul_tflops(device))
+    for key in [k for k in res if k.startswith("tflops_")]:
+        res["fraction_of_matmul_" + key[len("tflops_"):]] = float(res[key]) / mm
+    precision = "bf16 autocast" if device.type == "cuda" else "fp32"
+    res |= {"batch": args.batch, "steps": args.steps, "rounds": args.rounds,
+            "images": args.images,
+            "compile": float(args.compile),
+            "machine": f"{machine_name(device)}, torch {torch.__version__}, {precision}, "
+                       f"channels_last{', torch.compile' if args.compile else ''}"}
+    print(f"matmul {mm:.3f} TFLOP/s; goal >= 10,000 images/s in the loop on one H200 for "
+          f"zfnet-224: {float(res.get('images_per_s_loop_zfnet224', 0)):,.0f}")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":

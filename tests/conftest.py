@@ -96,3 +96,43 @@ def _threads():
 def _no_progress_bars(monkeypatch):
     """zflib's progress bars off (zflib.progress); a test of one deletes TQDM_DISABLE."""
     monkeypatch.setenv("TQDM_DISABLE", "1")
+
+
+# --- images to pack into shards (tests/data/test_shards.py, tests/training/test_gpu_run.py) ---
+def smooth_images(n: int, size: int, seed: int) -> torch.Tensor:
+    """uint8 [n, size, size, 3]: random blobs (what JPEG is for; noise would not compress)."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 3, 8, 8, generator=g) * 255
+    x = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear")
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def tiny_files(folder, n: int, seed: int) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, a in enumerate(smooth_images(n, 64, seed).numpy()):
+        p = folder / f"t{i}.JPEG"
+        Image.fromarray(a).save(p, quality=90)
+        paths.append(p)
+    return paths
+
+
+def fake_entries(tmp_path, *, natural: int = 12, tiny: int = 10, val: int = 4,
+                 sources: tuple[str, str] = ("tiny", "natural")):
+    """Entries of a 5-class set from two sources (64-px files, then 256-px images; the
+    validation images last), the files and the 256-px images they were made from."""
+    from zflib.data.common import ImageSet
+    from zflib.data.shards import array_entries, file_entries
+
+    imgs = smooth_images(natural + val, 256, 1)
+    nat = ImageSet(imgs, torch.arange(natural + val) % 5, list("abcde"), list("abcde"),
+                   [f"n{i}" for i in range(natural + val)])
+    tiny = tiny_files(tmp_path / "tiny", tiny, 2)
+    entries = [*file_entries(tiny, [i % 5 for i in range(len(tiny))], split="train",
+                             source=sources[0], root=tmp_path / "tiny"),
+               *array_entries(nat.subset(range(natural)), torch.arange(natural) % 5,
+                              split="train", source=sources[1], quality=95, workers=1),
+               *array_entries(nat.subset(range(natural, natural + val)),
+                              torch.arange(val) % 5, split="val", source=sources[1],
+                              quality=95, workers=1)]
+    return entries, tiny, imgs

@@ -9,11 +9,13 @@ from torch import nn
 
 from zflib.training.models import (
     ABLATIONS,
+    BandLRN,
     build_model,
     init_weights,
     layer_module,
     layer_name,
     renormalize_filters,
+    use_band_lrn,
 )
 
 
@@ -183,3 +185,33 @@ def test_eval_mode_puts_back_each_submodules_own_mode_even_on_error():
     with pytest.raises(RuntimeError, match="boom"), eval_mode(m):
         raise RuntimeError("boom")
     assert {name: mod.training for name, mod in m.named_modules()} == before
+
+
+@pytest.mark.parametrize("size", [5, 4])
+def test_band_lrn_equals_pytorchs_lrn_and_the_formula(size):
+    """BandLRN against nn.LocalResponseNorm (values and gradients, float64) and against the
+    formula written out channel by channel."""
+    torch.manual_seed(0)
+    x = (torch.randn(2, 9, 5, 6, dtype=torch.float64) * 40).requires_grad_()
+    ours, theirs = BandLRN(size, 1e-3, 0.75, 2.0), nn.LocalResponseNorm(size, 1e-3, 0.75, 2.0)
+    y, want = ours(x), theirs(x)
+    assert torch.allclose(y, want, rtol=1e-12, atol=0)
+    g = torch.randn_like(y)
+    assert torch.allclose(*(torch.autograd.grad(v, x, g)[0] for v in (y, want)), rtol=1e-10)
+    formula = torch.empty_like(y)
+    for c in range(9):
+        lo, hi = max(0, c - size // 2), min(8, c + (size - 1) // 2)
+        s = (x[:, lo:hi + 1] ** 2).sum(1)
+        formula[:, c] = x[:, c] / (2.0 + 1e-3 / size * s) ** 0.75
+    assert torch.allclose(y, formula, rtol=1e-12, atol=0)
+
+
+def test_use_band_lrn_swaps_every_lrn_and_keeps_the_state_dict():
+    model = build_model("zfnet", num_classes=10, size=224)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert use_band_lrn(model) is model
+    lrn = [m for m in model.modules() if isinstance(m, nn.LocalResponseNorm)]
+    assert len(lrn) == 2 and all(type(m) is BandLRN for m in lrn)
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k])
+                                                  for k in before)

@@ -67,6 +67,42 @@ def _lrn() -> nn.LocalResponseNorm:
     return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
 
 
+class BandLRN(nn.LocalResponseNorm):
+    """:class:`torch.nn.LocalResponseNorm`, the same function, with its sum over neighbouring
+    maps computed as a 1x1 convolution by a fixed 0/1 band matrix (one matrix product on the
+    tensor cores) instead of PyTorch's padded ``avg_pool3d`` over a 5-d view, whose backward
+    pass is among the slowest kernels of a ZFNet-224 training step.
+
+    ``y = x / (k + alpha / size * sum_{c' in window(c)} x_{c'}^2) ** beta``, the window
+    ``c - size // 2 .. c + (size - 1) // 2`` clipped at the first and last map, as PyTorch's.
+    An instance *is* an ``nn.LocalResponseNorm`` (the toolkit's type checks hold) and has no
+    parameters or buffers, so a model's ``state_dict`` is the same with either. Put in place by
+    :func:`use_band_lrn` for training; the committed models keep PyTorch's module.
+
+    Paper: Sec. 3 (contrast normalisation, Krizhevsky et al.'s).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            return super().forward(x)
+        c = x.shape[1]
+        i = torch.arange(c, device=x.device)
+        d = i[None, :] - i[:, None]  # [out, in]: in - out
+        band = ((d >= -(self.size // 2)) & (d <= (self.size - 1) // 2)).to(x.dtype)
+        s = torch.nn.functional.conv2d(x * x, band[:, :, None, None])
+        return x / s.mul(self.alpha / self.size).add(self.k).pow(self.beta)
+
+
+def use_band_lrn(model: nn.Module) -> nn.Module:
+    """Replace every ``nn.LocalResponseNorm`` of ``model`` by an equal :class:`BandLRN`, in
+    place (same constants; nothing in the ``state_dict`` changes); returns ``model``."""
+    for parent in list(model.modules()):
+        for name, m in parent.named_children():
+            if type(m) is nn.LocalResponseNorm:
+                setattr(parent, name, BandLRN(m.size, m.alpha, m.beta, m.k))
+    return model
+
+
 def _pool() -> nn.MaxPool2d:
     return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
 
@@ -240,9 +276,11 @@ def renormalize_filters(model: nn.Module, radius: float = 0.1) -> torch.Tensor:
 
     Note: runs after every step, so it is kept cheap: per-filter norms come from one fused
     ``_foreach_norm`` over contiguous filter views; on the CPU only the filters over the
-    radius are touched; on a GPU all are scaled (by 1 or less) to avoid a synchronisation.
+    radius are touched; on a GPU all are scaled (by 1 or less) and the count summed there, to
+    avoid a synchronisation.
     """
-    count = torch.zeros((), dtype=torch.long)
+    # the count stays on the weights' device: a CPU tensor moved to the GPU would wait for it
+    count: torch.Tensor | None = None
     for m in model.modules():
         if not isinstance(m, nn.Conv2d):
             continue
@@ -260,8 +298,8 @@ def renormalize_filters(model: nn.Module, radius: float = 0.1) -> torch.Tensor:
                 w[idx] = w[idx] * scale[idx].view(-1, 1, 1, 1).to(w.dtype)
         else:
             w.mul_(scale.view(-1, 1, 1, 1).to(w.dtype))
-        count = count.to(w.device) + over.sum()
-    return count
+        count = over.sum() if count is None else count + over.sum().to(count.device)
+    return count if count is not None else torch.zeros((), dtype=torch.long)
 
 
 @contextmanager

@@ -255,6 +255,8 @@ class Trainer:
         if self.distributed:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        # what a training step calls: ``net``, or a compiled form of it (a subclass's choice)
+        self.step_net: nn.Module = self.net
         self.opt = make_optimizer(cfg, self.model, device=self.device)
         self.steps_per_epoch = len(self.train_set) // cfg.batch_size
         if self.steps_per_epoch < 1:
@@ -355,7 +357,7 @@ class Trainer:
             lr = scheduled_lr(self.cfg, self.global_step, self.steps_per_epoch)
             for g in self.opt.param_groups:
                 g["lr"] = lr
-        loss, logits = update(self.net, self.model, self.opt, x, y, self.cfg, amp=self.amp)
+        loss, logits = update(self.step_net, self.model, self.opt, x, y, self.cfg, amp=self.amp)
         return loss, (logits.argmax(1) == y).sum()
 
     # --- epochs ----------------------------------------------------------------------------
