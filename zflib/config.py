@@ -155,6 +155,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 # --- transfer (Sec. 5.2, Tables 4-7): the dataset-side settings, with the same profiles ---
 TRANSFER_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+# the Caltech-101 copies a transfer experiment can draw (TransferSettings.dataset)
+CALTECH101_SOURCES: tuple[str, ...] = ("caltech101", "caltech101-full")
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,10 @@ class TransferSettings:
     Build with :func:`transfer_settings`; the profiles mirror ``zflib.config.PROFILES``.
     """
 
+    # which Caltech-101: caltech101 (the installed copy: the 96-px mirror, or the official
+    # archive when installed without one) | caltech101-full (the full-size public copy,
+    # ``python -m zflib.data install caltech101-full``; zflib.data.natural.load_caltech101_full)
+    dataset: str = "caltech101"
     splits: int = 5  # random train/test splits (paper: 5)
     table_sizes: tuple[int, ...] = (15, 30)  # training images per class in Table 4
     curve_sizes: tuple[int, ...] = (1, 2, 3, 5, 10, 15, 20, 25, 30)  # Fig. 9 x-axis
@@ -199,6 +205,11 @@ class TransferSettings:
     # shows the 64-pixel ZFNet trained from scratch on the same splits (training ZFNet-224
     # from scratch, 20 runs at 224 px, is a GPU job); "": train it (zflib.paper.scratch.baseline)
     scratch_reference: str = ""
+    # the dataset whose splits scratch_reference was trained on, when not ``dataset``'s: its
+    # key is then checked against that dataset's labels, and the tables say so (full224 draws
+    # its splits from caltech101-full, 9,144 images; the 64-pixel baseline was trained on the
+    # 96-px mirror's 9,145: the same protocol, another random draw of the splits); "": dataset
+    scratch_reference_dataset: str = ""
     seed: int = 0
 
 
@@ -218,10 +229,12 @@ TRANSFER_PROFILES: dict[str, dict[str, Any]] = {
     # two CPU cores at their usual speed): committed in artifacts/transfer/ by
     # ``python -m zflib.paper.scratch --profile full``, so notebook 10 does not retrain it.
     "full": dict(scratch_curve_splits=2),
-    # full's settings on ZFNet-224 (Caltech-101 decoded at 256 px, the mirror's 96-px images
-    # upscaled by bicubic as Tiny ImageNet's are); the from-scratch baseline is full's
-    # committed 64-pixel one, on the same splits (scratch_reference)
-    "full224": dict(scratch_curve_splits=2, scratch_reference="caltech101-scratch-full.json"),
+    # full's settings on ZFNet-224, on Caltech-101 at its full size decoded at 256 px (issue
+    # 34); the from-scratch baseline is full's committed 64-pixel one (scratch_reference),
+    # trained on the 96-px mirror's splits (training ZFNet-224 from scratch is a GPU job)
+    "full224": dict(dataset="caltech101-full", scratch_curve_splits=2,
+                    scratch_reference="caltech101-scratch-full.json",
+                    scratch_reference_dataset="caltech101"),
     # The whole curve on 5 splits: 35 runs of 40 epochs (``python -m zflib.paper.scratch --profile
     # paper`` takes over full's 20 and trains 15 more: a GPU job, or about 40 minutes of two
     # CPU cores at their usual speed).
@@ -238,6 +251,11 @@ def transfer_settings(profile: str = "full", **overrides: Any) -> TransferSettin
     if bad:
         raise ValueError(f"unknown transfer setting(s) {bad}; valid: {', '.join(sorted(names))}")
     s = dataclasses.replace(TransferSettings(), **{**TRANSFER_PROFILES[profile], **overrides})
+    for field in ("dataset", "scratch_reference_dataset"):
+        value = getattr(s, field)
+        if value not in CALTECH101_SOURCES and (value or field == "dataset"):
+            raise ValueError(f"{field} {value!r} not valid; valid: "
+                             f"{', '.join(CALTECH101_SOURCES)}")
     if s.scaling not in ("standard", "l2", "none"):
         raise ValueError(f"scaling {s.scaling!r} not valid; valid: standard, l2, none")
     if not 1 <= s.scratch_splits <= s.splits:
@@ -342,4 +360,4 @@ __all__ = ["Config", "PROFILES", "RECORD_PROFILE", "RECORD_FIGURES", "FIGURE_MOD
            "figure_model", "ANALYSIS", "RESUMABLE", "get_config",
            "zf_home", "repo_root", "repo_relative",
            "TransferSettings",
-           "TRANSFER_PROFILES", "TRANSFER_LAYERS", "transfer_settings"]
+           "TRANSFER_PROFILES", "TRANSFER_LAYERS", "CALTECH101_SOURCES", "transfer_settings"]
