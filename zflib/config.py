@@ -88,6 +88,12 @@ class Config:
     # pixels each epoch's pass costs about 2.2 GFLOPs an image (all 100,000: 2 hours of 2 cores)
     fig4_per_class: int = 0
     correspondence_draws: int = 100  # random placements per part-sized box (Table 1, Fig. 8)
+    # --- the figures' images (issue 34): at 224 pixels, natural-resolution images instead of
+    # Tiny ImageNet's 64-pixel ones upscaled (python -m zflib.data install NAME; docs/data.md)
+    # Table 1 and Fig. 8's dogs: annotation files in zflib/annotations, the first holding Table
+    # 1's five dogs, all of them the analyses beyond it; each file names its dataset
+    # (dog_parts_natural.json: five frontal faces of Imagewoof2's validation split, 320 px)
+    dog_parts: tuple[str, ...] = ("dog_parts.json", "dog_parts_more.json")
     explorer_images: int = 10000  # validation images the explorer mines for its top-9
 
 
@@ -96,7 +102,7 @@ class Config:
 # is refused (zflib.training.train.Trainer.resume)
 # Settings of the analyses (the figures, the explorer), which training never reads
 ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "fig4_per_class", "fig6_images",
-            "fig7_images", "correspondence_draws", "explorer_images")
+            "fig7_images", "correspondence_draws", "dog_parts", "explorer_images")
 RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "checkpoint_every",
              "eval_batch_size", "num_threads", *ANALYSIS)
 
@@ -140,9 +146,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1, epochs=30,
         keep_epochs=(1, 2, 5, 10, 20, 30), checkpoint_every=0, eval_batch_size=500,
         fig4_per_class=5, fig6_images=2000, fig7_images=1000,
-        # at 224 pixels a masked image costs 45-80 ms of CPU: 15 draws keep notebook 08 (3
-        # models, 5 and 14 dogs) near 5 minutes; p-values then come in steps of 1/15
-        correspondence_draws=15,
+        # natural-resolution images (issue 34): Table 1's five dogs from Imagewoof2; at 224
+        # pixels a masked image costs 45-80 ms of CPU; 40 draws give p-values in steps of
+        # 1/40, so that p < 0.05 can be reached
+        dog_parts=("dog_parts_natural.json",), correspondence_draws=40,
     ),
     "paper": dict(
         dataset="imagefolder", image_size=256, crop_size=224, size=224, num_classes=1000,
