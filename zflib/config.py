@@ -94,6 +94,11 @@ class Config:
     # 1's five dogs, all of them the analyses beyond it; each file names its dataset
     # (dog_parts_natural.json: five frontal faces of Imagewoof2's validation split, 320 px)
     dog_parts: tuple[str, ...] = ("dog_parts.json", "dog_parts_more.json")
+    # Fig. 5's and Fig. 7's images: val (the profile's validation split) | examples (one
+    # full-resolution ImageNet image of each class, zflib.data.natural.load_examples); Fig.
+    # 7's on/off-object claim stays on the validation split, whose images have object boxes
+    fig5_source: str = "val"
+    fig7_source: str = "val"
     explorer_images: int = 10000  # validation images the explorer mines for its top-9
 
 
@@ -102,7 +107,8 @@ class Config:
 # is refused (zflib.training.train.Trainer.resume)
 # Settings of the analyses (the figures, the explorer), which training never reads
 ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "fig4_per_class", "fig6_images",
-            "fig7_images", "correspondence_draws", "dog_parts", "explorer_images")
+            "fig7_images", "correspondence_draws", "dog_parts", "fig5_source", "fig7_source",
+            "explorer_images")
 RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "checkpoint_every",
              "eval_batch_size", "num_threads", *ANALYSIS)
 
@@ -146,10 +152,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1, epochs=30,
         keep_epochs=(1, 2, 5, 10, 20, 30), checkpoint_every=0, eval_batch_size=500,
         fig4_per_class=5, fig6_images=2000, fig7_images=1000,
-        # natural-resolution images (issue 34): Table 1's five dogs from Imagewoof2; at 224
-        # pixels a masked image costs 45-80 ms of CPU; 40 draws give p-values in steps of
-        # 1/40, so that p < 0.05 can be reached
-        dog_parts=("dog_parts_natural.json",), correspondence_draws=40,
+        # natural-resolution images (issue 34): Table 1's five dogs from Imagewoof2, Figs. 5 and
+        # 7's from the examples; at 224 pixels a masked image costs 45-80 ms of CPU; 40 draws
+        # give p-values in steps of 1/40, so that p < 0.05 can be reached
+        dog_parts=("dog_parts_natural.json",), fig5_source="examples", fig7_source="examples",
+        correspondence_draws=40,
     ),
     "paper": dict(
         dataset="imagefolder", image_size=256, crop_size=224, size=224, num_classes=1000,
