@@ -131,3 +131,26 @@ def test_fig6_counts_only_first_layers_that_learned(tmp_path):
 def test_learned_similarity_is_half_the_energy():
     # the squared cosine of a filter to its initial value is the share of its energy along it
     assert abs(claims.LEARNED_SIMILARITY ** 2 - 0.5) < 1e-12
+
+
+def test_fig5_layer1_jumps_layer7_is_linear_and_rotation_costs_the_class(tmp_path):
+    def fig5(**change):
+        kinds = {k: {"jump_conv1": 0.7, "jump_fc7": 0.3, "linear_conv1": 0.5,
+                     "linear_fc7": 0.9, "prob_kept": 0.6} for k in ("translation", "scale")}
+        kinds["rotation"] = {"jump_conv1": 0.7, "jump_fc7": 0.3, "linear_conv1": 0.2,
+                             "linear_fc7": 0.1, "prob_kept": 0.3}
+        for key, value in change.items():
+            kind, field = key.split("__")
+            kinds[kind][field] = value
+        _record(tmp_path, "full224", "fig5_invariance_full224", {"summary": kinds})
+        return {r["claim"][:6]: r for r in claims.check(tmp_path)}["Fig. 5"]["full224"]
+
+    text, held = fig5()
+    assert held and text.startswith("translation: jump 0.70 -> 0.30, linear 0.50 -> 0.90, "
+                                    "P kept 0.60; scale:") and text.endswith("(rotation: P "
+                                                                            "kept 0.30)")
+    assert not fig5(scale__prob_kept=0.3)[1]  # no more invariant than to rotation
+    assert not fig5(translation__jump_fc7=0.8)[1]  # layer 7 jumps as much as layer 1
+    assert not fig5(scale__linear_fc7=0.4)[1]  # layer 7 less linear than layer 1
+    assert fig5(rotation__linear_fc7=0.0)[1]  # rotation's linearity is no part of the rule
+    assert {r["claim"][:6]: r for r in claims.check(tmp_path)}["Fig. 5"]["full"] is None

@@ -13,6 +13,11 @@ numbers a record lacks says so. Rules, one per claim:
   ``topk.chance_concentration``). A map of dog faces gathers several dog breeds, so the count
   understates parts shared across classes; the picked maps are a seeded random subset
   (``fig2_maps_<profile>`` lists them with their counts).
+- Fig. 5: small transformations move layer 1 abruptly and layer 7 gradually, layer 7 nearly
+  linearly in translation and scale, and the output is more invariant to translation and
+  scale than to rotation (``fig5_invariance_<profile>``,
+  :func:`zflib.methods.invariance.summarise`): for translation and scale,
+  ``jump_conv1 > jump_fc7``, ``linear_fc7 > linear_conv1`` and ``prob_kept`` above rotation's.
 - Fig. 6: AlexNet's first layer has less mid-frequency energy than ZFNet's (Sec. 4.1: "little
   coverage of the mid frequencies"; ``zflib.methods.filters`` bands), in what training added
   to the filters (``learned_energy_mid``: their initial values regressed out), and only where
@@ -40,8 +45,8 @@ A verdict is ``True`` (held), ``False`` (not held) or ``None`` (not testable: th
 the numbers, but the rule's precondition fails, as Fig. 6's on first layers that did not
 learn).
 
-Paper: Sec. 4 (Fig. 2), Sec. 4.1 (Fig. 6, Table 2), Sec. 4.2 (Fig. 7), Sec. 4.3 (Table 1),
-Sec. 5.2 (Tables 4 and 7).
+Paper: Sec. 4 (Fig. 2), Sec. 4.4 (Fig. 5), Sec. 4.1 (Fig. 6, Table 2), Sec. 4.2 (Fig. 7),
+Sec. 4.3 (Table 1), Sec. 5.2 (Tables 4 and 7).
 """
 
 from __future__ import annotations
@@ -87,6 +92,21 @@ def _fig2(root: Path, profile: str) -> tuple[str, bool] | None:
     floor = max(counts[0], chance)
     return (" -> ".join(f"{v:.2f}" for v in counts) + f" (chance {chance:.2f})",
             all(v > floor for v in counts[2:]))
+
+
+def _fig5(root: Path, profile: str) -> tuple[str, bool] | None:
+    data = _results(root, profile, f"fig5_invariance_{profile}")
+    if data is None:
+        return None
+    s = data["summary"]
+    shift = ("translation", "scale")
+    held = all(s[k]["jump_conv1"] > s[k]["jump_fc7"] and s[k]["linear_fc7"] >
+               s[k]["linear_conv1"] and s[k]["prob_kept"] > s["rotation"]["prob_kept"]
+               for k in shift)
+    said = "; ".join(f"{k}: jump {s[k]['jump_conv1']:.2f} -> {s[k]['jump_fc7']:.2f}, linear "
+                     f"{s[k]['linear_conv1']:.2f} -> {s[k]['linear_fc7']:.2f}, P kept "
+                     f"{s[k]['prob_kept']:.2f}" for k in shift)
+    return f"{said} (rotation: P kept {s['rotation']['prob_kept']:.2f})", held
 
 
 def _fig6(root: Path, profile: str) -> tuple[str, bool | None] | None:
@@ -166,6 +186,10 @@ CLAIMS: list[tuple[str, str, Any]] = [
      "commonest class among a map's top-9, every map, layers 1-5)", "shown, not measured",
      _fig2),
     ("Table 2: ZFNet beats AlexNet (10-crop top-1 error %)", "38.4 against 40.5", _table2),
+    ("Fig. 5: layer 1 jumps and layer 7 moves gradually and nearly linearly under translation "
+     "and scale, and the output keeps its class more under them than under rotation (layer 1 "
+     "-> layer 7; P kept: share of transformed images keeping half their class probability)",
+     "shown, not measured", _fig5),
     ("Fig. 6: AlexNet's layer 1 misses the mid frequencies (mid-band share of what training "
      "added to the filters, AlexNet against ZFNet; testable where both first layers learned: "
      "cosine to their initial filters <= 0.71)", "shown, not measured", _fig6),
