@@ -93,6 +93,17 @@ class Config:
     # pixels each epoch's pass costs about 2.2 GFLOPs an image (all 100,000: 2 hours of 2 cores)
     fig4_per_class: int = 0
     correspondence_draws: int = 100  # random placements per part-sized box (Table 1, Fig. 8)
+    # --- the figures' images (issue 34): at 224 pixels, natural-resolution images instead of
+    # Tiny ImageNet's 64-pixel ones upscaled (python -m zflib.data install NAME; docs/data.md)
+    # Table 1 and Fig. 8's dogs: annotation files in zflib/annotations, the first holding Table
+    # 1's five dogs, all of them the analyses beyond it; each file names its dataset
+    # (dog_parts_natural.json: five frontal faces of Imagewoof2's validation split, 320 px)
+    dog_parts: tuple[str, ...] = ("dog_parts.json", "dog_parts_more.json")
+    # Fig. 5's and Fig. 7's images: val (the profile's validation split) | examples (one
+    # full-resolution ImageNet image of each class, zflib.data.natural.load_examples); Fig.
+    # 7's on/off-object claim stays on the validation split, whose images have object boxes
+    fig5_source: str = "val"
+    fig7_source: str = "val"
     explorer_images: int = 10000  # validation images the explorer mines for its top-9
     # the sanity checks (notebook 12, zflib.methods.sanity): the first n validation images,
     # each randomisation repeated with seeds 0..sanity_seeds-1 (mean and spread over both)
@@ -105,8 +116,8 @@ class Config:
 # is refused (zflib.training.train.Trainer.resume)
 # Settings of the analyses (the figures, the explorer), which training never reads
 ANALYSIS = ("topk", "fig_maps_per_layer", "fig_images", "fig4_per_class", "fig6_images",
-            "fig7_images", "correspondence_draws", "explorer_images", "sanity_images",
-            "sanity_seeds")
+            "fig7_images", "correspondence_draws", "dog_parts", "fig5_source", "fig7_source",
+            "explorer_images", "sanity_images", "sanity_seeds")
 RESUMABLE = ("profile", "data_root", "epochs", "max_steps", "keep_epochs", "checkpoint_every",
              "eval_batch_size", "num_threads", *ANALYSIS)
 
@@ -157,9 +168,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1, epochs=30,
         keep_epochs=(1, 2, 5, 10, 20, 30), checkpoint_every=0, eval_batch_size=500,
         fig4_per_class=5, fig6_images=2000, fig7_images=1000,
-        # at 224 pixels a masked image costs 45-80 ms of CPU: 15 draws keep notebook 08 (3
-        # models, 5 and 14 dogs) near 5 minutes; p-values then come in steps of 1/15
-        correspondence_draws=15,
+        # natural-resolution images (issue 34): Table 1's five dogs from Imagewoof2, Figs. 5 and
+        # 7's from the examples; at 224 pixels a masked image costs 45-80 ms of CPU; 40 draws
+        # give p-values in steps of 1/40, so that p < 0.05 can be reached
+        dog_parts=("dog_parts_natural.json",), fig5_source="examples", fig7_source="examples",
+        correspondence_draws=40,
     ),
     "paper": dict(
         dataset="imagefolder", image_size=256, crop_size=224, size=224, num_classes=1000,
@@ -172,6 +185,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 # --- transfer (Sec. 5.2, Tables 4-7): the dataset-side settings, with the same profiles ---
 TRANSFER_LAYERS: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+# the Caltech-101 copies a transfer experiment can draw (TransferSettings.dataset)
+CALTECH101_SOURCES: tuple[str, ...] = ("caltech101", "caltech101-full")
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,10 @@ class TransferSettings:
     Build with :func:`transfer_settings`; the profiles mirror ``zflib.config.PROFILES``.
     """
 
+    # which Caltech-101: caltech101 (the installed copy: the 96-px mirror, or the official
+    # archive when installed without one) | caltech101-full (the full-size public copy,
+    # ``python -m zflib.data install caltech101-full``; zflib.data.natural.load_caltech101_full)
+    dataset: str = "caltech101"
     splits: int = 5  # random train/test splits (paper: 5)
     table_sizes: tuple[int, ...] = (15, 30)  # training images per class in Table 4
     curve_sizes: tuple[int, ...] = (1, 2, 3, 5, 10, 15, 20, 25, 30)  # Fig. 9 x-axis
@@ -216,6 +235,11 @@ class TransferSettings:
     # shows the 64-pixel ZFNet trained from scratch on the same splits (training ZFNet-224
     # from scratch, 20 runs at 224 px, is a GPU job); "": train it (zflib.paper.scratch.baseline)
     scratch_reference: str = ""
+    # the dataset whose splits scratch_reference was trained on, when not ``dataset``'s: its
+    # key is then checked against that dataset's labels, and the tables say so (full224 draws
+    # its splits from caltech101-full, 9,144 images; the 64-pixel baseline was trained on the
+    # 96-px mirror's 9,145: the same protocol, another random draw of the splits); "": dataset
+    scratch_reference_dataset: str = ""
     seed: int = 0
 
 
@@ -240,10 +264,12 @@ TRANSFER_PROFILES: dict[str, dict[str, Any]] = {
     # two CPU cores at their usual speed): committed in artifacts/transfer/ by
     # ``python -m zflib.paper.scratch --profile full``, so notebook 10 does not retrain it.
     "full": dict(scratch_curve_splits=2),
-    # full's settings on ZFNet-224 (Caltech-101 decoded at 256 px, the mirror's 96-px images
-    # upscaled by bicubic as Tiny ImageNet's are); the from-scratch baseline is full's
-    # committed 64-pixel one, on the same splits (scratch_reference)
-    "full224": dict(scratch_curve_splits=2, scratch_reference="caltech101-scratch-full.json"),
+    # full's settings on ZFNet-224, on Caltech-101 at its full size decoded at 256 px (issue
+    # 34); the from-scratch baseline is full's committed 64-pixel one (scratch_reference),
+    # trained on the 96-px mirror's splits (training ZFNet-224 from scratch is a GPU job)
+    "full224": dict(dataset="caltech101-full", scratch_curve_splits=2,
+                    scratch_reference="caltech101-scratch-full.json",
+                    scratch_reference_dataset="caltech101"),
     # The whole curve on 5 splits: 35 runs of 40 epochs (``python -m zflib.paper.scratch --profile
     # paper`` takes over full's 20 and trains 15 more: a GPU job, or about 40 minutes of two
     # CPU cores at their usual speed).
@@ -260,6 +286,11 @@ def transfer_settings(profile: str = "full", **overrides: Any) -> TransferSettin
     if bad:
         raise ValueError(f"unknown transfer setting(s) {bad}; valid: {', '.join(sorted(names))}")
     s = dataclasses.replace(TransferSettings(), **{**TRANSFER_PROFILES[profile], **overrides})
+    for field in ("dataset", "scratch_reference_dataset"):
+        value = getattr(s, field)
+        if value not in CALTECH101_SOURCES and (value or field == "dataset"):
+            raise ValueError(f"{field} {value!r} not valid; valid: "
+                             f"{', '.join(CALTECH101_SOURCES)}")
     if s.scaling not in ("standard", "l2", "none"):
         raise ValueError(f"scaling {s.scaling!r} not valid; valid: standard, l2, none")
     if not 1 <= s.scratch_splits <= s.splits:
@@ -364,4 +395,4 @@ __all__ = ["Config", "PROFILES", "RECORD_PROFILE", "RECORD_FIGURES", "FIGURE_MOD
            "figure_model", "ANALYSIS", "RESUMABLE", "get_config",
            "zf_home", "repo_root", "repo_relative",
            "TransferSettings",
-           "TRANSFER_PROFILES", "TRANSFER_LAYERS", "transfer_settings"]
+           "TRANSFER_PROFILES", "TRANSFER_LAYERS", "CALTECH101_SOURCES", "transfer_settings"]

@@ -493,3 +493,29 @@ def test_two_ranks_write_the_site_of_one_process(tmp_path):
         if f not in ("atlas.json", ".atlas.lock"):
             assert (one / f).read_bytes() == (two / f).read_bytes(), f
     assert json.loads((two / "atlas.json").read_text())["ranks"] == 2
+
+
+def test_cli_builds_the_atlas_of_the_examples(tmp_path, monkeypatch, capsys):
+    """``--images examples``: the full-resolution ImageNet examples of the model's classes
+    (zflib.methods.subject.subject_examples), named by file and class."""
+    import zflib.methods.subject as subject
+    from zflib.data import ImageSet
+
+    rng = np.random.default_rng(4)
+    images = torch.from_numpy(rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8))
+    data = ImageSet(images, torch.tensor([0, 1, 2, 3]), ["n0", "n1", "n2", "n3"],
+                    ["goldfish", "tabby", "lemon", "reel"],
+                    [f"n{i}_x.JPEG" for i in range(4)])
+    asked = []
+    monkeypatch.setattr(subject, "subject_examples", lambda sub: asked.append(sub.name) or data)
+    assert atlas.main(["--model", "alexnet64", "--images", "examples", "--layers", "conv1",
+                       "--k", "2", "--out", str(tmp_path / "site"),
+                       "--cache-dir", str(tmp_path / "c")]) == 0
+    assert asked == ["alexnet64"] and json.loads(capsys.readouterr().out)["images"] == 4
+    assert "full-resolution ImageNet examples" in (tmp_path / "site" / "index.html").read_text()
+    page = (tmp_path / "site" / "conv1" / "map-0000.html").read_text()
+    assert any(name in page for name in data.names)  # the top images' classes are known
+    with pytest.raises(SystemExit):
+        atlas.main(["--images", "examples", "--folder", str(tmp_path), "--out",
+                    str(tmp_path / "o")])
+    assert "--images examples and --folder are two image sources" in capsys.readouterr().err

@@ -436,3 +436,106 @@ def test_a_resnet_in_the_explorer():
     assert v.rf == (43, 4, -21) and v.top.patches.shape[-1] == 43
     assert v.occlusion.feature.shape == (2, 2) and v.occlusion.layer == "layer1"
     assert float(v.projection.abs().sum()) > 0
+
+
+# --- the examples as an image source (issue 34) -------------------------------------------
+
+
+def _examples_set(n: int = 3, classes: int = 10):
+    from zflib.data import ImageSet
+
+    images = _images(n, seed=11, size=(90, 120))  # another size: resized as a file would be
+    labels = torch.tensor([7, 2, 9][:n])
+    names = [f"class {i}" for i in range(classes)]
+    return ImageSet(images, labels, [f"n{i:08d}" for i in range(classes)], names,
+                    [f"n{int(y):08d}_class_{int(y)}.JPEG" for y in labels])
+
+
+def test_an_added_set_is_viewed_with_its_labels_and_the_mined_top_k(tmp_path):
+    subject, _ = _subject()
+    ex = Explorer(subject, _images(5), labels=torch.arange(5), k=2, cache_dir=tmp_path)
+    data = _examples_set()
+    ex.add_set("examples", data.images, labels=data.labels,
+               names=[data.names[y] for y in data.labels.tolist()])
+    v = ex.view("conv2", 5, ("examples", 1))
+    pre = subject.preprocess
+    x = pre.inputs(data.images[1:2])
+    torch.testing.assert_close(v.image, pre.display(data.images[1:2])[0])
+    torch.testing.assert_close(v.activations, extract(ex.model, x, ["conv2"])["conv2"][0])
+    assert v.title == "examples 1: class 2" and v.target == 2 and v.target_name == "class 2"
+    with torch.no_grad():
+        assert v.prob == pytest.approx(float(torch.softmax(ex.model(x), 1)[0, 2]), abs=1e-6)
+    # the top-k stays that of the mined images (brute force over them)
+    per_image = extract(ex.model, ex.inputs, ["conv2"])["conv2"][:, 5].flatten(1).amax(1)
+    assert v.top.top.images[0].tolist() == per_image.argsort(descending=True)[:2].tolist()
+    # the mined image of the same index is another view
+    assert ex.view("conv2", 5, 1).title == "image 1" and ex.view("conv2", 5, 1).target == 1
+    with pytest.raises(ValueError, match=r"image 3 out of range 0\.\.2 of examples"):
+        ex.view("conv1", 0, ("examples", 3))
+    with pytest.raises(ValueError, match="no image set 'other'; added: examples"):
+        ex.view("conv1", 0, ("other", 0))
+    with pytest.raises(ValueError, match="2 labels for the 3 images of 'x'"):
+        ex.add_set("x", data.images, labels=data.labels[:2])
+    with pytest.raises(ValueError, match="image set 'x' is empty"):
+        ex.add_set("x", data.images[:0])
+    ex.add_set("examples", data.images[:2])  # replaced, now without labels: predicted class
+    with torch.no_grad():
+        pred = int(ex.model(pre.inputs(data.images[:1])).argmax())
+    assert ex.view("conv2", 5, ("examples", 0)).target == pred
+
+
+def test_widgets_offer_the_examples_as_an_image_source(tmp_path, monkeypatch):
+    subject, _ = _subject()
+    ex = Explorer(subject, _images(5), labels=torch.arange(5), k=2, cache_dir=tmp_path)
+    data = _examples_set()
+    asked = []
+
+    def fake(sub):
+        asked.append(sub.name)
+        return data
+
+    monkeypatch.setattr(explorer, "subject_examples", fake)
+    ui = ExplorerApp({"tiny": lambda: ex})
+    assert list(ui.source_w.options) == ["validation", "examples", "my file"]
+    assert ui.image_w.max == 4
+    ui.source_w.value = "examples"
+    assert asked == ["tiny"] and ui.image_w.max == 2 and ui.image_w.description == "example"
+    assert ui.view.title == "examples 0: class 7" and ui.view.target == 7
+    ui.image_w.value = 2
+    assert ui.view.title == "examples 2: class 9"
+    ui.source_w.value = "validation"  # back to the mined images, the examples kept
+    assert ui.image_w.max == 4 and ui.view.title == "image 2" and asked == ["tiny"]
+    ui.source_w.value = "examples"
+    assert asked == ["tiny"] and ui.view.title == "examples 2: class 9"
+
+    def missing(sub):
+        raise FileNotFoundError("dataset imagenet-examples not found; python -m zflib.data "
+                                "install imagenet-examples")
+
+    monkeypatch.setattr(explorer, "subject_examples", missing)
+    ex2 = Explorer(subject, _images(5), labels=torch.arange(5), k=2, cache_dir=tmp_path)
+    ui = ExplorerApp({"tiny": lambda: ex2})
+    ui.source_w.value = "examples"  # not installed: said in the status, the app stays usable
+    assert "install imagenet-examples" in ui.status_w.value
+    ui.layer_w.value = 2
+    assert ui.view.layer == "conv2" and "no examples" in ui.status_w.value
+
+
+def test_subject_examples_are_the_models_classes_in_its_output_order(monkeypatch):
+    import zflib.data
+    import zflib.data.natural
+    from zflib.data.natural_counts import example_files
+    from zflib.methods.subject import subject_examples
+
+    calls = []
+    monkeypatch.setattr(zflib.data, "load_images", lambda cfg, source: calls.append(
+        ("images", cfg.image_size, cfg.val_limit, source)) or "zf")
+    monkeypatch.setattr(zflib.data.natural, "load_examples", lambda size, wnids: calls.append(
+        ("examples", size, wnids)) or "tv")
+    subject, cfg = _subject()
+    zf = dataclasses.replace(subject, data_cfg=get_config("full224", val_limit=5))
+    assert subject_examples(zf) == "zf" and calls[-1] == ("images", 256, 0, "examples")
+    tv = explorer.torchvision_subject("alexnet")  # ImageNet's 1,000 outputs, sorted wnids
+    assert subject_examples(tv) == "tv"
+    assert calls[-1] == ("examples", 256, sorted(example_files()))
+    assert len(calls[-1][2]) == 1000

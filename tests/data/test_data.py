@@ -539,3 +539,38 @@ def test_upscaled_split_is_cached_and_read_back_equal(tiny_home, monkeypatch):
     monkeypatch.setattr(D, "RESIZED_CACHE_BYTES", 1)
     load_split(cfg10(image_size=128, crop_size=112, size=112), "val")
     assert not list((tiny_home / "cache").glob("tiny-imagenet-val-128-*"))
+
+
+def test_load_images_gives_the_split_or_one_full_size_example_per_class(tiny_home):
+    """A figure's image source: ``val`` is the validation split; ``examples`` one image of each
+    of its classes, labelled in the split's class order (the model's outputs), decoded at the
+    config's image size from the full-size file."""
+    from zflib.data import IMAGE_SOURCES, load_images
+
+    cfg = cfg10(val_limit=7)
+    val = load_split(cfg, "val")
+    got = load_images(cfg, "val")
+    assert torch.equal(got.images, val.images) and got.paths == val.paths
+    folder = tiny_home / "datasets" / "imagenet-examples"
+    folder.mkdir()
+    (folder / ".installed").write_text('{"side": 0}\n')
+    rng = np.random.default_rng(1)
+    for i, wnid in reversed(list(enumerate(val.classes))):  # the folder's order is no matter
+        colour = (25 * i, 0, 0)
+        Image.new("RGB", (300, 200), colour).save(folder / f"{wnid}_class_{i}.JPEG")
+    (folder / "n99999999_foreign.JPEG").write_bytes(_jpeg_bytes(rng))  # not a class: left out
+    ex = load_images(cfg, "examples")
+    assert ex.classes == val.classes and ex.labels.tolist() == list(range(len(val.classes)))
+    assert ex.names == [f"class {i}" for i in range(len(val.classes))]
+    assert ex.images.shape == (len(val.classes), 64, 64, 3) and ex.upscaled_from == 0
+    reds = ex.images[:, 32, 32, 0].int().tolist()  # each example is its class's image
+    assert all(abs(r - 25 * i) <= 3 for i, r in enumerate(reds))
+    assert sorted(IMAGE_SOURCES) == ["examples", "val"]
+    with pytest.raises(ValueError, match="image source 'train' not valid; valid: val, examples"):
+        load_images(cfg, "train")
+
+
+def _jpeg_bytes(rng) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()

@@ -478,3 +478,88 @@ def test_load_dogs_resizes_only_the_dogs_as_load_split_would(monkeypatch):
     assert torch.equal(parts.boxes["nose"], 4 * load_dog_parts(split).boxes["nose"])
     same = correspondence.load_dogs(get_config("smoke", val_limit=0))  # 64 pixels: unchanged
     assert torch.equal(same.images, split.images[keep])
+
+
+# --- natural-resolution dogs (issue 34): boxes in the 224 centre crop of Imagewoof2's images
+
+NATURAL = ANNOTATIONS.with_name("dog_parts_natural.json")
+
+
+def _natural_split(extra: tuple[str, ...] = ()) -> ImageSet:
+    """Imagewoof2's validation split as load_imagewoof gives it at 256 pixels: the five
+    annotated files (in another order, between others)."""
+    files = [e["file"] for e in json.loads(NATURAL.read_text())["images"]]
+    paths = [*extra, *files[::-1], "val/n02086240/other.JPEG"]
+    g = torch.Generator().manual_seed(1)
+    return ImageSet(torch.randint(0, 256, (len(paths), 256, 256, 3), generator=g,
+                                  dtype=torch.uint8),
+                    torch.zeros(len(paths), dtype=torch.long), ["n0"], ["dog"], paths)
+
+
+def test_crop224_boxes_are_shifted_into_the_stored_256_pixel_image():
+    from zflib.methods.correspondence import box_offset, box_scale, crop_side
+
+    spec = json.loads(NATURAL.read_text())["images"]
+    data = _natural_split(("val/n02099601/x.JPEG",))
+    parts = load_dog_parts(data, NATURAL)
+    assert [data.paths[i] for i in parts.index.tolist()] == [e["file"] for e in spec]
+    for p in PARTS:  # pixel i of the 224 crop is pixel i + 16 of the 256 image
+        assert parts.boxes[p].tolist() == [[v + 16 for v in e["boxes"][p]] for e in spec]
+    # masking the stored box in the network's input (the centre crop, offset 16) covers
+    # exactly the annotated crop pixels
+    cfg = get_config("full224")
+    x = torch.zeros(1, 3, 224, 224)
+    masked = mask_inputs(x, parts.boxes["nose"][:1], torch.ones(3, 224, 224), offset=16)
+    x0, y0, x1, y1 = spec[0]["boxes"]["nose"]
+    want = torch.zeros(224, 224)
+    want[y0:y1, x0:x1] = 1
+    assert torch.equal(masked[0, 0], want) and cfg.crop_size == 224
+    assert (box_scale("crop224", 256), box_offset("crop224", 256)) == (1, 16)
+    assert (box_offset("crop56", 64), box_offset("image64", 256), crop_side(224)) == (4, 0, 256)
+    with pytest.raises(ValueError, match="fit stored images of 256 pixels, not 64; valid: 256"):
+        box_offset("crop224", 64)  # a 64-pixel profile cannot use these boxes
+    with pytest.raises(ValueError, match="fit stored images of 256 pixels, not 320"):
+        box_scale("crop224", 320)
+    with pytest.raises(ValueError, match="crop 100 is no centre crop"):
+        box_offset("crop100", 256)
+    with pytest.raises(ValueError, match="'cropx' not valid"):
+        box_offset("cropx", 256)
+    with pytest.raises(ValueError, match="coordinates 'pixels' not valid"):
+        box_offset("pixels", 256)
+
+
+def test_dog_files_and_their_dataset_follow_the_profile():
+    from zflib.methods import correspondence as C
+
+    assert C.dog_files(get_config("full")) == [ANNOTATIONS, MORE_DOGS]
+    assert C.dog_files(get_config("full224")) == [NATURAL] == [C.NATURAL_DOGS]
+    assert C.dog_dataset([ANNOTATIONS, MORE_DOGS]) == "tiny-imagenet"
+    assert C.dog_dataset(NATURAL) == "imagewoof2"
+    with pytest.raises(ValueError, match="datasets .'imagewoof2', 'tiny-imagenet'.; want one"):
+        C.dog_dataset([ANNOTATIONS, NATURAL])
+    with pytest.raises(ValueError, match=r"dog_parts \['nope.json'\] not in zflib/annotations; "
+                                         "valid: dog_parts.json, dog_parts_more.json, "
+                                         "dog_parts_natural.json"):
+        C.dog_files(get_config("full", dog_parts=("nope.json",)))
+    with pytest.raises(ValueError, match="dog_parts is empty"):
+        C.dog_files(get_config("full", dog_parts=()))
+
+
+def test_load_dogs_reads_imagewoof2_for_natural_annotations(monkeypatch):
+    from zflib.methods import correspondence as C
+
+    split = _natural_split(("val/n02099601/x.JPEG",))
+    asked = []
+
+    def fake_load_imagewoof(name, size):
+        asked.append((name, size))
+        return split
+
+    monkeypatch.setattr(C, "load_imagewoof", fake_load_imagewoof)
+    monkeypatch.setattr(C, "load_split", lambda *a: pytest.fail("Tiny ImageNet loaded"))
+    cfg = get_config("full224")
+    dogs = C.load_dogs(cfg, C.dog_files(cfg))
+    assert asked == [("val", 256)] and len(dogs) == 5
+    assert dogs.paths == split.paths[1:6] and torch.equal(dogs.images, split.images[1:6])
+    parts = load_dog_parts(dogs, C.dog_files(cfg)[0])
+    assert parts.names == [e["name"] for e in json.loads(NATURAL.read_text())["images"]]

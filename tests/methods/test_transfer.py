@@ -641,8 +641,71 @@ def test_a_reference_baseline_of_another_architecture_stands_in(zf_home, tmp_pat
     assert source_title(res) == "Caltech-101, ZFNet-224, 16-px images upscaled to 256"
 
 
+def test_a_reference_from_another_copys_splits_is_checked_on_that_copy(zf_home, tmp_path,
+                                                                      monkeypatch):
+    """full224 on the full-size Caltech-101 (9,144 images) shows the 64-pixel baseline trained
+    on the mirror's splits (9,145): its key is checked against the mirror's labels, and the
+    tables and Fig. 9 say the splits are another copy's."""
+    from zflib.config import repo_root
+    from zflib.viz.transfer import fig9_markdown, source_title, table4_markdown
+
+    arts = tmp_path / "artifacts"
+    arts.mkdir()
+    (arts / "zfnet64").symlink_to(repo_root() / "artifacts" / "zfnet64")
+    monkeypatch.setenv("ZF_ARTIFACTS", str(arts))
+    mirror, full = _toy_set(per_class=7), _toy_set(per_class=6)  # one image fewer per class
+    loaded = []
+
+    def load(settings, size):  # the copies, as load_caltech finds them
+        loaded.append((settings.dataset, size))
+        return {"caltech101": mirror, "caltech101-full": full}[settings.dataset]
+
+    monkeypatch.setattr(S, "load_caltech", load)
+    s = _baseline_settings(scratch_reference="ref.json", dataset="caltech101-full")
+    _reference_file(arts / "transfer", mirror, s, {"1": {"mean": 20.0, "std": 0.0,
+                                                         "runs": [20.0]}})
+    cfg224 = get_config("full224")
+    with pytest.raises(ValueError, match="trained on other splits"):  # not full's splits
+        S.baseline(full, cfg224, s, profile="full224")
+    s = _baseline_settings(scratch_reference="ref.json", dataset="caltech101-full",
+                           scratch_reference_dataset="caltech101")
+    got = S.baseline(full, cfg224, s, profile="full224")
+    assert got["reference_dataset"] == "caltech101" and loaded[-1] == ("caltech101", 64)
+    # the same copy as the data's is no other copy: checked on the data's own labels
+    same = _baseline_settings(scratch_reference="ref.json", scratch_reference_dataset="caltech101")
+    assert S.baseline(mirror, cfg224, same, profile="full224")["reference_dataset"] == ""
+    feats = T.FeatureSet({"fc7": np.eye(3, 8)[full.labels.numpy()].astype(np.float16)}, 0.0,
+                         False)
+    res = T.run_table4(feats, full, cfg224, s, scratch=got, model_name="zfnet224")
+    assert res["scratch_dataset"] == "caltech101" and res["source"] == "caltech101-full"
+    assert "| Non-pretrained ZFNet-64 (ours; other splits: caltech101), 1 epochs, 1 split(s) |" \
+        in table4_markdown(res)
+    assert "| from scratch, ZFNet-64 (ours; other splits: caltech101) |" in fig9_markdown(res)
+    assert source_title(res) == "Caltech-101, ZFNet-224, full-size images"
+
+
+def test_load_caltech_reads_the_copy_the_settings_name(monkeypatch):
+    import zflib.data.caltech as caltech
+    import zflib.data.natural as natural
+
+    calls = []
+    monkeypatch.setattr(caltech, "load_caltech101", lambda **kw: calls.append(("mirror", kw)))
+    monkeypatch.setattr(natural, "load_caltech101_full", lambda **kw: calls.append(("full", kw)))
+    T.load_caltech(T.transfer_settings("smoke"), 64)
+    T.load_caltech(T.transfer_settings("full224"), 256)
+    assert calls == [("mirror", {"size": 64, "background": True, "per_class_limit": 5}),
+                     ("full", {"size": 256, "background": True, "per_class_limit": 0})]
+    with pytest.raises(ValueError, match="dataset 'caltech256' not valid; valid: caltech101, "
+                                         "caltech101-full"):
+        T.transfer_settings("full", dataset="caltech256")
+    with pytest.raises(ValueError, match="scratch_reference_dataset 'x' not valid"):
+        T.transfer_settings("full", scratch_reference_dataset="x")
+
+
 def test_full224_transfer_settings_are_fulls_with_the_64_pixel_reference():
     full, f224 = T.transfer_settings("full"), T.transfer_settings("full224")
+    assert f224.dataset == "caltech101-full" and full.dataset == "caltech101"
+    assert f224.scratch_reference_dataset == full.dataset  # the reference's splits
     assert f224.scratch_reference == "caltech101-scratch-full.json"
     assert {f: getattr(f224, f) for f in S.KEY_FIELDS} == {f: getattr(full, f)
                                                             for f in S.KEY_FIELDS}

@@ -1,13 +1,15 @@
 """Unit atlas: a static, linkable site with a page for every feature map of a model.
 
 For any model :mod:`zflib.apps.mine` loads (a committed artifact or one exported from your own run,
-torchvision's models with a local weights file) and any images (a Tiny ImageNet split or a
-folder of your own), the atlas mines the top-k of every map of the chosen layers in one
+torchvision's models with a local weights file) and any images (a Tiny ImageNet split, the
+full-resolution ImageNet examples of the model's classes, ``--images examples``, or a folder of
+your own), the atlas mines the top-k of every map of the chosen layers in one
 streaming pass (:func:`zflib.methods.topk.cached_mine_topk`: cached, so a second build mines
 nothing), projects them with the deconvnet in batches (:func:`zflib.apps.mine.project`), and writes
 a folder that opens from disk with no server and no network::
 
     python -m zflib.apps.atlas --model zfnet64 --split val --out atlas/
+    python -m zflib.apps.atlas --model zfnet224 --images examples --out atlas224/
     python -m zflib.apps.atlas --torchvision vgg16 --weights vgg16-397923af.pth --folder photos/
     torchrun --nproc_per_node=2 -m zflib.apps.atlas --model zfnet64 --out atlas/
 
@@ -488,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", default=None, help="its state_dict file (none: random init)")
     p.add_argument("--split", default="val", choices=["val", "train"],
                    help="the Tiny ImageNet split to mine (default: val)")
+    p.add_argument("--images", default="split", choices=["split", "examples"],
+                   help="split: the Tiny ImageNet split of --split (default); examples: one "
+                        "full-resolution ImageNet image of each of the model's classes (python "
+                        "-m zflib.data install imagenet-examples)")
     p.add_argument("--folder", default=None, help="a folder of your images instead of a split")
     p.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     p.add_argument("--layers", nargs="+", default=None,
@@ -515,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
                                    ("--quality", args.quality, 1, 100)):
         if value < low or (high is not None and value > high):
             p.error(f"{flag} {value} out of range {low}..{high or ''}")
+    if args.folder and args.images == "examples":
+        p.error("--images examples and --folder are two image sources; give one")
     if args.weights and not args.torchvision:
         p.error("--weights goes with --torchvision; an artifact (--model) has its own weights")
     if args.torchvision and args.epoch is not None:
@@ -537,11 +545,13 @@ def _main(args: argparse.Namespace) -> int:
         if args.layers is not None:
             deconv.resolve_layers(sub.model, args.layers)  # an unknown layer: before the images
         images, labels = mine.images_of(sub, split=args.split, folder=args.folder,
-                                        limit=args.limit)
+                                        limit=args.limit, examples=args.images == "examples")
         names, classes = split_classes(labels)
         card = model_card(sub, model=args.model, epoch=args.epoch, torchvision=args.torchvision,
                           weights=args.weights)
         source = (f"the folder {args.folder}" if args.folder else
+                  "full-resolution ImageNet examples, one per class" if args.images == "examples"
+                  else
                   f"the {'validation' if args.split == 'val' else 'training'} split of "
                   f"{getattr(sub.data_cfg, 'dataset', 'tiny-imagenet')}")
         t, cpu = time.perf_counter(), time.process_time()

@@ -1,8 +1,10 @@
 """The interactive explorer: one model, one layer, one feature map, one image, every view.
 
-For the chosen model, layer (``conv1``..), feature map and image (a validation image or your
-own file) the explorer shows the input, the layer's activations, the top-9 activations of the
-map over a set of validation images projected to pixels beside their image patches (Fig. 2),
+For the chosen model, layer (``conv1``..), feature map and image (a validation image, a
+full-resolution ImageNet example of one of the model's classes, or your own file: the image
+source, :data:`SOURCES`) the explorer shows the input, the layer's activations, the top-9
+activations of the map over a set of validation images projected to pixels beside their image
+patches (Fig. 2),
 the deconvnet projection of the map's strongest activation in the chosen image (Sec. 2.1), and
 an occlusion map (Fig. 7): the map's total activation and the probability of the image's class
 as a grey square slides over the image.
@@ -79,6 +81,7 @@ from zflib.methods.subject import (  # noqa: F401  (re-exported: the explorer's 
     Subject,
     TorchvisionNet,
     default_occluder,
+    subject_examples,
     torchvision_names,
     torchvision_subject,
     zf_subject,
@@ -151,6 +154,8 @@ class Explorer:
         self._occl = _LRU(64)
         self._probs = _LRU(64)
         self._user: dict[str, torch.Tensor] = {}
+        # other image sets to look at (not mined): name -> (images, labels or None, names)
+        self.sets: dict[str, tuple[torch.Tensor, torch.Tensor | None, list[str] | None]] = {}
 
     # --- geometry -----------------------------------------------------------------------
     def channels(self, layer: int | str) -> int:
@@ -177,30 +182,67 @@ class Explorer:
                 del cache[old]
         return key
 
-    def _image(self, image: int | str) -> tuple[torch.Tensor, torch.Tensor, str]:
-        """(input [1, 3, S, S], display [3, S, S], title) of an index or an added image."""
+    def add_set(self, name: str, images: torch.Tensor, *, labels: torch.Tensor | None = None,
+                names: Sequence[str] | None = None) -> None:
+        """Another image set to look at (e.g. the full-resolution ImageNet examples,
+        :func:`zflib.methods.subject.subject_examples`): ``view(..., image=(name, i))`` shows
+        its image ``i``, while the top-9 stays mined over the explorer's own images.
+
+        Args:
+            images: uint8 [N, H, W, 3] (resized as the subject's preprocessing says).
+            labels: [N] classes in the subject's output space (``None``: the occlusion's class
+                is the predicted one); names: a title for each image.
+        """
+        if len(images) == 0:
+            raise ValueError(f"image set {name!r} is empty; give at least one image")
+        for what, values in (("labels", labels), ("names", names)):
+            if values is not None and len(values) != len(images):
+                raise ValueError(f"{len(values)} {what} for the {len(images)} images of "
+                                 f"{name!r}")
+        self.sets[name] = (images, labels, list(names) if names is not None else None)
+        for cache in (self._traces, self._occl, self._probs):  # views of an older set of name
+            cache.clear()
+
+    def _image(self, image: int | str | tuple[str, int]
+               ) -> tuple[torch.Tensor, torch.Tensor, str, int | None]:
+        """(input [1, 3, S, S], display [3, S, S], title, label or None) of an index, an
+        added image or an image of an added set."""
+        pre = self.subject.preprocess
         if isinstance(image, str):
             if image not in self._user:
                 raise ValueError(f"no added image {image!r}; added: {', '.join(self._user)}"
                                  " (use add_image)")
             raw = self._user[image]
-            pre = self.subject.preprocess
-            return pre.inputs(raw), pre.display(raw)[0], f"your image ({image})"
+            return pre.inputs(raw), pre.display(raw)[0], f"your image ({image})", None
+        if isinstance(image, tuple):
+            name, i = image
+            if name not in self.sets:
+                raise ValueError(f"no image set {name!r}; added: "
+                                 f"{', '.join(self.sets) or 'none'} (use add_set)")
+            images, labels, names = self.sets[name]
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(images):
+                raise ValueError(f"image {i!r} out of range 0..{len(images) - 1} of {name}")
+            raw = images[i:i + 1]
+            title = f"{name} {i}" + (f": {names[i]}" if names is not None else "")
+            return (pre.inputs(raw), pre.display(raw)[0], title,
+                    int(labels[i]) if labels is not None else None)
         n = len(self.inputs)
         if isinstance(image, bool) or not isinstance(image, int) or not 0 <= image < n:
             raise ValueError(f"image {image!r} out of range 0..{n - 1}")
         title = f"image {image}"
         if self.names is not None:
             title += f": {self.names[image]}"
-        return self.inputs[image:image + 1], self.display[image], title
+        label = int(self.labels[image]) if self.labels is not None else None
+        return self.inputs[image:image + 1], self.display[image], title, label
 
     # --- the update -----------------------------------------------------------------------
     @torch.no_grad()
-    def view(self, layer: int | str, fmap: int, image: int | str = 0, *,
+    def view(self, layer: int | str, fmap: int, image: int | str | tuple[str, int] = 0, *,
              with_occlusion: bool = True, rule: str = "deconvnet") -> View:
         """Compute what the explorer shows for map ``fmap`` of ``layer`` and ``image`` (an
-        index into the images, or a key from :meth:`add_image`); the projections by ``rule``
-        (``"deconvnet"``, ``"guided"`` or ``"gradient"``, :func:`zflib.methods.deconv.project`).
+        index into the images, a key from :meth:`add_image`, or ``(set, index)`` of a set
+        from :meth:`add_set`); the projections by ``rule`` (``"deconvnet"``, ``"guided"`` or
+        ``"gradient"``, :func:`zflib.methods.deconv.project`).
 
         Raises ``ValueError`` naming the valid range of a bad layer, map or image.
 
@@ -212,7 +254,7 @@ class Explorer:
         c = self._channels[name]
         if isinstance(fmap, bool) or not isinstance(fmap, int) or not 0 <= fmap < c:
             raise ValueError(f"map {fmap!r} out of range 0..{c - 1} of {name}")
-        x, disp, title = self._image(image)
+        x, disp, title, label = self._image(image)
         x = x.to(self.device)
 
         t = time.perf_counter()
@@ -232,10 +274,7 @@ class Explorer:
         classify = self.subject.class_names is not None
         probs = self._probs.get_or(image, lambda: torch.softmax(
             self.model(x).float(), 1)[0].cpu())
-        if isinstance(image, int) and self.labels is not None:
-            target = int(self.labels[image])
-        else:
-            target = int(probs.argmax())
+        target = label if label is not None else int(probs.argmax())
         timings["classify"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -260,6 +299,12 @@ class Explorer:
 
 # ----------------------------------------------------------------------------- widgets
 
+
+# The image sources of the explorer's toggle: the validation images it mined, the
+# full-resolution ImageNet examples of the model's classes (subject_examples), your own file
+SOURCES = {"validation": "the validation images mined for the top-9",
+           "examples": "one full-resolution ImageNet image of each of the model's classes",
+           "my file": "an uploaded image"}
 
 # The committed artifacts the explorer offers, in dropdown order: the 64-pixel models, then
 # ZFNet-224 and AlexNet-224 (the paper's geometry, Fig. 3)
@@ -325,7 +370,7 @@ class ExplorerApp:
         self.image_w = W.IntSlider(value=image, min=0, max=len(ex.inputs) - 1,
                                    description="val image", continuous_update=False,
                                    style=style, layout=lay)
-        self.source_w = W.ToggleButtons(options=["validation", "my file"], value="validation",
+        self.source_w = W.ToggleButtons(options=list(SOURCES), value="validation",
                                         description="image", style=style)
         self.upload_w = W.FileUpload(accept="image/*", multiple=False,
                                      description="upload image")
@@ -372,6 +417,16 @@ class ExplorerApp:
         else:
             self.source_w.value = "my file"  # triggers the update
 
+    def _examples(self, ex: Explorer) -> int:
+        """The examples set of ``ex`` (:func:`zflib.methods.subject.subject_examples`, loaded
+        on first use and added as the set ``examples``): its number of images."""
+        if "examples" not in ex.sets:
+            data = subject_examples(ex.subject)
+            labels = data.labels if ex.subject.class_names is not None else None
+            ex.add_set("examples", data.images, labels=labels,
+                       names=[data.names[y] for y in data.labels.tolist()])
+        return len(ex.sets["examples"][0])
+
     def _on_change(self, change) -> None:
         if self._busy:
             return
@@ -380,12 +435,15 @@ class ExplorerApp:
             ex = self.explorer
             if change["owner"] is self.model_w:
                 self.layer_w.max = len(ex.layers)
-                self.image_w.max = len(ex.inputs) - 1
                 if getattr(self, "_upload", None):  # the latest upload, also for a model
                     ex.add_image(self._upload[0], key="upload")  # whose explorer kept an older one
+            if change["owner"] in (self.model_w, self.source_w):  # the slider spans the source
+                examples = self.source_w.value == "examples"
+                self.image_w.max = (self._examples(ex) if examples else len(ex.inputs)) - 1
+                self.image_w.description = "example" if examples else "val image"
             self.map_w.max = ex.channels(self.layer_w.value) - 1
-        except (ValueError, OSError) as err:  # a model that cannot load: say why, stay usable
-            self.status_w.value = f"<b style='color:#b00'>{self.model_w.value}: {err}</b>"
+        except (ValueError, OSError) as err:  # a model or image set that cannot load: say
+            self.status_w.value = f"<b style='color:#b00'>{self.model_w.value}: {err}</b>"  # why
             return
         finally:
             self._busy = False
@@ -399,7 +457,8 @@ class ExplorerApp:
         ex = self.explorer
         source = self.source_w.value
         image = "upload" if source == "my file" and "upload" in ex._user else \
-            self.image_w.value
+            ("examples", self.image_w.value) if source == "examples" and "examples" in ex.sets \
+            else self.image_w.value
         try:
             self.view = ex.view(self.layer_w.value, self.map_w.value, image,
                                 with_occlusion=self.occl_w.value, rule=self.rule_w.value)
@@ -411,8 +470,9 @@ class ExplorerApp:
             return
         self.picture_w.value = self.png
         self.seconds = time.perf_counter() - t
-        note = "" if source == "validation" or image == "upload" else \
-            " (upload a file first; showing the validation image)"
+        note = "" if source == "validation" or image == "upload" or isinstance(image, tuple) \
+            else " (upload a file first; showing the validation image)" if source == "my file" \
+            else " (no examples: showing the validation image)"
         steps = ", ".join(f"{k} {1000 * v:.0f}" for k, v in self.view.timings.items())
         self.status_w.value = (
             f"{self.view.model}, {self.view.layer}, map {self.view.fmap}, {self.view.title}"
@@ -496,7 +556,8 @@ def _tv_loader(subject_fn, n: int, folder, cache_dir):
     return load
 
 
-__all__ = ["TORCHVISION", "ARTIFACTS", "LARGE_MINE_IMAGES", "torchvision_names", "Preprocess",
+__all__ = ["TORCHVISION", "ARTIFACTS", "SOURCES", "LARGE_MINE_IMAGES", "torchvision_names",
+           "Preprocess",
            "Subject", "TorchvisionNet", "View",
            "Explorer", "ExplorerApp", "app", "default_occluder", "model_choices",
            "torchvision_subject", "zf_subject"]

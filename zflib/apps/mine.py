@@ -70,17 +70,27 @@ def default_layers(model: torch.nn.Module) -> list[str]:
 
 
 def images_of(sub: Subject, *, split: str = "val", folder: str | Path | None = None,
-              limit: int = 0) -> tuple[torch.Tensor, list[str]]:
-    """uint8 [N, H, W, 3] images and their names: ``folder``'s image files, or the Tiny
+              limit: int = 0, examples: bool = False) -> tuple[torch.Tensor, list[str]]:
+    """uint8 [N, H, W, 3] images and their names: ``folder``'s image files, the full-resolution
+    ImageNet ``examples`` of the model's classes (:func:`zflib.methods.subject.subject_examples`:
+    Tiny ImageNet's 200 for a committed model, 1,000 for a torchvision one), or the Tiny
     ImageNet ``split`` the model was trained on (``train``: the profile's training images;
     torchvision models: Tiny ImageNet's, which their preprocessing resizes). ``limit``: the
     first N (0: all)."""
     from zflib.data import load_split
     from zflib.data.folder import folder_images
+    from zflib.methods.subject import subject_examples
 
     if limit < 0:
         raise ValueError(f"limit {limit} out of range 0.. (0: all images)")
-    if folder is not None:
+    if folder is not None and examples:
+        raise ValueError("give a folder or the examples, not both")
+    if examples:
+        data = subject_examples(sub)
+        images, names = data.images, [f"{p} ({data.names[y]})"
+                                      for p, y in zip(data.paths, data.labels.tolist(),
+                                                      strict=True)]
+    elif folder is not None:
         images, names = folder_images(folder)
         if not len(images):
             raise ValueError(f"no readable image in {folder}: every image file failed to "

@@ -29,7 +29,8 @@ from zflib.data.transforms import (
 
 log = logging.getLogger("zflib.data")
 
-__all__ = ["ImageSet", "decode_images", "load_split", "mean_image", "to_input", "from_input",
+__all__ = ["IMAGE_SOURCES", "ImageSet", "decode_images", "load_images", "load_split", "mean_image",
+           "to_input", "from_input",
            "augment", "center_crop", "normalize", "random_crop_flip", "resize", "ten_crops",
            "per_class_subset"]
 
@@ -86,6 +87,33 @@ def load_split(cfg: Config, split: str, device: torch.device | str | None = None
     if cfg.dataset == "tiny-imagenet" and cfg.image_size != TINY_SIZE:
         data = _upscaled(data, cfg.image_size, split, device)
     return data
+
+
+# where a figure takes its images (Config.fig5_source, fig7_source), and how a title names them
+IMAGE_SOURCES = {"val": "validation images",
+                 "examples": "full-resolution ImageNet examples (one per class)"}
+
+
+def load_images(cfg: Config, source: str) -> ImageSet:
+    """The images a figure draws from ``source`` (:data:`IMAGE_SOURCES`), labelled in the
+    classes of ``cfg``'s dataset (the model's outputs).
+
+    ``val``: the validation split (:func:`load_split`, its first ``cfg.val_limit``).
+    ``examples``: one full-resolution ImageNet image of each class of the validation split
+    (Tiny ImageNet's 200, in its class order), decoded at ``cfg.image_size`` from the file
+    (:func:`zflib.data.natural.load_examples`; ``python -m zflib.data install
+    imagenet-examples``), not upscaled from 64 pixels.
+
+    Paper: Sec. 3 (256-pixel images), Sec. 4.2 (Fig. 5 and Fig. 7's examples).
+    """
+    if source not in IMAGE_SOURCES:
+        raise ValueError(f"image source {source!r} not valid; valid: {', '.join(IMAGE_SOURCES)}")
+    if source == "val":
+        return load_split(cfg, "val")
+    from zflib.data.natural import load_examples
+
+    classes = _load(cfg.dataset, cfg.data_root, cfg.image_size, "val").classes
+    return load_examples(cfg.image_size, classes)
 
 
 RESIZED_CACHE_BYTES = 4 << 30  # upscaled sets up to this size are cached (val at 256: 2 GB)

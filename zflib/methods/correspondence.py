@@ -49,6 +49,7 @@ import torch
 
 from zflib.config import Config
 from zflib.data import TINY_SIZE, ImageSet, load_split, resize, to_input
+from zflib.data.natural import load_imagewoof
 from zflib.methods.activations import extract, layer_list
 from zflib.methods.occlusion import grey_baseline
 from zflib.training.models import ConvNet
@@ -67,6 +68,11 @@ PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
 ANNOTATIONS = Path(__file__).resolve().parents[1] / "annotations" / "dog_parts.json"
 # nine more dogs, for the analyses beyond Table 1 (which keeps the paper's five)
 MORE_DOGS = ANNOTATIONS.with_name("dog_parts_more.json")
+# five frontal dogs of Imagewoof2's validation split at natural resolution, boxes in the 224
+# centre crop of the 256-pixel image (the full224 profile's, Config.dog_parts)
+NATURAL_DOGS = ANNOTATIONS.with_name("dog_parts_natural.json")
+# the datasets an annotation file's "dataset" names (absent: Tiny ImageNet)
+DOG_DATASETS = ("tiny-imagenet", "imagewoof2")
 
 
 @dataclass
@@ -86,8 +92,10 @@ def load_dog_parts(data: ImageSet,
                    ) -> DogParts:
     """Read the part boxes (``zflib/annotations/dog_parts.json``, or the files ``path`` names,
     their dogs in turn) and find the images in ``data`` (the validation split, loaded without
-    ``val_limit``; files are matched by name). Boxes drawn on the 64-pixel images are scaled
-    to ``data``'s stored images (:func:`box_scale`: 4x for 256 pixels), as the images were.
+    ``val_limit``, or :func:`load_dogs`' result; files are matched by name). Boxes drawn on
+    the 64-pixel images are scaled to ``data``'s stored images (:func:`box_scale`: 4x for 256
+    pixels), as the images were; boxes drawn in the centre crop (``"crop224"``) are shifted
+    into the stored image (:func:`box_offset`: 16 pixels at 256).
 
     Raises ``ValueError`` naming the files missing from ``data`` or a box outside the image.
     """
@@ -97,7 +105,12 @@ def load_dog_parts(data: ImageSet,
     entries = [e for doc in docs for e in doc["images"]]
     scale = [box_scale(doc.get("coordinates", "image64"), side) for doc in docs
              for _ in doc["images"]]
-    where = {Path(p).name: i for i, p in enumerate(data.paths)}
+    offset = [box_offset(doc.get("coordinates", "image64"), side) for doc in docs
+              for _ in doc["images"]]
+    # a file is matched by its path in the set (Imagewoof2's "val/<wnid>/<name>"), or by its
+    # name (Tiny ImageNet's annotations name "val_123.JPEG" of "val/images/val_123.JPEG")
+    where = {**{Path(p).name: i for i, p in enumerate(data.paths)},
+             **{p: i for i, p in enumerate(data.paths)}}
     missing = [e["file"] for e in entries if e["file"] not in where]
     if missing:
         raise ValueError(f"annotated images {missing} not in this split of {len(data)} images "
@@ -105,7 +118,8 @@ def load_dog_parts(data: ImageSet,
     boxes = {}
     for part in PARTS:
         b = torch.tensor([e["boxes"][part] for e in entries], dtype=torch.long)
-        b = b * torch.tensor(scale, dtype=torch.long)[:, None]
+        b = b * torch.tensor(scale, dtype=torch.long)[:, None] + \
+            torch.tensor(offset, dtype=torch.long)[:, None]
         bad = (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 2] > side) | (b[:, 3] > side) | \
               (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
         if bad.any():
@@ -116,16 +130,51 @@ def load_dog_parts(data: ImageSet,
                     boxes=boxes)
 
 
+def dog_files(cfg: Config) -> list[Path]:
+    """The annotation files of ``cfg.dog_parts`` (names in ``zflib/annotations/``): the first
+    holds Table 1's five dogs, all of them together the dogs of the analyses beyond it.
+
+    Paper: Sec. 5, Table 1 (five dogs)."""
+    if not cfg.dog_parts:
+        raise ValueError("dog_parts is empty; give at least one annotation file, e.g. "
+                         "('dog_parts.json',)")
+    files = [ANNOTATIONS.with_name(name) for name in cfg.dog_parts]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        valid = sorted(p.name for p in ANNOTATIONS.parent.glob("dog_parts*.json"))
+        raise ValueError(f"dog_parts {missing} not in zflib/annotations; valid: "
+                         f"{', '.join(valid)}")
+    return files
+
+
+def dog_dataset(path: str | os.PathLike | Sequence[str | os.PathLike] | None = None) -> str:
+    """The dataset whose validation split holds the dogs of the annotation files ``path``
+    (their ``"dataset"``; ``tiny-imagenet`` where absent). Raises ``ValueError`` when the
+    files name several, or one not in :data:`DOG_DATASETS`."""
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path or [ANNOTATIONS])
+    names = {json.loads(Path(p).read_text()).get("dataset", "tiny-imagenet") for p in paths}
+    if len(names) != 1 or not names <= set(DOG_DATASETS):
+        raise ValueError(f"annotation files of the datasets {sorted(names)}; want one of "
+                         f"{', '.join(DOG_DATASETS)} for all of them")
+    return names.pop()
+
+
 def load_dogs(cfg: Config,
               path: str | os.PathLike | Sequence[str | os.PathLike] | None = None) -> ImageSet:
     """The annotated dogs alone (the files ``path`` names, as :func:`load_dog_parts`), from the
-    validation split, stored at ``cfg.image_size``: the split is loaded at Tiny ImageNet's own
-    64 pixels and only the dogs are resized (:func:`zflib.data.transforms.resize`, as
-    :func:`zflib.data.load_split` resizes every image; at 256 pixels the whole split would
-    take 2 GB and 40 s for 14 images). Pass the result to :func:`load_dog_parts`.
+    validation split of their dataset (:func:`dog_dataset`), stored at ``cfg.image_size``.
+
+    Tiny ImageNet's split is loaded at its own 64 pixels and only the dogs are resized
+    (:func:`zflib.data.transforms.resize`, as :func:`zflib.data.load_split` resizes every
+    image; at 256 pixels the whole split would take 2 GB and 40 s for 14 images). Imagewoof2's
+    (natural resolution, :func:`zflib.data.natural.load_imagewoof`) is decoded at
+    ``cfg.image_size`` from its 320-pixel files. Pass the result to :func:`load_dog_parts`.
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path or [ANNOTATIONS])
     files = {e["file"] for p in paths for e in json.loads(Path(p).read_text())["images"]}
+    if dog_dataset(paths) == "imagewoof2":
+        val = load_imagewoof("val", cfg.image_size)
+        return val.subset([i for i, p in enumerate(val.paths) if p in files])
     native = dataclasses.replace(cfg, image_size=TINY_SIZE, val_limit=0)
     val = load_split(native if cfg.dataset == "tiny-imagenet" else cfg, "val")
     dogs = val.subset([i for i, p in enumerate(val.paths) if Path(p).name in files])
@@ -135,21 +184,60 @@ def load_dogs(cfg: Config,
                     dogs.paths, dogs.failed)
 
 
+def crop_side(crop: int) -> int:
+    """The stored image whose centre ``crop`` x ``crop`` the network sees, at this project's
+    ratio of 8 to 7 (Sec. 3: 224 of 256; 56 of 64). Raises ``ValueError`` for a crop that is no
+    multiple of 7."""
+    if crop < 7 or crop % 7:
+        raise ValueError(f"crop {crop} is no centre crop of a stored image (8:7, as 224 of 256); "
+                         "valid: a multiple of 7, e.g. 56 or 224")
+    return crop * 8 // 7
+
+
 def box_scale(coordinates: str, side: int) -> int:
     """Stored-image pixels per annotation pixel: the boxes are drawn on ``coordinates``
     ("image64": the 64-pixel images); a stored image of ``side`` pixels resized from them (256
     at Fig. 3's geometry, by :func:`zflib.data.transforms.resize`) spans ``side / 64`` pixels for
     each, so pixel i of the annotation covers pixels ``i * scale .. (i + 1) * scale - 1``.
+    ``"cropN"``: boxes in pixels of the centre N x N crop of the stored image of
+    :func:`crop_side` (N) pixels (``crop224``: of 256), which must be ``side``: scale 1, the
+    crop's offset added by :func:`box_offset`.
 
     Paper: Sec. 5, Fig. 8 (the masked parts, at the network's input size)."""
+    if coordinates.startswith("crop"):
+        box_offset(coordinates, side)  # checks the crop and side
+        return 1
     source = coordinates.removeprefix("image")
     if not source.isdigit() or int(source) < 1:
         raise ValueError(f"annotation coordinates {coordinates!r} not valid; valid: 'image64' "
-                         "(pixels of the 64-pixel image), or 'imageN'")
+                         "(pixels of the 64-pixel image), 'imageN', or 'crop224' (pixels of "
+                         "the 224 centre crop of the 256-pixel image), 'cropN'")
     if side % int(source):
         raise ValueError(f"stored images of {side} pixels are no whole multiple of the "
                          f"annotations' {source}; valid: {source}, {2 * int(source)}, ...")
     return side // int(source)
+
+
+def box_offset(coordinates: str, side: int) -> int:
+    """Where annotation pixel 0 lies in the stored image of ``side`` pixels, on both axes:
+    0 for boxes drawn on the whole image (``"imageN"``), the centre crop's offset for boxes
+    drawn in it (``"cropN"``: ``(side - N) // 2``, 16 for ``crop224`` at 256). A ``cropN``
+    box is in pixels of the centre N crop of the :func:`crop_side` (N)-pixel image and fits no
+    other: ``side`` must be that. Raises ``ValueError`` naming the valid side.
+
+    Paper: Sec. 3 (224 crops of 256), Sec. 5, Fig. 8."""
+    if not coordinates.startswith("crop"):
+        box_scale(coordinates, side)  # checks the coordinates
+        return 0
+    n = coordinates.removeprefix("crop")
+    if not n.isdigit():
+        raise ValueError(f"annotation coordinates {coordinates!r} not valid; valid: 'cropN', "
+                         "e.g. 'crop224'")
+    want = crop_side(int(n))
+    if side != want:
+        raise ValueError(f"boxes in the {n}-pixel centre crop ({coordinates!r}) fit stored "
+                         f"images of {want} pixels, not {side}; valid: {want}")
+    return (side - int(n)) // 2
 
 
 def mask_inputs(x: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor, *,

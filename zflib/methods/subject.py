@@ -22,6 +22,7 @@ from torch import nn
 
 from zflib.checkpoint import read_file
 from zflib.config import Config
+from zflib.data.common import ImageSet
 from zflib.methods import deconv, occlusion
 
 # weights files whose keys identify a model, for the hint of a file given for the wrong one
@@ -152,6 +153,26 @@ def _tiny_names(cfg) -> list[str] | None:
         return list(load_split(dataclasses.replace(cfg, val_limit=1), "val").names)
     except (FileNotFoundError, OSError, ValueError):
         return None
+
+
+def subject_examples(sub: Subject) -> ImageSet:
+    """One full-resolution ImageNet image for each class of ``sub``'s outputs, decoded at its
+    stored size from the file (:func:`zflib.data.natural.load_examples`; ``python -m zflib.data
+    install imagenet-examples``), labelled in the order of its outputs.
+
+    A committed model (``data_cfg`` set): the classes of the data it was trained on (Tiny
+    ImageNet's 200, :func:`zflib.data.load_images`). A torchvision model: all 1,000 ImageNet
+    classes in sorted WordNet-id order, the order of torchvision's ImageNet outputs.
+
+    Paper: Sec. 3 (256-pixel images), Sec. 4 (the visualisations, on natural images).
+    """
+    from zflib.data import load_images
+    from zflib.data.natural import load_examples
+    from zflib.data.natural_counts import example_files
+
+    if sub.data_cfg is not None:
+        return load_images(dataclasses.replace(sub.data_cfg, val_limit=0), "examples")
+    return load_examples(sub.preprocess.stored, sorted(example_files()))
 
 
 def torchvision_names() -> list[str]:

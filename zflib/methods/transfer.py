@@ -276,26 +276,39 @@ def fixed_model(model_name: str, layers: Sequence[str], *,
     return trained
 
 
+def load_caltech(settings: TransferSettings, size: int) -> ImageSet:
+    """The Caltech-101 that ``settings.dataset`` names, stored at ``size`` x ``size``, with
+    the settings' background class and per-class limit: ``caltech101``, the installed copy
+    (:func:`zflib.data.caltech.load_caltech101`: the 96-px mirror, upscaled above 96), or
+    ``caltech101-full``, the full-size copy (:func:`zflib.data.natural.load_caltech101_full`).
+
+    Paper: Sec. 5.2 (Caltech-101), Sec. 3 (shorter side to 256, centre 256 x 256).
+    """
+    from zflib.data.caltech import load_caltech101
+    from zflib.data.natural import load_caltech101_full
+
+    load = load_caltech101_full if settings.dataset == "caltech101-full" else load_caltech101
+    return load(size=size, background=settings.background,
+                per_class_limit=settings.per_class_limit)
+
+
 def caltech101_features(model_name: str, settings: TransferSettings, *,
                         device: torch.device | str = "cpu",
                         progress: bool = True) -> tuple[Any, ImageSet, FeatureSet]:
     """The start of every Caltech-101 experiment: committed model ``model_name``
-    (:func:`zflib.training.artifacts.load_trained`), Caltech-101 at its input size (background class
-    and per-class limit from ``settings``), and its ``settings.layers`` features, cached
+    (:func:`zflib.training.artifacts.load_trained`), the Caltech-101 of ``settings.dataset``
+    at its input size (:func:`load_caltech`), and its ``settings.layers`` features, cached
     (``progress``: a bar over their batches).
 
     Returns ``(trained, data, features)``.
 
     Paper: Sec. 5.2 (layers 1-7 of the ImageNet model kept fixed), Tables 4 and 7.
     """
-    from zflib.data.caltech import load_caltech101
-
     trained = fixed_model(model_name, settings.layers, device=device)
-    data = load_caltech101(size=trained.cfg.image_size, background=settings.background,
-                           per_class_limit=settings.per_class_limit)
+    data = load_caltech(settings, trained.cfg.image_size)
     features = cached_features(trained.model, data.images, trained.mean, trained.cfg,
                                layers=settings.layers, grid=settings.grid,
-                               name=f"caltech101-{model_name}", progress=progress)
+                               name=f"{settings.dataset}-{model_name}", progress=progress)
     return trained, data, features
 
 
@@ -555,7 +568,8 @@ def layer_table(features: dict[str, np.ndarray], labels: torch.Tensor | np.ndarr
 
 def _describe(data: ImageSet, settings: TransferSettings, cfg: Config, name: str,
               model_name: str) -> dict[str, Any]:
-    return {"dataset": name, "model": model_name, "upscaled_from": data.upscaled_from,
+    return {"dataset": name, "source": settings.dataset if name == "caltech101" else name,
+            "model": model_name, "upscaled_from": data.upscaled_from,
             "images": len(data),
             "classes": len(data.classes), "settings": dataclasses.asdict(settings),
             "input": (f"shorter side to {data.upscaled_from}, centre {data.upscaled_from}x"
@@ -605,6 +619,8 @@ def run_table4(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
             "scratch_epochs": scratch.get("epochs"),
             # the architecture trained from scratch: another one's when it stands in
             "scratch_model": scratch.get("model", model_name) if scratch else "",
+            # the copy whose splits the stand-in was trained on, when not this one's
+            "scratch_dataset": scratch.get("reference_dataset", ""),
             "seconds": {"features": features.seconds, "features_cached": features.cached,
                         # the fits' own time, also when read back from the cache
                         "pretrained_classifiers": sum(f["seconds"] for f in fits),
@@ -700,7 +716,7 @@ __all__ = ["LAYERS", "PAPER_TABLE4", "PAPER_TABLE5", "PAPER_TABLE6_MEAN_AP", "PA
            "FeatureSet", "Split", "TransferSettings", "TRANSFER_PROFILES", "accuracy_curve",
            "cached_curve",
            "cached_features", "default_device", "fit_linear", "fit_predict", "fit_softmax",
-           "layer_features", "layer_table", "make_splits",
+           "layer_features", "layer_table", "load_caltech", "make_splits",
            "mean_class_accuracy", "pool_features", "run_table4", "run_table7", "run_voc",
            "scale_features", "split_score", "summarize", "table4_splits", "transfer_settings",
            "voc_ap"]

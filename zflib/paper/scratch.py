@@ -41,7 +41,13 @@ import torch
 from zflib.config import ANALYSIS, Config, TransferSettings, repo_relative, transfer_settings
 from zflib.data.common import ImageSet, cache_dir, cache_key, tensor_digest
 from zflib.data.transforms import normalize, random_crop_flip
-from zflib.methods.transfer import Split, mean_class_accuracy, summarize, table4_splits
+from zflib.methods.transfer import (
+    Split,
+    load_caltech,
+    mean_class_accuracy,
+    summarize,
+    table4_splits,
+)
 from zflib.results import load_saved, save_results
 from zflib.training.evaluate import predict
 from zflib.training.models import ConvNet, model_from_config
@@ -336,7 +342,10 @@ def reference_baseline(data: ImageSet, s: TransferSettings) -> dict[str, Any]:
     trained with another architecture (its ``model``): shown as the from-scratch reference
     when none of this architecture is committed. Its key is recomputed with its own model's
     config over the fields it records, so it is refused (``ValueError``) unless it was
-    trained on these splits (settings and labels) as ``s`` draws them.
+    trained on these splits (settings and labels) as ``s`` draws them, or, with
+    ``s.scratch_reference_dataset`` set to another copy than ``s.dataset``, on that copy's
+    splits (the result's ``reference_dataset`` then names it: the same protocol on another
+    random draw of the splits, which the tables say).
 
     Paper: Sec. 5.2, Table 4 ("Non-pretrained convnet").
     """
@@ -348,12 +357,18 @@ def reference_baseline(data: ImageSet, s: TransferSettings) -> dict[str, Any]:
     saved = load_baseline(path)
     fields = tuple(f for f in KEY_FIELDS if f in saved.get("settings", {}))
     cfg = load_trained(saved["model"], device="cpu").cfg
+    other = s.scratch_reference_dataset not in ("", s.dataset)
+    if other:  # trained on another copy's splits: check it against that copy's labels
+        data = load_caltech(dataclasses.replace(s, dataset=s.scratch_reference_dataset),
+                            cfg.image_size)
     if saved.get("key") != baseline_key(data, scratch_config(cfg, s), s, fields=fields):
         raise ValueError(f"scratch_reference {repo_relative(path)} was trained on other splits "
-                         "or settings than these; train this baseline "
-                         "(python -m zflib.paper.scratch) "
+                         "or settings than these"
+                         + (f" (of {s.scratch_reference_dataset})" if other else "")
+                         + "; train this baseline (python -m zflib.paper.scratch) "
                          "or set scratch_results")
-    return {**saved, "reference": saved["model"]}
+    return {**saved, "reference": saved["model"],
+            "reference_dataset": s.scratch_reference_dataset if other else ""}
 
 
 def baseline(data: ImageSet, cfg: Config, s: TransferSettings, *, profile: str,
@@ -398,7 +413,6 @@ def main(argv: list[str] | None = None) -> None:
     baselines and of the file it replaces when they were trained alike
     (:func:`committed_runs`)."""
     from zflib.config import TRANSFER_PROFILES
-    from zflib.data.caltech import load_caltech101
     from zflib.distributed import device_error
     from zflib.training.artifacts import load_trained
     from zflib.training.train import default_device
@@ -425,8 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     s = transfer_settings(a.profile)
     try:
         cfg = load_trained(a.model, device="cpu").cfg
-        data = load_caltech101(size=cfg.image_size, background=s.background,
-                               per_class_limit=s.per_class_limit)
+        data = load_caltech(s, cfg.image_size)
     except (ValueError, FileNotFoundError) as err:  # a wrong model or no dataset: plainly
         ap.exit(2, f"{ap.prog}: error: {err}\n")
     path = Path(a.out) if a.out else artifact_path(a.profile)

@@ -37,16 +37,26 @@ def _curve_labels(results: dict[str, Any]) -> tuple[str, str]:
     another architecture stands in (full224: ZFNet-64)."""
     pre, scr = _models(results)
     return "pretrained (ours)", ("from scratch (ours)" if scr == pre
-                                 else f"from scratch, {scr} (ours)")
+                                 else f"from scratch, {scr} (ours{_other_splits(results)})")
+
+
+def _other_splits(results: dict[str, Any]) -> str:
+    """"; other splits: caltech101" when the from-scratch baseline stands in from another
+    copy's splits (``scratch_dataset``), else ""."""
+    other = results.get("scratch_dataset")
+    return f"; other splits: {other}" if other else ""
 
 
 def source_title(results: dict[str, Any], dataset: str = "Caltech-101") -> str:
     """A figure title's start: ``dataset``, then the model when it is not ZFNet-64 and the
     images' upscaling when they were upscaled ("Caltech-101, ZFNet-224, 96-px images upscaled
-    to 256"); just ``dataset`` for the 64-pixel runs."""
+    to 256") or "full-size images" when they came from the full-size copy
+    (``caltech101-full``); just ``dataset`` for the 64-pixel runs."""
     parts = [dataset]
     if results.get("model", "zfnet64") != "zfnet64":
         parts.append(model_label(results["model"]))
+    if results.get("source") == "caltech101-full":
+        parts.append("full-size images")
     if results.get("upscaled_from"):
         size = re.search(r"upscaled to (\d+)", results.get("input", ""))
         parts.append(f"{results['upscaled_from']}-px images upscaled"
@@ -85,7 +95,7 @@ def table4_markdown(results: dict[str, Any]) -> str:
                  for n in sizes]
         rows.append(f"| {name} (paper) | " + " | ".join(cells) + " |")
     pre, scr = _models(results)
-    for label, key in ((f"Non-pretrained {scr} (ours)", "scratch"),
+    for label, key in ((f"Non-pretrained {scr} (ours{_other_splits(results)})", "scratch"),
                        (f"Tiny-ImageNet-pretrained {pre} (ours)", "pretrained")):
         part = results[key]
         have = set(_sizes(part))
