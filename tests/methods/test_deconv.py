@@ -643,6 +643,9 @@ def test_rules_batched_equal_one_at_a_time_and_whole_maps(rule):
                             full=True, rule=rule)
     assert torch.allclose(batched, single, rtol=1e-5, atol=1e-7)
     assert torch.allclose(batched, whole, rtol=1e-5, atol=1e-7)
+    # the masks recorded in the forward pass (project) equal those made on first use (trace)
+    eager = deconv.project(model, x, "conv4", maps=maps, positions=pos, images=imgs, rule=rule)
+    assert torch.allclose(eager, batched, rtol=1e-5, atol=1e-7)
     # guided = the deconvnet's rectification and the gradient's mask, so it differs from both
     other = tr.project("conv4", maps, pos, imgs, rule="deconvnet", lrn="jacobian")
     assert rel(batched, other) > 1e-3
