@@ -52,7 +52,9 @@ initialises every module that has ``reset_parameters``, top first, each after
 max-normalised explanations. With the same layers (:func:`randomisable_layers`: ZFNet's fc8,
 fc7, fc6, conv5..conv1, Quantus's order), its seed one less than ours and zflib's projection as
 its ``explain_func``, it gives :func:`randomisation_test`'s ``spearman_abs`` to 1e-6
-(``tests/methods/test_sanity.py``).
+(``tests/methods/test_sanity.py``). Versions: Quantus 0.6.0 (a test-only dependency),
+scikit-image 0.26.0 (SSIM's reference, HOG), scipy's ``spearmanr`` (the rank correlation's
+reference).
 
 Paper: Sec. 2.1 (the deconvnet whose projections are checked). Not in the paper: Adebayo et
 al. 2018, Nie et al. 2018.
@@ -447,7 +449,7 @@ def as_numpy_explainer(*, rule: str = "deconvnet", lrn: str | None = None):
     def explain_func(model, inputs, targets, **kwargs):
         x = torch.as_tensor(np.asarray(inputs)).float()
         t = torch.as_tensor(np.asarray(targets)).long()
-        return deconv.project_logit(model.eval(), x, t, rule=rule, lrn=lrn).numpy()
+        return deconv.project_logit(model, x, t, rule=rule, lrn=lrn).numpy()
 
     return explain_func
 
