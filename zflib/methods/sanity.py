@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -289,7 +290,10 @@ def explain(model: nn.Module, x: torch.Tensor, *, rule: str = "deconvnet",
     return torch.cat(out)
 
 
-def _check(model, rules, order, layers, target):
+def _check(model: nn.Module, rules, order: str, layers, target: str
+           ) -> tuple[tuple[str, ...], list[str]]:
+    """(rules, layers) checked: a one-line ``ValueError`` naming the valid choices for an
+    unknown rule, order, target layer or randomised layer, before any work."""
     rules = (rules,) if isinstance(rules, str) else tuple(rules)
     for r in rules:
         check_rule(r, None)
@@ -373,8 +377,6 @@ def randomisation_test(model: nn.Module, x: torch.Tensor, *,
 
     Paper: not in the paper (Adebayo et al. 2018, Sec. 3, Fig. 2 and 4).
     """
-    import time
-
     t0 = time.perf_counter()
     measures = check_measures(measures)
     rules, layers = _check(model, rules, order, layers, target)
