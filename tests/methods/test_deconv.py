@@ -574,15 +574,16 @@ def test_each_rule_matches_captums_neuron_form(arch, rule):
 
 
 @pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("arch", ["zfnet", "alexnet"])
 @pytest.mark.parametrize("rule", ["deconvnet", "guided", "gradient"])
-def test_class_logit_matches_captum_on_both_paths(rule):
+def test_class_logit_matches_captum_on_both_paths(arch, rule):
     """The class logit's signal back to the pixels (project_logit: ZFNet's classifier, then
     the chain) equals captum's Deconvolution, GuidedBackprop and Saliency (abs=False) with a
     target, batched over images with a target each; the general path (autograd with the
     rule at each ReLU call) gives the same."""
     from zflib.methods import deconv_general
 
-    model = zfnet()
+    model = zfnet(arch)
     ref = _no_inplace(model)
     torch.manual_seed(12)
     x = torch.randn(3, 3, 56, 56)
@@ -602,7 +603,9 @@ def test_class_logit_matches_captum_on_both_paths(rule):
 @pytest.mark.parametrize("name,size", [("alexnet", 96), ("vgg16_bn", 48)])
 def test_torchvision_chains_match_captum_by_every_rule(name, size):
     """torchvision's AlexNet and VGG16-BN (seeded weights and batch-norm statistics, batch
-    norm folded on the fast path): every rule equals captum's Neuron* form at two layers."""
+    norm folded on the fast path): every rule equals captum's Neuron* form at two layers, and
+    the class logit's projection (the general path's autograd) captum's Deconvolution,
+    GuidedBackprop and Saliency (abs=False)."""
     torch.manual_seed(13)
     net = getattr(torchvision.models, name)(weights=None).eval()
     for m in net.modules():
@@ -624,6 +627,9 @@ def test_torchvision_chains_match_captum_by_every_rule(name, size):
             for i, m in enumerate(maps.tolist()):
                 want = _captum_neuron(rule, ref, module, x, (m, *pos[m].tolist()))
                 assert rel(ours[i] / val[m], want) <= 1e-5, (layer, rule, m)
+    for rule in deconv.RULES:
+        ours = deconv.project_logit(net, x, [17], rule=rule)
+        assert rel(ours, _captum_logit(rule, ref, x, [17])) <= 1e-5, rule
     assert no_hooks(net)
 
 
@@ -643,6 +649,9 @@ def test_rules_batched_equal_one_at_a_time_and_whole_maps(rule):
                             full=True, rule=rule)
     assert torch.allclose(batched, single, rtol=1e-5, atol=1e-7)
     assert torch.allclose(batched, whole, rtol=1e-5, atol=1e-7)
+    # the masks recorded in the forward pass (project) equal those made on first use (trace)
+    eager = deconv.project(model, x, "conv4", maps=maps, positions=pos, images=imgs, rule=rule)
+    assert torch.allclose(eager, batched, rtol=1e-5, atol=1e-7)
     # guided = the deconvnet's rectification and the gradient's mask, so it differs from both
     other = tr.project("conv4", maps, pos, imgs, rule="deconvnet", lrn="jacobian")
     assert rel(batched, other) > 1e-3

@@ -23,6 +23,8 @@ Three layers, kept apart:
   :class:`View` (tensors only); plotting is :mod:`zflib.viz.explorer`.
 - :class:`ExplorerApp` (built by :func:`app`): the ipywidgets front end (dropdowns, sliders, a
   file upload, one PNG), used by ``notebooks/00_explorer.ipynb`` and ``make explore`` (Voila).
+  Its ``rule`` dropdown picks the projections' backward rule: the deconvnet (the paper's),
+  guided backprop or the gradient (:func:`zflib.methods.deconv.project`).
 
 Any torchvision classification model (AlexNet and VGG, with or without batch norm, on the
 deconvnet's fast path; ResNet, DenseNet and the others on :mod:`zflib.methods.deconv_general`, their

@@ -524,10 +524,12 @@ class Trace:
 
 
 @torch.no_grad()
-def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequence = "conv5"
-                  ) -> Trace | deconv_general.GeneralTrace:
+def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequence = "conv5",
+                  *, relu_masks: bool = False) -> Trace | deconv_general.GeneralTrace:
     """Run ``features`` on ``x`` [N, 3, S, S] up to the deepest of ``layers``, recording the
-    pooling switches, the LRN inputs and the activations of ``layers``.
+    pooling switches, the LRN inputs and the activations of ``layers`` (with ``relu_masks``,
+    also where each ReLU's input was positive, which guided backprop and the gradient need:
+    else one more forward pass makes them on their first projection).
 
     A model (or layer) that is no plain chain (:func:`uses_chain`) is traced by
     :func:`zflib.methods.deconv_general.forward_trace`, whose trace projects alike.
@@ -540,7 +542,7 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
                          + ", ".join(layer_names(model)))
     if x.dim() != 4:
         raise ValueError(f"x has shape {tuple(x.shape)}; want [N, C, S, S]")
-    if not uses_chain(model, names):
+    if not uses_chain(model, names):  # (its ReLU masks are always made on first use)
         return deconv_general.forward_trace(model, network_input(x, model), names)
     idx = chain_indices(model)
     deepest = max(names, key=lambda nm: idx[nm])
@@ -562,6 +564,8 @@ def forward_trace(model: nn.Module, x: torch.Tensor, layers: str | int | Sequenc
             if op.kind == "lrn":
                 tr.lrn_inputs[i] = h
             h = step(op, h)
+            if relu_masks and op.kind == "relu":
+                tr.relu_masks[i] = h > 0
         for nm in record.get(i, ()):
             tr.acts[nm] = h
     return tr
@@ -607,9 +611,9 @@ def project(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps: Ints,
 
     Paper: Sec. 2.1, Fig. 1.
     """
-    return forward_trace(model, x, layer).project(layer, maps, positions, images, rule=rule,
-                                                   unpool=unpool, lrn=lrn,
-                                                   batch_size=batch_size)
+    return forward_trace(model, x, layer, relu_masks=rule != "deconvnet").project(
+        layer, maps, positions, images, rule=rule, unpool=unpool, lrn=lrn,
+        batch_size=batch_size)
 
 
 def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, maps=None,
@@ -632,7 +636,7 @@ def project_strongest(model: nn.Module, x: torch.Tensor, layer: int | str, *, ma
     x = x.unsqueeze(0) if x.dim() == 3 else x
     if x.shape[0] != 1:
         raise ValueError(f"x holds {x.shape[0]} images; project_strongest takes one")
-    tr = forward_trace(model, x, layer)
+    tr = forward_trace(model, x, layer, relu_masks=rule != "deconvnet")
     pos, val = tr.strongest(layer)
     c = len(val)
     maps = torch.arange(c) if maps is None else as_indices(maps, "maps", pos.device).reshape(-1)
@@ -702,7 +706,7 @@ def project_logit(model: nn.Module, x: torch.Tensor, targets: Ints, *,
                              "model.eval() before projecting")
     feats = features_of(model)
     last = next(nm for nm, i in own_names(model).items() if i == len(feats) - 1)
-    tr = forward_trace(model, x, last)
+    tr = forward_trace(model, x, last, relu_masks=rule != "deconvnet")
     act = tr.acts[last]
     h, masks = torch.flatten(act, 1), []
     for m in mods:
@@ -829,6 +833,16 @@ def _gather_window(t: torch.Tensor, images: torch.Tensor, ay: torch.Tensor, ax: 
     return t[images[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
 
 
+def _relu_window(mask: torch.Tensor, images: torch.Tensor, ay: torch.Tensor, ax: torch.Tensor,
+                 h: int, w: int) -> torch.Tensor:
+    """:func:`_gather_window` of a ReLU mask, as [1, C, H, W] (broadcast, not expanded: an
+    expanded bool mask is copied whole when multiplied) when every projection covers the
+    whole map of one image."""
+    if h == mask.shape[-2] and w == mask.shape[-1] and bool(images.min() == images.max()):
+        return mask[images[:1]]
+    return _gather_window(mask, images, ay, ax, h, w)
+
+
 def _place(nat: torch.Tensor, ny: torch.Tensor, nx: torch.Tensor, hin: int, win: int):
     """Crop each natural output region ``nat[k]`` (starting at input row ``ny[k]``, column
     ``nx[k]``, possibly outside the map) to the window of the map it can reach.
@@ -925,7 +939,7 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
                     vals.relu_()  # was not positive, so every rule leaves them as they are
                 else:
                     mask = None if rule == "deconvnet" else \
-                        _gather_window(tr.relu_mask(i), images, ay, ax, h, w)
+                        _relu_window(tr.relu_mask(i), images, ay, ax, h, w)
                     relu_backward(rule, sig, mask)
             elif op.kind == "conv":  # filter with the transposed weights; bias ignored
                 m = op.module
@@ -952,17 +966,20 @@ def _project(tr: Trace, layer: str, maps: torch.Tensor, positions: torch.Tensor 
                     nat = _conv_transpose(sig, m.weight, op.stride, op.dilation, m.groups)
                 sig, ay, ax, h, w = _place(nat, ny, nx, hin, win)
             elif op.kind == "pool":  # unpool with the switches
-                if i not in tr.switch_rc:  # switch row and column, shared by all projections
-                    sw = tr.switches[i]
-                    tr.switch_rc[i] = (sw // win, sw % win)
-                sr = _gather_window(tr.switch_rc[i][0], images, ay, ax, h, w)
-                sc = _gather_window(tr.switch_rc[i][1], images, ay, ax, h, w)
                 ny = ay * op.stride[0] - op.padding[0]
                 nx = ax * op.stride[1] - op.padding[1]
                 h2 = min((h - 1) * op.stride[0] + op.kernel[0], hin)
                 w2 = min((w - 1) * op.stride[1] + op.kernel[1], win)
                 ay2, ax2 = ny.clamp(0, hin - h2), nx.clamp(0, win - w2)
-                local = (sr - ay2.view(k, 1, 1, 1)) * w2 + (sc - ax2.view(k, 1, 1, 1))
+                sw = tr.switches[i]
+                if (h, w, h2, w2) == (*sw.shape[-2:], hin, win):  # whole maps: the switches
+                    local = _gather_window(sw, images, ay, ax, h, w)  # index the input map
+                else:
+                    if i not in tr.switch_rc:  # switch row and column, shared by all
+                        tr.switch_rc[i] = (sw // win, sw % win)
+                    sr = _gather_window(tr.switch_rc[i][0], images, ay, ax, h, w)
+                    sc = _gather_window(tr.switch_rc[i][1], images, ay, ax, h, w)
+                    local = (sr - ay2.view(k, 1, 1, 1)) * w2 + (sc - ax2.view(k, 1, 1, 1))
                 c = sig.shape[1]
                 sig = _scatter(sig.reshape(k, c, -1), local.reshape(k, c, -1), h2 * w2,
                                unpool).view(k, c, h2, w2)

@@ -52,7 +52,9 @@ initialises every module that has ``reset_parameters``, top first, each after
 max-normalised explanations. With the same layers (:func:`randomisable_layers`: ZFNet's fc8,
 fc7, fc6, conv5..conv1, Quantus's order), its seed one less than ours and zflib's projection as
 its ``explain_func``, it gives :func:`randomisation_test`'s ``spearman_abs`` to 1e-6
-(``tests/methods/test_sanity.py``).
+(``tests/methods/test_sanity.py``). Versions: Quantus 0.6.0 (a test-only dependency),
+scikit-image 0.26.0 (SSIM's reference, HOG), scipy's ``spearmanr`` (the rank correlation's
+reference).
 
 Paper: Sec. 2.1 (the deconvnet whose projections are checked). Not in the paper: Adebayo et
 al. 2018, Nie et al. 2018.
@@ -62,6 +64,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -287,7 +290,10 @@ def explain(model: nn.Module, x: torch.Tensor, *, rule: str = "deconvnet",
     return torch.cat(out)
 
 
-def _check(model, rules, order, layers, target):
+def _check(model: nn.Module, rules, order: str, layers, target: str
+           ) -> tuple[tuple[str, ...], list[str]]:
+    """(rules, layers) checked: a one-line ``ValueError`` naming the valid choices for an
+    unknown rule, order, target layer or randomised layer, before any work."""
     rules = (rules,) if isinstance(rules, str) else tuple(rules)
     for r in rules:
         check_rule(r, None)
@@ -371,8 +377,6 @@ def randomisation_test(model: nn.Module, x: torch.Tensor, *,
 
     Paper: not in the paper (Adebayo et al. 2018, Sec. 3, Fig. 2 and 4).
     """
-    import time
-
     t0 = time.perf_counter()
     measures = check_measures(measures)
     rules, layers = _check(model, rules, order, layers, target)
@@ -447,7 +451,7 @@ def as_numpy_explainer(*, rule: str = "deconvnet", lrn: str | None = None):
     def explain_func(model, inputs, targets, **kwargs):
         x = torch.as_tensor(np.asarray(inputs)).float()
         t = torch.as_tensor(np.asarray(targets)).long()
-        return deconv.project_logit(model.eval(), x, t, rule=rule, lrn=lrn).numpy()
+        return deconv.project_logit(model, x, t, rule=rule, lrn=lrn).numpy()
 
     return explain_func
 

@@ -387,7 +387,8 @@ def top_projections(model: nn.Module, inputs: torch.Tensor, display: torch.Tenso
              desc=f"projecting {name}") as traced:
         for s in range(0, len(distinct), image_batch):
             chunk = distinct[s:s + image_batch]
-            tr = deconv.forward_trace(model, inputs[chunk], name)
+            tr = deconv.forward_trace(model, inputs[chunk], name,
+                                      relu_masks=rule != "deconvnet")
             local = torch.full((len(inputs),), -1, dtype=torch.long)
             local[chunk] = torch.arange(len(chunk))
             which = valid & (local[img.clamp(min=0)] >= 0)
