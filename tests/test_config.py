@@ -8,7 +8,7 @@ from zflib.config import PROFILES, get_config
 
 
 def test_profiles_exist_and_differ():
-    assert set(PROFILES) == {"smoke", "quick", "full", "full224", "paper"}
+    assert set(PROFILES) == {"smoke", "quick", "lab", "full", "full224", "paper"}
     f224 = get_config("full224")
     assert (f224.size, f224.image_size, f224.crop_size, f224.train_per_class) == (224, 256, 224, 0)
     paper = get_config("paper")
@@ -17,6 +17,20 @@ def test_profiles_exist_and_differ():
     assert paper.momentum == 0.9 and paper.batch_size == 128 and paper.dropout == 0.5
     assert paper.renorm and paper.renorm_radius == 0.1
     assert get_config("smoke").train_per_class > 0
+
+
+def test_lab_is_quick_reading_the_committed_transfer_baseline():
+    """The notebooks' default: quick's images, and Caltech-101 transfer on full's splits and
+    from-scratch settings, so that notebook 10 finds the committed baseline by its key."""
+    import dataclasses
+
+    from zflib.config import transfer_settings
+    from zflib.paper.scratch import KEY_FIELDS
+
+    assert dataclasses.replace(get_config("lab"), profile="quick") == get_config("quick")
+    lab, full = transfer_settings("lab"), transfer_settings("full")
+    assert {f: getattr(lab, f) for f in KEY_FIELDS} == {f: getattr(full, f) for f in KEY_FIELDS}
+    assert lab.max_iter == transfer_settings("quick").max_iter < full.max_iter
 
 
 def test_overrides_are_checked():
