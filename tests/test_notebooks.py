@@ -1,18 +1,28 @@
 """Every numbered notebook runs headless with papermill in the ``smoke`` profile and saves at
-least one PNG (CI runs this; `make figures` runs the same notebooks in other profiles)."""
+least one PNG (CI runs this; `make figures` runs the same notebooks in other profiles). Opened by
+a person, every notebook defaults to a real profile, never ``smoke``, and every numbered one
+opens with the committed figures it draws, the paper's claim and our number from the record;
+every image a notebook links exists."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from zflib.config import PROFILES
+from zflib.paper import quotes
 from zflib.paper.figures import numbered_notebooks, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = numbered_notebooks(ROOT / "notebooks")
+EVERY = sorted((ROOT / "notebooks").glob("*.ipynb"))  # the explorer (00) too
+# a Markdown image ![alt](target) or an HTML <img src="target">
+IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)"
+                   r"|<img\b[^>]*\bsrc=[\"']([^\"']+)[\"']", re.I)
 
 
 def test_every_figure_and_table_has_a_notebook():
@@ -60,6 +70,50 @@ def test_notebook_follows_style(path):
                    for line in src.splitlines()), "no `def` or `class` in a notebook"
     assert any("save_figure(" in src for src in code), "no save_figure(...)"
     assert "assert " in code[-1], "the last cell is the sanity assert"
+
+
+@pytest.mark.parametrize("path", EVERY, ids=[p.stem for p in EVERY])
+def test_a_person_running_a_notebook_gets_a_real_profile_by_default(path):
+    """Run All with nothing changed must draw the paper's figure, not the smoke test's few
+    images: the parameters cell's default is a profile of config.PROFILES other than smoke
+    (papermill, make figures and the tests pass theirs explicitly)."""
+    cells = json.loads(path.read_text())["cells"]
+    params = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    first = "".join(params["source"]).splitlines()[0]
+    default = re.match(r'profile: str = "([^"]*)"', first)
+    assert default, f"the parameters cell must start with `profile: str = \"...\"`: {first!r}"
+    assert default[1] in PROFILES, f"default profile {default[1]!r}; valid: {', '.join(PROFILES)}"
+    assert default[1] != "smoke", (f"{path.name} defaults to the smoke profile: Run All would "
+                                   "draw the test's few images, not the paper's figure")
+
+
+def test_every_image_a_notebook_links_exists():
+    checked = 0
+    for path in EVERY:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for m in IMAGE.finditer("".join(cell["source"])):
+                target = (m[1] or m[2]).split("#")[0]
+                if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I):  # a URL, data: included
+                    continue
+                assert (path.parent / target).is_file(), f"{path.name}: no file {target}"
+                checked += 1
+    assert checked >= len(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_each_notebook_opens_with_its_figure_the_claim_and_our_number(path):
+    """Below the title: the committed figure(s) (`../figures/...png`, which a repository viewer
+    shows without outputs), then the paper's claim and our result quoted from the record
+    (zflib.paper.quotes spans, which tests/paper/test_quotes.py keeps fresh)."""
+    title = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", title.split("\n", 1)[1]) if b.strip()]
+    assert blocks and re.fullmatch(r"!\[[^\]]+\]\(\.\./figures/[^)\s]+\.png\)", blocks[0]), \
+        f"{path.name}: the first thing under the title must be a committed figure: {blocks[:1]}"
+    claim = next((b for b in blocks if not b.startswith("![")), "")
+    assert claim.startswith("**The paper:**") and "**Measured here**" in claim, claim[:120]
+    assert quotes.quotes(claim), f"{path.name}: our result must be quoted from the record"
 
 
 @pytest.mark.parametrize(("module", "function", "args"), [

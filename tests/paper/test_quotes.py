@@ -1,5 +1,5 @@
-"""zflib.paper.quotes: the numbers README.md and docs/ quote are read from the record; every one of
-them says what its source holds today."""
+"""zflib.paper.quotes: the numbers README.md, docs/ and the notebooks quote are read from the
+record; every one of them says what its source holds today."""
 
 from __future__ import annotations
 
@@ -60,12 +60,13 @@ def test_refresh_rewrites_only_the_numbers(root):
                                                       "record:t4/scratch/15/std"]
 
 
-def test_the_readme_and_docs_quote_the_record_as_it_is():
+def test_the_readme_docs_and_notebooks_quote_the_record_as_it_is():
     docs = quotes.documents()
     assert docs[0] == repo_root() / "README.md" and len(docs) > 1
-    counted = {path.name: len(quotes.quotes(path.read_text())) for path in docs}
+    counted = {path.name: len(quotes.quotes(quotes.text_of(path))) for path in docs}
     assert counted["README.md"] >= 4 and counted.get("reproduction.md", 0) >= 10
-    stale = {path.name: quotes.stale(path.read_text()) for path in docs}
+    assert counted.get("02_fig2_top9.ipynb", 0) >= 3  # the notebooks' opening numbers
+    stale = {path.name: quotes.stale(quotes.text_of(path)) for path in docs}
     assert {name: s for name, s in stale.items() if s} == {}
 
 
@@ -76,4 +77,26 @@ def test_refresh_documents_rewrites_the_readme_and_docs_that_are_stale(root):
     (root / "docs" / "a.md").write_text("Already " + span.format("28.8"))
     assert quotes.refresh_documents(root) == [root / "README.md"]
     assert (root / "README.md").read_text() == "Scratch " + span.format("28.8")
+    assert quotes.refresh_documents(root) == []
+
+
+def test_a_notebooks_markdown_is_refreshed_and_the_rest_kept_byte_for_byte(root):
+    span = "<!--r record:t4/scratch/15/mean|.1f-->{}<!--/r-->"
+    nb = {"cells": [
+        {"cell_type": "markdown", "id": "a", "metadata": {},
+         "source": ["# Table 4\n", "\n", "Scratch: " + span.format("30.0") + " per cent.\n",
+                    "Ünïcode stays."]},
+        {"cell_type": "code", "execution_count": None, "id": "b", "metadata": {}, "outputs": [],
+         "source": ["x = '" + span.format("30.0") + "'  # code is not a document"]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (root / "README.md").write_text("No quotes here.")
+    (root / "notebooks").mkdir()
+    path = root / "notebooks" / "04_t.ipynb"
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    assert path in quotes.documents(root)
+    assert quotes.stale(quotes.text_of(path), root=root) == [
+        "record:t4/scratch/15/mean: '30.0' != '28.8'"]
+    assert quotes.refresh_documents(root) == [path]
+    nb["cells"][0]["source"][2] = "Scratch: " + span.format("28.8") + " per cent.\n"
+    assert path.read_text() == json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     assert quotes.refresh_documents(root) == []

@@ -18,8 +18,10 @@ The comment (invisible once rendered) holds a source, a path and a format:
   ``sub1:`` formats one minus the value (an error as an accuracy).
 
 :func:`refresh` rewrites every span's text from its source (``python -m zflib.paper.record`` does it
-for the README and ``docs/`` after writing ``RESULTS.md``; ``python -m zflib.paper.quotes`` alone);
-``tests/test_quotes.py`` checks that every span in them says what its source holds.
+for the README, ``docs/`` and the notebooks after writing ``RESULTS.md``;
+``python -m zflib.paper.quotes`` alone); ``tests/paper/test_quotes.py`` checks that every span in
+them says what its source holds. In a notebook (``notebooks/*.ipynb``) the spans live in its
+Markdown cells, each span within one line.
 """
 
 from __future__ import annotations
@@ -136,9 +138,31 @@ def stale(text: str, *, root: Path | None = None) -> list[str]:
 
 
 def documents(root: Path | None = None) -> list[Path]:
-    """The files whose quotes are kept: ``README.md`` and ``docs/*.md``."""
+    """The files whose quotes are kept: ``README.md``, ``docs/*.md`` and the notebooks
+    (``notebooks/*.ipynb``, their Markdown cells)."""
     root = root or repo_root()
-    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    return [root / "README.md", *sorted((root / "docs").glob("*.md")),
+            *sorted((root / "notebooks").glob("*.ipynb"))]
+
+
+def text_of(path: Path) -> str:
+    """The Markdown of a document: the file itself, or a notebook's Markdown cells (one
+    after another, a blank line between)."""
+    if path.suffix != ".ipynb":
+        return path.read_text()
+    cells = json.loads(path.read_text())["cells"]
+    return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def _refresh_notebook(raw: str, root: Path | None) -> str:
+    """A notebook's JSON with the spans of its Markdown cells refreshed, written as
+    Jupyter writes it (one-space indent, a line per source line)."""
+    nb = json.loads(raw)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = refresh("".join(cell["source"]), root=root).splitlines(True)
+    new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    return raw if json.loads(new) == json.loads(raw) else new
 
 
 def refresh_documents(root: Path | None = None) -> list[Path]:
@@ -147,7 +171,8 @@ def refresh_documents(root: Path | None = None) -> list[Path]:
     changed = []
     for path in documents(root):
         text = path.read_text()
-        new = refresh(text, root=root)
+        new = (_refresh_notebook(text, root) if path.suffix == ".ipynb"
+               else refresh(text, root=root))
         if new != text:
             path.write_text(new)
             changed.append(path)
@@ -165,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     status = 0
     for path in documents():
-        for line in stale(path.read_text()):
+        for line in stale(text_of(path)):
             print(f"{path.name}: {line}")
             status = 1
     return status

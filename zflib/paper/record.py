@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out}")
     from zflib.paper import quotes
 
-    for path in quotes.refresh_documents():  # the numbers README.md and docs/ quote
+    for path in quotes.refresh_documents():  # the numbers README.md, docs/, notebooks quote
         print(f"refreshed the quoted numbers of {path.relative_to(repo_root())}")
     return 0
 
