@@ -1,6 +1,8 @@
 """The explorer as a web page: Voila serves notebooks/00_explorer.ipynb on localhost, headless
 Chromium (the Debian package, /usr/bin/chromium) driven by Playwright opens it, moves the layer
-slider and checks that the picture changed; the screenshot goes to build/explorer.png.
+slider and checks that the picture changed; the screenshot goes to build/explorer.png. And what
+a person does after `make lab`: JupyterLab with the kernel `zflib`, the explorer run and its
+sliders moved, a numbered notebook run to its figure (screenshot: build/screenshots/).
 
 Never ``playwright install``: the browser is Debian's (``apt-get install -y chromium``).
 """
@@ -8,7 +10,9 @@ Never ``playwright install``: the browser is Debian's (``apt-get install -y chro
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,14 +46,15 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise AssertionError(f"voila exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+            raise AssertionError(f"{Path(str(proc.args[2])).name} exited ({proc.returncode}):\n"
+                                 f"{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 if r.status == 200:
                     return
         except OSError:
             time.sleep(0.5)
-    raise AssertionError(f"voila did not answer at {url} in {timeout} s:\n"
+    raise AssertionError(f"{proc.args[2]} did not answer at {url} in {timeout} s:\n"
                          f"{log.read_text()[-3000:]}")
 
 
@@ -194,3 +199,131 @@ def test_atlas_opens_from_disk_index_to_layer_to_map(tmp_path):
         finally:
             browser.close()
     assert not problems, problems
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _set_parameters(page, panel, source: str) -> None:
+    """Replace the parameters cell (the notebook's second) with ``source``, as a person would:
+    click into it, select all, type."""
+    editor = panel.locator(".jp-Cell").nth(1).locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(source)
+
+
+def _run_all(page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def test_jupyterlab_runs_the_explorer_and_a_notebook_to_its_figure(tmp_path):
+    """`make lab`'s workflow: JupyterLab (token off, a free port) on a working copy of the
+    notebooks, the kernel `zflib` registered as make lab registers it (here in a temporary
+    prefix, not the venv); open the explorer, run it, move the layer and the map slider and see
+    the projection change each time; open notebook 01, set its profile to smoke in the
+    parameters cell, Run All and see its figure in the output and in $ZF_FIGURES."""
+    from playwright.sync_api import expect, sync_playwright
+
+    work = tmp_path / "repo"
+    (work / "notebooks").mkdir(parents=True)
+    (work / "figures").mkdir()
+    for name in ("00_explorer.ipynb", "01_fig1_unpooling.ipynb"):
+        shutil.copy(repo_root() / "notebooks" / name, work / "notebooks" / name)
+    shutil.copy(repo_root() / "figures" / "fig01_unpooling.png", work / "figures")
+    prefix = tmp_path / "jupyter"
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix),
+                    "--name", "zflib", "--display-name", "Python (zflib)"], check=True,
+                   capture_output=True)
+    figures = tmp_path / "figures-lab"
+    env = {**os.environ, "JUPYTER_PATH": str(prefix / "share" / "jupyter"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+           "ZF_FIGURES": str(figures), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(repo_root()), os.environ.get("PYTHONPATH", "")])}
+    port = _free_port()
+    log = tmp_path / "lab.log"
+    with open(log, "wb") as out:
+        lab = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+             "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+             f"--ServerApp.root_dir={work}", "--allow-root"], cwd=work, stdout=out,
+            stderr=subprocess.STDOUT, env=env)
+    shots = repo_root() / "build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/api/status", lab, log, timeout=120)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"{url}/lab/tree/notebooks/00_explorer.ipynb", timeout=120_000)
+                panel = page.locator(".jp-NotebookPanel:visible")
+                panel.locator(".jp-Cell").nth(1).wait_for(timeout=120_000)
+                # the kernel named by the notebook, started without asking
+                expect(panel.locator(".jp-Toolbar-kernelName")).to_have_text(
+                    "Python (zflib)", timeout=120_000)
+                _set_parameters(page, panel, 'profile: str = "smoke"\nmine_images: int = 300\n'
+                                'alexnet_weights: str = ""\nvgg16_weights: str = ""\n'
+                                'image_folder: str = ""')
+                _run_all(page)
+                picture = panel.locator(PICTURE)
+                picture.wait_for(state="visible", timeout=300_000)
+                page.wait_for_timeout(500)
+                for i, name in ((0, "layer"), (1, "map")):
+                    before, shot = picture.get_attribute("src"), picture.screenshot()
+                    slider = panel.locator(".widget-slider").nth(i)
+                    assert name in slider.inner_text()
+                    value = int(slider.locator(".widget-readout").inner_text())
+                    slider.locator(".noUi-handle").focus()
+                    page.keyboard.press("ArrowRight")
+                    page.wait_for_function(
+                        "([sel, old]) => [...document.querySelectorAll(sel)].some("
+                        "e => e.offsetParent && e.src !== old)",
+                        arg=[PICTURE, before], timeout=120_000)
+                    page.wait_for_timeout(500)  # let the new image paint
+                    a, b = _pixels(shot), _pixels(picture.screenshot())
+                    assert a.shape == b.shape and np.abs(a - b).mean() > 0.5, \
+                        f"the projection did not change when the {name} slider moved"
+                    assert int(slider.locator(".widget-readout").inner_text()) == value + 1
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(shots / "lab-explorer.png"))
+
+                page.locator(".jp-DirListing-item", has_text="01_fig1_unpooling.ipynb").dblclick()
+                panel = page.locator(".jp-NotebookPanel:visible")
+                panel.locator(".jp-Cell").nth(1).wait_for(timeout=120_000)
+                shown = panel.locator(".jp-RenderedMarkdown img").first
+                shown.wait_for(timeout=60_000)
+                assert page.wait_for_function("e => e.complete && e.naturalWidth > 0",
+                                              arg=shown.element_handle(), timeout=30_000)
+                source = json.loads((work / "notebooks" / "01_fig1_unpooling.ipynb").read_text())
+                params = "".join(source["cells"][1]["source"])
+                assert params.startswith('profile: str = "lab"')
+                _set_parameters(page, panel, params.replace('"lab"', '"smoke"', 1))
+                _run_all(page)
+                drawn = panel.locator(".jp-OutputArea-output img").first
+                drawn.wait_for(state="visible", timeout=180_000)
+                assert page.wait_for_function("e => e.complete && e.naturalWidth > 0",
+                                              arg=drawn.element_handle(), timeout=30_000)
+                deadline = time.monotonic() + 60
+                while not (figures / "fig01_unpooling.png").exists():
+                    assert time.monotonic() < deadline, "the notebook saved no figure"
+                    time.sleep(0.5)
+                page.screenshot(path=str(shots / "lab-notebook.png"))
+            except Exception:
+                page.screenshot(path=str(tmp_path / "failed.png"))
+                raise
+            finally:
+                browser.close()
+    finally:
+        _stop(lab)
