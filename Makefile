@@ -1,5 +1,6 @@
-# zflib: two commands do everything on a fresh machine: `make figures` and `make test`.
-# Each builds the virtual environment first when it is missing.
+# zflib: two commands do everything on a fresh machine: `make figures` and `make test`; a third,
+# `make lab`, opens the notebooks in JupyterLab. Each builds the virtual environment first when
+# it is missing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -33,10 +34,10 @@ test: setup lint ## ruff and the whole test suite (8 to 15 min)
 data: setup ## install Tiny ImageNet and Caltech-101 (the mirror, else the official archives)
 	$(PY) -m zflib.data install tiny-imagenet caltech101
 
-# make figures PROFILE=smoke|quick|full|full224 [ONLY="02 07"]: executed notebooks in build/;
+# make figures PROFILE=smoke|quick|lab|full|full224 [ONLY="02 07"]: executed notebooks in build/;
 # PNGs in figures/ for full (the committed record), figures/224/ for full224 (from ZFNet-224),
 # in build/figures/PROFILE/ for the other profiles
-figures: setup ## every figure and table, headless (PROFILE=smoke|quick|full|full224, ONLY="02 07")
+figures: setup ## every figure and table, headless (PROFILE=smoke|quick|lab|full|full224, ONLY="02 07")
 	$(PY) -m zflib.paper.figures --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
 # make lab [LAB_PORT=8888]: JupyterLab at notebooks/ (the repository as its root, so that the
@@ -46,7 +47,7 @@ figures: setup ## every figure and table, headless (PROFILE=smoke|quick|full|ful
 lab: setup ## JupyterLab on notebooks/, this venv as the kernel `zflib` (LAB_PORT=8888)
 	$(PY) -m ipykernel install --sys-prefix --name zflib --display-name "Python (zflib)" >/dev/null
 	ZF_FIGURES=$(CURDIR)/build/figures/lab $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 \
-		--port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/notebooks \
+		--port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 # make book [PROFILE=quick]: build/notebooks/PROFILE/ (make figures writes it; default: the

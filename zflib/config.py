@@ -5,9 +5,9 @@ Profiles override a handful of defaults (nanoGPT style):
 - ``smoke``: CI; a few images per class, seconds per notebook.
 - ``quick``: a CPU laptop; all figures in under 30 minutes from the committed weights.
 - ``lab``: what a notebook's Run All uses when nothing is changed (``make lab``): ``quick``'s
-  images, and Caltech-101 transfer on the committed record's splits, so that the committed
-  from-scratch baseline is read rather than trained; each notebook about 2 minutes on 2 CPU
-  cores at their usual speed.
+  images, fewer where a notebook would take minutes (Figs. 4 and 7, Table 1), and Caltech-101
+  transfer on the committed record's splits, so that the committed from-scratch baseline is
+  read rather than trained.
 - ``full224``: Fig. 3's geometry, the committed ZFNet-224.
 - ``full``: Tiny ImageNet, all 200 classes, the run whose weights are committed.
 - ``paper``: 224 pixels, an ImageFolder tree (ImageNet or Imagenette), the paper's recipe, a GPU.
@@ -149,11 +149,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         train_per_class=50, val_limit=2000, epochs=2, keep_epochs=(1, 2), fig_maps_per_layer=8,
         fig_images=2000, explorer_images=2000,
     ),
-    # the notebooks' default (a person's Run All, `make lab`): quick's images; its transfer
-    # settings (TRANSFER_PROFILES) are what differs
+    # the notebooks' default (a person's Run All, `make lab`): quick's images, lighter where a
+    # notebook would take minutes on 2 shared CPU cores: Fig. 4 mines 5 training images of
+    # every class (1,000, as full224 on a CPU), Fig. 7 searches the first 1,000 validation
+    # images, Table 1 draws 30 random regions per part (the record: 100); its transfer
+    # settings (TRANSFER_PROFILES) read the committed from-scratch baseline
     "lab": dict(
         train_per_class=50, val_limit=2000, epochs=2, keep_epochs=(1, 2), fig_maps_per_layer=8,
-        fig_images=2000, explorer_images=2000,
+        fig_images=2000, explorer_images=2000, fig4_per_class=5, fig7_images=1000,
+        correspondence_draws=30,
     ),
     # the committed runs' split: the first 300 training images of every class (the mirror's
     # copy has exactly these; with the official 500 installed, train_per_class=0 takes all)

@@ -80,7 +80,7 @@ def test_only_and_the_command_line(tree, capsys):
     assert "no notebook numbered 09" in capsys.readouterr().err
     paper = [a if a != "smoke" else "paper" for a in args]
     assert figures.main(paper) == 2  # refused before any notebook runs
-    assert "valid here: smoke, quick, full" in capsys.readouterr().err
+    assert "valid here: smoke, quick, lab, full" in capsys.readouterr().err
     assert not (tree / "build" / "notebooks" / "paper").exists()
 
 
