@@ -9,8 +9,9 @@ Measured, for each network (``--archs``):
 
 - ``images_per_s_loop_<arch>``: :class:`zflib.training.resident.ResidentTrainer`'s own
   ``fit`` (the real loop: batches drawn and gathered on the device, band LRN, the step, losses
-  summed on the device and read at the epoch's end), the images/s its history records for
-  its second epoch (the first holds the warm-up and, with ``--compile``, the compilation);
+  summed on the device and read when it stops), by its own clock, over ``--steps`` steps in
+  ``--rounds`` turns taken with the old trainer's ``fit`` after a round of warm-up (with
+  ``--compile``: the compilation);
 - ``images_per_s_step_<arch>``: its bare step (``train_step``: forward, loss, backward, AdamW,
   renormalisation, the lr schedule) on one batch assembled beforehand, ``--steps`` times, in
   ``--rounds`` turns taken with the old trainer's (a shared CPU's load weighs on both alike);
@@ -28,6 +29,7 @@ does not depend on them).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -77,7 +79,7 @@ def fake_set(n: int, size: int, device: torch.device, classes: int = 200) -> Ima
 
 def make_trainer(kind: str, arch: str, device: torch.device, batch: int, images: int,
                  folder: Path, compile: bool) -> Trainer:
-    cfg = get_config("full224", arch=arch, batch_size=batch, epochs=2, keep_epochs=(2,),
+    cfg = get_config("full224", arch=arch, batch_size=batch, epochs=100, keep_epochs=(100,),
                      eval_batch_size=batch, warmup_epochs=0.5)
     train, val = fake_set(images, cfg.image_size, device), fake_set(batch, cfg.image_size, device)
     if kind == "new":
@@ -113,10 +115,26 @@ def bare_steps(trainers: dict[str, Trainer], steps: int, rounds: int,
     return {k: (rounds * per * len(batches[k][1]) / seconds[k], flops[k]) for k in trainers}
 
 
-def loop(t: Trainer) -> float:
-    """Images/s of ``t.fit``'s second epoch, as its history records it."""
-    t.fit()
-    return float(t.history[-1]["images_per_s"])
+def loops(trainers: dict[str, Trainer], steps: int, rounds: int) -> dict[str, float]:
+    """Per trainer: images/s of its own ``fit`` loop (batches drawn, steps, losses summed, as
+    its clock ``seconds`` counts them; validation and checkpoints left out), the trainers
+    taking turns: each round every trainer's ``fit`` runs ``steps // rounds`` more steps
+    (``max_steps`` raised), after one round of warm-up."""
+    per = max(1, steps // rounds)
+    done = dict.fromkeys(trainers, 0)
+    seconds = dict.fromkeys(trainers, 0.0)
+    for t in trainers.values():
+        t.save = lambda *a, **k: None  # a checkpoint (0.7 GB) is not the loop's speed
+        t.finish = dict  # nor a 10-crop evaluation
+    for r in range(rounds + 1):
+        for k, t in trainers.items():
+            before = t.seconds
+            done[k] += per
+            t.cfg = dataclasses.replace(t.cfg, max_steps=done[k])
+            t.fit()
+            if r:  # round 0: the warm-up
+                seconds[k] += t.seconds - before
+    return {k: rounds * per * t.cfg.batch_size / seconds[k] for k, t in trainers.items()}
 
 
 def main() -> None:
@@ -148,11 +166,11 @@ def main() -> None:
             steps = bare_steps({k: make_trainer(k, arch, device, args.batch, args.images,
                                                 folder, args.compile) for k in kinds},
                                args.steps, args.rounds, device)
+            lps = loops({k: make_trainer(k, arch, device, args.batch, args.images, folder,
+                                         args.compile) for k in kinds}, args.steps, args.rounds)
             for kind in kinds:
                 sfx = f"{'_old' if kind == 'old' else ''}_{arch}224"
-                ips, flops = steps[kind]
-                lips = loop(make_trainer(kind, arch, device, args.batch, args.images, folder,
-                                         args.compile))
+                (ips, flops), lips = steps[kind], lps[kind]
                 res |= {f"images_per_s_step{sfx}": ips, f"images_per_s_loop{sfx}": lips,
                         f"tflops_step{sfx}": ips * flops / 1e12,
                         f"tflops_loop{sfx}": lips * flops / 1e12,

@@ -75,7 +75,7 @@ CHUNKS_PER_CALL = 4  # 62 MiB of the 64 a call gives back
 PART_MIB = 60.0  # each shard: 64 MiB a call, less the working tree's few MiB
 
 # conv1's initial scale in the issue-33 recipe: 100 times below the 64-pixel recipe's 1e-2,
-# so that what conv1 learns outweighs what it starts with (zflib.paper.recipe224 measures
+# so that what conv1 learns outweighs what it starts with (zflib.paper.first_layer measures
 # it on the CPU); every other setting is the full224 profile's
 FIRST_LAYER_STD = 1e-4
 
@@ -378,7 +378,8 @@ def device(args: argparse.Namespace, log=print) -> int:
                 log(f"  {name} epoch {row['epoch']}: train err {row['train_top1_err']:.3f}, "
                     f"val err {row['val_top1_err']:.3f} (centre), lr {row['lr']:.1e}, "
                     f"{row['images_per_s']:,.0f} img/s")
-            if res["epochs"] < cfg.epochs:
+            if res["epochs"] < cfg.epochs and not (cfg.max_steps and
+                                                   t.global_step >= cfg.max_steps):
                 log(f"{name}: stopped at epoch {res['epochs']} of {cfg.epochs} "
                     f"(--minutes); the next call resumes it")
                 break
