@@ -83,7 +83,9 @@ def test_zflib_runs_reproduces_every_committed_run_config():
     absent from an older record must have the value it had when absent (``first_layer_std``
     came later: absent meant 0; ``correspondence_draws`` and ``explorer_images``, analysis
     settings that training never reads, came later still; ``schedule``, ``warmup_epochs`` and
-    ``label_smoothing`` came with the 224-pixel runs: absent meant the paper's plateau rule)."""
+    ``label_smoothing`` came with the 224-pixel runs: absent meant the paper's plateau rule;
+    ``dog_parts``, ``fig5_source`` and ``fig7_source``, where the figures take their images,
+    came after every committed run)."""
     import dataclasses
     import json
 
@@ -94,6 +96,9 @@ def test_zflib_runs_reproduces_every_committed_run_config():
     legacy = {"first_layer_std": 0.0, "correspondence_draws": 100, "explorer_images": 10000,
               "schedule": "plateau", "warmup_epochs": 0.0, "label_smoothing": 0.0,
               "fig4_per_class": 0, "fig6_images": 0, "fig7_images": 0}
+    # the figures' image sources (issue 34) came after every committed run: absent means the
+    # profile's own, whatever it is (analysis settings that training never reads)
+    later = ("dog_parts", "fig5_source", "fig7_source")
     checked = 0
     for name, run in RUNS.items():
         for path in (artifacts_dir() / name / "results.json",
@@ -108,6 +113,8 @@ def test_zflib_runs_reproduces_every_committed_run_config():
                 saved = {**saved, "train_per_class": record["train_images"] // now["num_classes"]}
             for key, value in now.items():
                 value = list(value) if isinstance(value, tuple) else value
+                if key in later and key not in saved:
+                    continue
                 assert saved.get(key, legacy.get(key)) == value, (name, key)
             checked += 1
     assert checked == len(RUNS)

@@ -120,11 +120,11 @@ def _fig6(root: Path, profile: str) -> tuple[str, bool | None] | None:
         return None
     a, z = data["AlexNet"], data["ZFNet"]
     if any("init_similarity" not in r or "learned_energy_mid" not in r for r in (a, z)):
-        return "not testable: the record has no initial filters to compare with", None
+        return "the record has no initial filters to compare with", None
     sims = f"cosine to the initial filters {a['init_similarity']:.2f} and " \
            f"{z['init_similarity']:.2f}"
     if max(a["init_similarity"], z["init_similarity"]) > LEARNED_SIMILARITY:
-        return (f"not testable: the first layers are still mostly their initial noise ({sims}, "
+        return (f"the first layers are still mostly their initial noise ({sims}, "
                 f"above {LEARNED_SIMILARITY:.2f}; learned part {a['learned_energy_mid']:.2f} "
                 f"against {z['learned_energy_mid']:.2f})", None)
     am, zm = a["learned_energy_mid"], z["learned_energy_mid"]
@@ -181,7 +181,7 @@ def _table7(root: Path, profile: str) -> tuple[str, bool] | None:
         held &= all(b > a for a, b in zip(acc, acc[1:], strict=False))
         held &= all(abs(v - acc[-1]) <= TABLE7_FLAT for v in top)
         said.append(f"{'SVM' if fit == 'svm' else fit} " + " -> ".join(f"{v:.1f}" for v in acc)
-                    + (f" | {' -> '.join(f'{v:.1f}' for v in top)}" if top else ""))
+                    + (f", then {' -> '.join(f'{v:.1f}' for v in top)}" if top else ""))
     return "; ".join(said), held
 
 
@@ -218,9 +218,9 @@ CLAIMS: list[tuple[str, str, Any]] = [
     ("Table 4: pretrained beats from scratch by >= 30 points (Caltech-101, 15 per class, %)",
      "83.8 against 22.8", _table4),
     ("Table 7: accuracy rises with depth to layer 5, and layers 6 and 7 stay within 5 points "
-     "of it (Caltech-101, 30 per class, %, layers 1-5 | 6, 7)",
-     "SVM 44.8 -> 66.2 -> 72.3 -> 76.6 -> 86.2 | 85.5 (layer 7); softmax at layers 5 and 7 "
-     "only", _table7),
+     "of it (Caltech-101, 30 per class, %, layers 1-5, then 6 and 7)",
+     "SVM 44.8 -> 66.2 -> 72.3 -> 76.6 -> 86.2, then 85.5 at layer 7; softmax at layers 5 and "
+     "7 only", _table7),
     ("Sanity checks (Adebayo et al. 2018, beyond the paper): with conv5 to conv2 randomised, "
      "the gradient's projection of the class logit keeps a rank correlation (|values|) below "
      "0.2 with the trained network's, the deconvnet's and guided backprop's above 0.5",
