@@ -28,7 +28,7 @@ def test_lab_is_quick_reading_the_committed_transfer_baseline():
     from zflib.config import transfer_settings
     from zflib.paper.scratch import KEY_FIELDS
 
-    lighter = dict(fig4_per_class=5, fig7_images=1000, correspondence_draws=30)
+    lighter = dict(fig4_per_class=5, fig7_images=1000, correspondence_draws=15)
     assert dataclasses.replace(get_config("lab"), profile="quick") == get_config("quick",
                                                                                    **lighter)
     lab, full = transfer_settings("lab"), transfer_settings("full")

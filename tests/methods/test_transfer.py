@@ -1,6 +1,7 @@
 """Transfer and feature analysis: classifiers against scikit-learn, splits and scores against
 brute force and hand-computed values, features against a direct forward pass."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -422,6 +423,12 @@ def test_run_table4_and_table7_end_to_end(tmp_path):
     assert t4["pretrained"][2]["mean"] > 90.0  # three flat colours: trivially separable
     t7 = T.run_table7(feats, data, cfg, s)
     assert set(t7["layers"]) == {"svm", "softmax"} and set(t7["layers"]["svm"]) == {"conv1", "fc7"}
+    # Table 7 on the first of two splits is the two-split table's first run
+    two = dataclasses.replace(s, splits=2)
+    first = T.run_table7(feats, data, cfg, dataclasses.replace(two, layer_splits=1))["layers"]
+    both = T.run_table7(feats, data, cfg, two)["layers"]
+    assert len(both["svm"]["fc7"]["runs"]) == 2 and first["svm"]["fc7"]["runs"] == \
+        both["svm"]["fc7"]["runs"][:1]
     assert t7["dims"] == {"conv1": 864, "fc7": 4096}
     assert t7["paper"]["svm:conv5"] == (86.2, 0.8)
     save_results(t4, "t4", tmp_path / "r", profile="smoke")
@@ -442,6 +449,10 @@ def test_transfer_settings():
         T.transfer_settings("full", scratch_splits=2, scratch_curve_splits=3)
     with pytest.raises(ValueError, match="scratch_epochs 0 out of range: must be > 0"):
         T.transfer_settings("full", scratch_epochs=0)
+    with pytest.raises(ValueError, match=r"layer_splits 6 out of range 0..5 \(0: all\)"):
+        T.transfer_settings("full", layer_splits=6)
+    assert (T.transfer_settings("lab").layer_splits, T.transfer_settings("full").layer_splits) == \
+        (2, 0)
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         T.transfer_settings("fast")
 

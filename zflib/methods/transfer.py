@@ -635,7 +635,8 @@ def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
                *, device: torch.device | str = "cpu", dataset: str = "caltech101",
                model_name: str = "zfnet64", progress: bool = True) -> dict[str, Any]:
     """Table 7 on ``data``: a linear SVM and a softmax on each layer's features, trained with
-    ``settings.layer_size`` images per class, over ``settings.splits`` splits.
+    ``settings.layer_size`` images per class, over the first ``settings.layer_splits`` of
+    ``settings.splits`` splits (0: all of them).
 
     Returns a JSON-ready dict: ``layers`` maps ``svm``/``softmax`` to ``{layer: summary}``;
     ``dims`` the feature length of each layer; ``paper`` the paper's Table 7. ``progress``:
@@ -645,7 +646,7 @@ def run_table7(features: FeatureSet, data: ImageSet, cfg: Config, settings: Tran
     """
     s = settings
     splits = make_splits(data.labels, reserve=s.layer_size, test_per_class=s.test_per_class,
-                         splits=s.splits, seed=s.seed)
+                         splits=s.layer_splits or s.splits, seed=s.seed)
     fits: list[dict[str, Any]] = []
     table = layer_table(features.layers, data.labels, splits, size=s.layer_size,
                         layers=s.layers, classifiers={"svm": s.svm_c, "softmax": s.softmax_c},
