@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from zflib.config import PROFILES
 from zflib.data.voc import VOC_CLASSES
 from zflib.paper import tables56
 
@@ -104,7 +105,7 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert "no folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         tables56.main(["voc2012", "--root", str(tmp_path), "--profile", "huge"])
-    assert ("unknown profile 'huge'; valid: smoke, quick, full, full224, paper"
+    assert (f"unknown profile 'huge'; valid: {', '.join(PROFILES)}"
             in capsys.readouterr().err)
     with pytest.raises(SystemExit):  # fc7 of a conv-only artifact would be untrained
         tables56.main(["voc2012", "--root", str(tmp_path), "--model", "alexnet64"])

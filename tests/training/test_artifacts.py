@@ -84,8 +84,8 @@ def test_zflib_runs_reproduces_every_committed_run_config():
     came later: absent meant 0; ``correspondence_draws`` and ``explorer_images``, analysis
     settings that training never reads, came later still; ``schedule``, ``warmup_epochs`` and
     ``label_smoothing`` came with the 224-pixel runs: absent meant the paper's plateau rule;
-    ``dog_parts``, ``fig5_source`` and ``fig7_source``, where the figures take their images,
-    came after every committed run)."""
+    ``dog_parts``, ``fig5_source`` and ``fig7_source``, where the figures take their images, and
+    ``sanity_images`` and ``sanity_seeds`` (notebook 12) came after every committed run)."""
     import dataclasses
     import json
 
@@ -98,7 +98,7 @@ def test_zflib_runs_reproduces_every_committed_run_config():
               "fig4_per_class": 0, "fig6_images": 0, "fig7_images": 0}
     # the figures' image sources (issue 34) came after every committed run: absent means the
     # profile's own, whatever it is (analysis settings that training never reads)
-    later = ("dog_parts", "fig5_source", "fig7_source")
+    later = ("dog_parts", "fig5_source", "fig7_source", "sanity_images", "sanity_seeds")
     checked = 0
     for name, run in RUNS.items():
         for path in (artifacts_dir() / name / "results.json",

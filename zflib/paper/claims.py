@@ -222,8 +222,8 @@ CLAIMS: list[tuple[str, str, Any]] = [
      "SVM 44.8 -> 66.2 -> 72.3 -> 76.6 -> 86.2, then 85.5 at layer 7; softmax at layers 5 and "
      "7 only", _table7),
     ("Sanity checks (Adebayo et al. 2018, beyond the paper): with conv5 to conv2 randomised, "
-     "the gradient's projection of the class logit keeps a rank correlation (|values|) below "
-     "0.2 with the trained network's, the deconvnet's and guided backprop's above 0.5",
+     "the gradient's projection of the class logit keeps a rank correlation (absolute values) "
+     "below 0.2 with the trained network's, the deconvnet's and guided backprop's above 0.5",
      "not in the paper (Adebayo et al.: guided backprop barely changes, the gradient does)",
      _sanity),
 ]
