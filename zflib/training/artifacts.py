@@ -71,6 +71,22 @@ def config_from(saved: dict) -> Config:
     return get_config(saved.get("profile", "full"), **values)
 
 
+def model_from_checkpoint(path: Path) -> tuple[ConvNet, dict]:
+    """The model a trainer's checkpoint holds, rebuilt from its recorded architecture and
+    checked against it (a checkpoint of another model is refused), and the checkpoint itself
+    (read once: the weights come from this same read).
+
+    Paper: Sec. 3 (the trained networks).
+    """
+    ckpt = read_file(path)
+    a = ckpt["arch"]
+    model = build_model(a["arch"], num_classes=a["num_classes"], size=a["size"],
+                        ablation=a["ablation"])
+    check_compatible(a, model, str(path))
+    model.load_state_dict(ckpt["model"])
+    return model, ckpt
+
+
 def _fp16(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
             for k, v in state.items()}

@@ -60,12 +60,10 @@ from typing import Any
 
 import torch
 
-from zflib.checkpoint import check_compatible, read_file
 from zflib.config import Config, get_config
 from zflib.data.shards import MANIFEST, check_shards, read_manifest, read_shards
-from zflib.training.artifacts import config_from, save_trained
+from zflib.training.artifacts import config_from, model_from_checkpoint, save_trained
 from zflib.training.evaluate import evaluate
-from zflib.training.models import build_model
 from zflib.training.resident import ResidentTrainer
 from zflib.training.train import check_config, default_device, machine_name
 
@@ -218,20 +216,10 @@ def source_errors(model: torch.nn.Module, val, sources: torch.Tensor, names: lis
     return out
 
 
-def model_from(path: Path) -> tuple[torch.nn.Module, dict]:
-    ckpt = read_file(path)
-    a = ckpt["arch"]
-    model = build_model(a["arch"], num_classes=a["num_classes"], size=a["size"],
-                        ablation=a["ablation"])
-    check_compatible(a, model, str(path))
-    model.load_state_dict(ckpt["model"])
-    return model, ckpt
-
-
 def export_run(name: str, folder: Path, dest: Path, extra: dict[str, Any]) -> list[Path]:
     """The artifact files of finished run ``name`` (its folder ``folder``) under ``dest``."""
     run = RUNS[name]
-    model, ckpt = model_from(folder / "last.pt")
+    model, ckpt = model_from_checkpoint(folder / "last.pt")
     cfg = config_from(ckpt["config"])
     dest.mkdir(parents=True, exist_ok=True)
     written = [save_trained(model, ckpt["mean"], cfg, name, folder=dest,
@@ -239,7 +227,7 @@ def export_run(name: str, folder: Path, dest: Path, extra: dict[str, Any]) -> li
     if run.snapshots:
         for e in cfg.keep_epochs[:-1]:
             if (folder / f"epoch_{e}.pt").exists():
-                m, _ = model_from(folder / f"epoch_{e}.pt")
+                m, _ = model_from_checkpoint(folder / f"epoch_{e}.pt")
                 written.append(save_trained(m, ckpt["mean"], cfg, name, folder=dest, epoch=e,
                                             int8="all"))
     results = json.loads((folder / "results.json").read_text()) | extra

@@ -36,12 +36,15 @@ from typing import Any
 
 import torch
 
-from zflib.checkpoint import check_compatible, read_file
 from zflib.config import PROFILES, Config, get_config, zf_home
 from zflib.data import ImageSet, load_split
-from zflib.training.artifacts import config_from, load_trained, save_trained
+from zflib.training.artifacts import (
+    config_from,
+    load_trained,
+    model_from_checkpoint,
+    save_trained,
+)
 from zflib.training.evaluate import evaluate
-from zflib.training.models import build_model
 from zflib.training.train import Trainer, check_config, default_device, parse_value
 
 PROFILE = "full224"
@@ -149,16 +152,6 @@ def train_runs(names: list[str], epochs: int, short_epochs: int, *,
     return out
 
 
-def _model_from(path: Path) -> tuple[torch.nn.Module, dict]:
-    ckpt = read_file(path)  # once: the weights come from this same read
-    a = ckpt["arch"]
-    model = build_model(a["arch"], num_classes=a["num_classes"], size=a["size"],
-                        ablation=a["ablation"])
-    check_compatible(a, model, str(path))
-    model.load_state_dict(ckpt["model"])
-    return model, ckpt
-
-
 def export(names: list[str], dest: str | Path, *, device: torch.device,
            log=print) -> list[Path]:
     """Write each run's artifact files under ``dest/<name>/`` (see the module notes)."""
@@ -171,7 +164,7 @@ def export(names: list[str], dest: str | Path, *, device: torch.device,
         if not (folder / "results.json").exists():
             log(f"{name}: not finished, not exported")
             continue
-        model, ckpt = _model_from(folder / "last.pt")
+        model, ckpt = model_from_checkpoint(folder / "last.pt")
         cfg = config_from(ckpt["config"])
         out = dest / name
         out.mkdir(parents=True, exist_ok=True)
@@ -199,7 +192,7 @@ def export(names: list[str], dest: str | Path, *, device: torch.device,
             for e in (e for e in SNAPSHOT_EPOCHS if e < cfg.epochs):
                 snap = folder / f"epoch_{e}.pt"
                 if snap.exists():
-                    m, _ = _model_from(snap)
+                    m, _ = model_from_checkpoint(snap)
                     written.append(save_trained(m, ckpt["mean"], cfg, name, folder=out,
                                                 epoch=e, int8="all"))
         (out / "results.json").write_text(json.dumps(results, indent=1))
